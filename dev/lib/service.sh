@@ -43,7 +43,8 @@ port_open() {
 # port_owner <port>: a description of the listening process, if one can be found.
 port_owner() {
   local out
-  out="$(ss -Hltnp "sport = :$1" 2>/dev/null | sed -n 's/.*users:((\(.*\)))/\1/p' | head -n1)"
+  out="$(ss -Hltnp "sport = :$1" 2>/dev/null \
+    | sed -n 's/.*users:(("\([^"]*\)",pid=\([0-9]*\).*/\1 (pid \2)/p' | head -n1)"
   printf '%s' "${out:-unknown process}"
 }
 
@@ -59,8 +60,10 @@ pid_running() {
 }
 
 # stop_pid <pid file> <cmdline marker> <timeout s>: SIGTERM, wait, then SIGKILL.
+# Sets STOPPED_CLEANLY=1 when the process ended on SIGTERM alone.
 stop_pid() {
   local pidfile="$1" marker="$2" limit="$3" pid waited=0
+  STOPPED_CLEANLY=0
   if ! pid_running "$pidfile" "$marker"; then
     rm -f "$pidfile"
     say "not running"
@@ -74,21 +77,26 @@ stop_pid() {
       say "still alive after ${limit}s, sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
       sleep 0.5
-      break
+      rm -f "$pidfile"
+      say "killed"
+      return 0
     fi
     sleep 0.1
     waited=$((waited + 1))
   done
+  STOPPED_CLEANLY=1
   rm -f "$pidfile"
   say "stopped"
 }
 
-# check_ports_free <port...>: dies naming the owner of the first port in use.
+# check_ports_free <variable...>: for variables holding port numbers, dies
+# naming the owner of the first port in use and the variable that picks it.
 check_ports_free() {
-  local port
-  for port in "$@"; do
+  local var port
+  for var in "$@"; do
+    port="${!var}"
     if port_open "$port"; then
-      die "port 127.0.0.1:$port is already taken by $(port_owner "$port"); stop it or choose another port"
+      die "port 127.0.0.1:$port is already taken by $(port_owner "$port"); stop that process or set $var to a free port"
     fi
   done
 }
@@ -102,3 +110,58 @@ died_on_start() {
 
 # now_ms: wall clock in milliseconds, for start-up timings.
 now_ms() { date +%s%3N; }
+
+# Class-data sharing (CDS): a service's first run records the classes it
+# loads into an archive when it exits; later runs map that archive and reach
+# readiness sooner. STREAMS_DEV_CDS=0 turns this off.
+#
+# Two rules keep it from ever breaking a start: the JVM dies with SIGBUS when
+# it maps a truncated archive, so a recording becomes the archive only after
+# a clean stop and after 'java -Xshare:on' has mapped it with the service's
+# class path; and each data directory records into its own file, so two
+# instances sharing one download cache never write the same file. An archive
+# that no longer matches (other jars, other JVM) is ignored by the JVM.
+
+cds_enabled() { [[ "${STREAMS_DEV_CDS:-1}" != 0 ]]; }
+
+# cds_archive <cache dir> <name>: the archive path for the JVM build on PATH.
+cds_archive() {
+  local build
+  build="$(java -version 2>&1 | sed -n 's/.*(build \([^,)]*\).*/\1/p' | tail -n1)"
+  build="$(printf '%s' "${build:-unknown}" | tr -c 'A-Za-z0-9._+-' '_')"
+  printf '%s/%s-cds-%s.jsa' "$1" "$2" "$build"
+}
+
+# cds_opts <archive> <recording>: JVM options to map the archive when it
+# exists, or else to record into <recording> at exit; none when disabled.
+cds_opts() {
+  cds_enabled || return 0
+  if [[ -f "$1" ]]; then
+    printf '%s\n' "-XX:SharedArchiveFile=$1"
+  else
+    printf '%s\n' "-XX:ArchiveClassesAtExit=$2"
+  fi
+  # The JVM's CDS messages (classes it skips while dumping) only clutter the log.
+  printf '%s\n' '-Xlog:cds=off' '-Xlog:cds+dynamic=off'
+}
+
+# cds_promote <recording> <archive> <class path args...>: after a clean stop,
+# turns the recording into the archive if a JVM maps it with that class path.
+cds_promote() {
+  local recording="$1" archive="$2" tmp
+  shift 2
+  if ! cds_enabled || [[ -f "$archive" || ! -s "$recording" ]]; then
+    rm -f "$recording"
+    return 0
+  fi
+  tmp="$archive.$$.tmp"
+  if mv -f "$recording" "$tmp" 2>/dev/null \
+    && java -Xshare:on "-XX:SharedArchiveFile=$tmp" -XX:ErrorFile=/dev/null \
+      -XX:-CreateCoredumpOnCrash "$@" -version >/dev/null 2>&1 \
+    && mv -f "$tmp" "$archive"; then
+    say "saved a class-data sharing archive for faster starts: $archive"
+  else
+    say "warning: the class-data sharing recording did not verify; the next start records again"
+  fi
+  rm -f "$tmp" "$recording"
+}
