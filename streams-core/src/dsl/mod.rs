@@ -1,0 +1,119 @@
+//! The high-level DSL: [`StreamsBuilder`] creates streams from topics, [`KStream`] operators
+//! transform them, and `build` yields a [`Topology`](crate::Topology).
+//!
+//! ```
+//! use streams_core::dsl::{Consumed, Produced, StreamsBuilder};
+//! use streams_core::serde::{I64Serde, StringSerde};
+//!
+//! let builder = StreamsBuilder::new();
+//! builder
+//!     .stream("payments", Consumed::with(StringSerde, I64Serde))
+//!     .filter(|_customer, amount| *amount > 0)
+//!     .map_values(|amount| amount * 100)
+//!     .to("payments-in-cents", Produced::new());
+//! let topology = builder.build().unwrap();
+//! println!("{}", topology.describe());
+//! ```
+
+mod kstream;
+pub(crate) mod ops;
+mod options;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+pub use kstream::KStream;
+pub use ops::split::BranchedKStream;
+pub use options::{Consumed, Produced, Repartitioned, StreamPartitioner, TimestampExtractor};
+
+use crate::graph::Data;
+use crate::topology::node::{NodeKind, SourceTopics, TopicName};
+use crate::topology::{Topology, TopologyBuilder, TopologyError};
+
+/// Entry point of the DSL: declares source streams and builds the topology.
+///
+/// Not `Send`: build the topology on one thread, then hand the [`Topology`] to the runtime.
+#[derive(Default)]
+pub struct StreamsBuilder {
+    inner: Rc<RefCell<TopologyBuilder>>,
+}
+
+impl StreamsBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A stream of the records of `topic`.
+    pub fn stream<K: Data, V: Data>(&self, topic: &str, consumed: Consumed<K, V>) -> KStream<K, V> {
+        self.stream_from(SourceTopics::Names(vec![TopicName::user(topic)]), consumed)
+    }
+
+    /// One stream of the records of several topics.
+    pub fn stream_topics<K: Data, V: Data>(
+        &self,
+        topics: &[&str],
+        consumed: Consumed<K, V>,
+    ) -> KStream<K, V> {
+        self.stream_from(
+            SourceTopics::Names(topics.iter().map(|t| TopicName::user(*t)).collect()),
+            consumed,
+        )
+    }
+
+    /// A stream of the records of every topic whose whole name matches `pattern`
+    /// (a regular expression), including topics created while the application runs.
+    pub fn stream_pattern<K: Data, V: Data>(
+        &self,
+        pattern: &str,
+        consumed: Consumed<K, V>,
+    ) -> KStream<K, V> {
+        match regex::Regex::new(&format!("^(?:{pattern})$")) {
+            Ok(re) => self.stream_from(SourceTopics::Pattern(re), consumed),
+            Err(e) => {
+                self.inner
+                    .borrow_mut()
+                    .report(TopologyError::Invalid(format!("pattern {pattern}: {e}")));
+                self.stream_from(SourceTopics::Names(Vec::new()), consumed)
+            }
+        }
+    }
+
+    pub(crate) fn stream_from<K: Data, V: Data>(
+        &self,
+        topics: SourceTopics,
+        consumed: Consumed<K, V>,
+    ) -> KStream<K, V> {
+        let decoder = ops::source::decoder(&consumed);
+        let mut b = self.inner.borrow_mut();
+        let name = consumed
+            .name
+            .clone()
+            .unwrap_or_else(|| b.next_name("KSTREAM-SOURCE-"));
+        let node = b.add_node(
+            name,
+            NodeKind::Source {
+                topics,
+                decoder,
+                offset_reset: consumed.offset_reset,
+            },
+            Vec::new(),
+        );
+        drop(b);
+        KStream::new(
+            self.inner.clone(),
+            node,
+            Some(consumed.key_serde),
+            Some(consumed.value_serde),
+        )
+    }
+
+    /// Finishes the topology. Fails on errors found while it was declared (duplicate
+    /// names, missing serdes, a topic read twice...).
+    pub fn build(self) -> Result<Topology, TopologyError> {
+        let inner = Rc::try_unwrap(self.inner)
+            .map(RefCell::into_inner)
+            .unwrap_or_else(|shared| std::mem::take(&mut *shared.borrow_mut()));
+        inner.build()
+    }
+}

@@ -1,0 +1,34 @@
+//! Source decoding: deserialize key and value, then extract the event time.
+
+use std::sync::Arc;
+
+use crate::dsl::options::Consumed;
+use crate::graph::Data;
+use crate::topology::node::{DecodeError, Decoded, RawRecord, SourceDecoder};
+
+/// The decoder a source node applies to each consumed record.
+pub(crate) fn decoder<K: Data, V: Data>(consumed: &Consumed<K, V>) -> SourceDecoder {
+    let key_serde = consumed.key_serde.clone();
+    let value_serde = consumed.value_serde.clone();
+    let extractor = consumed.timestamp_extractor.clone();
+    Arc::new(move |raw: &RawRecord, partition_time: i64| {
+        let key = key_serde
+            .deserialize(&raw.topic, raw.key.as_deref())
+            .map_err(DecodeError::Key)?;
+        let value = value_serde
+            .deserialize(&raw.topic, raw.value.as_deref())
+            .map_err(DecodeError::Value)?;
+        let timestamp = match &extractor {
+            Some(extract) => extract(&key, &value, raw.timestamp, partition_time),
+            None => raw.timestamp,
+        };
+        if timestamp < 0 {
+            return Err(DecodeError::InvalidTimestamp(timestamp));
+        }
+        Ok(Decoded {
+            key: Box::new(key),
+            value: Box::new(value),
+            timestamp,
+        })
+    })
+}

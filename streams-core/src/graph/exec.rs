@@ -1,0 +1,105 @@
+//! The state a task's nodes share while it processes: graph layout, task state, collector.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+
+use super::collector::RecordCollector;
+use super::{ErasedNode, ErasedRecord};
+use crate::processor::{ProcessError, Punctuations, TaskId};
+use crate::record::RecordMetadata;
+
+/// Name and children of one node of an instantiated graph.
+#[derive(Clone, Debug)]
+pub(crate) struct NodeLayout {
+    pub name: String,
+    pub children: Vec<usize>,
+    /// State stores the node may access (read once stores are wired into contexts).
+    #[allow(dead_code)]
+    pub stores: Vec<String>,
+}
+
+/// Per-task state reachable from every node's context.
+pub(crate) struct TaskState {
+    pub task_id: TaskId,
+    pub application_id: Arc<str>,
+    /// Highest record timestamp seen by the task; `i64::MIN` before the first record.
+    pub stream_time: Cell<i64>,
+    /// Wall-clock time in ms, set by the runtime (system clock) or the test driver.
+    pub wall_clock: Cell<i64>,
+    pub current: RefCell<Option<RecordMetadata>>,
+    pub punctuations: RefCell<Punctuations>,
+    pub commit_requested: Cell<bool>,
+}
+
+impl TaskState {
+    pub fn new(task_id: TaskId, application_id: Arc<str>) -> Self {
+        TaskState {
+            task_id,
+            application_id,
+            stream_time: Cell::new(i64::MIN),
+            wall_clock: Cell::new(0),
+            current: RefCell::new(None),
+            punctuations: RefCell::new(Punctuations::default()),
+            commit_requested: Cell::new(false),
+        }
+    }
+}
+
+/// Everything a node needs while it runs. Covariant in `'a`, so contexts can borrow it.
+pub(crate) struct Exec<'a> {
+    pub nodes: &'a [RefCell<Box<dyn ErasedNode>>],
+    pub layout: &'a [NodeLayout],
+    pub state: &'a TaskState,
+    pub collector: &'a dyn RecordCollector,
+}
+
+impl Exec<'_> {
+    /// Sends `record` depth-first to the children of `from` (or only to the child named
+    /// `child`), cloning it for all but the last receiver.
+    pub fn forward(
+        &self,
+        from: usize,
+        child: Option<&str>,
+        record: ErasedRecord,
+    ) -> Result<(), ProcessError> {
+        let children = &self.layout[from].children;
+        match child {
+            Some(name) => {
+                let target = children
+                    .iter()
+                    .copied()
+                    .find(|&c| self.layout[c].name == name)
+                    .ok_or_else(|| ProcessError::UnknownChild {
+                        node: self.layout[from].name.clone(),
+                        child: name.to_string(),
+                    })?;
+                self.deliver(target, record)
+            }
+            None => {
+                let mut record = Some(record);
+                for (i, &c) in children.iter().enumerate() {
+                    let r = if i + 1 == children.len() {
+                        record
+                            .take()
+                            .expect("record is taken only by the last child")
+                    } else {
+                        record
+                            .clone()
+                            .expect("record is present until the last child")
+                    };
+                    self.deliver(c, r)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn deliver(&self, node: usize, record: ErasedRecord) -> Result<(), ProcessError> {
+        self.nodes[node].borrow_mut().process(self, node, record)
+    }
+
+    /// Name of node `me`, for error messages.
+    pub fn node_name(&self, me: usize) -> &str {
+        &self.layout[me].name
+    }
+}

@@ -1,0 +1,18 @@
+//! Kafka Streams-style stream processing for Rust.
+//!
+//! Build a topology with the [`dsl`] (or plug in your own [`processor`]s), then run it on
+//! a Kafka cluster with the [`runtime`], or broker-free in tests with the [`test_driver`].
+
+pub mod dsl;
+mod graph;
+pub mod processor;
+pub mod record;
+pub mod runtime;
+pub mod serde;
+pub mod test_driver;
+pub mod topology;
+
+pub use dsl::{Consumed, KStream, Produced, Repartitioned, StreamsBuilder};
+pub use graph::Data;
+pub use record::{Header, Headers, Record, RecordMetadata};
+pub use topology::{Topology, TopologyDescription, TopologyError};

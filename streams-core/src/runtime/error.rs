@@ -1,0 +1,102 @@
+//! `StreamsError`: why an application could not start, or why a stream thread stopped.
+
+use crate::processor::{ProcessError, TaskId};
+use crate::topology::TopologyError;
+
+/// Errors of the runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamsError {
+    /// A setting is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The topology is invalid.
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    /// A Kafka client operation failed.
+    #[error("{context}: {source}")]
+    Kafka {
+        /// What the runtime was doing.
+        context: String,
+        /// The client's error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// Source topics the topology reads do not exist.
+    #[error("source topics do not exist: {}; create them before starting the application", .0.join(", "))]
+    MissingSourceTopics(Vec<String>),
+    /// Topics read by one sub-topology have different partition counts, so their
+    /// partitions cannot be processed together.
+    #[error(
+        "topics read together by sub-topology {subtopology} must have the same number of partitions, but {}",
+        describe_counts(.topics)
+    )]
+    CoPartitioning {
+        /// The sub-topology.
+        subtopology: u32,
+        /// Each topic with its partition count.
+        topics: Vec<(String, i32)>,
+    },
+    /// A record could not be deserialized and the handler said to fail.
+    #[error("task {task}: cannot deserialize {topic}-{partition}@{offset}: {reason}")]
+    Deserialization {
+        /// The task.
+        task: TaskId,
+        /// Source topic.
+        topic: String,
+        /// Source partition.
+        partition: i32,
+        /// Offset of the record.
+        offset: i64,
+        /// What the serde or timestamp extractor reported.
+        reason: String,
+    },
+    /// A processor failed and the handler said to fail.
+    #[error("task {task}: processing {} failed: {source}", describe_position(.position))]
+    Processing {
+        /// The task.
+        task: TaskId,
+        /// Topic, partition and offset of the input record; `None` in punctuation.
+        position: Option<(String, i32, i64)>,
+        /// The processor's error.
+        #[source]
+        source: ProcessError,
+    },
+    /// The broker refused a produced record and the handler said to fail.
+    #[error("producing to {topic} failed: {reason}")]
+    Production {
+        /// The destination topic.
+        topic: String,
+        /// What the broker said.
+        reason: String,
+    },
+    /// The operation is not valid in the application's current state.
+    #[error("{0}")]
+    InvalidState(String),
+    /// The requested feature is not available in this version.
+    #[error("not supported yet: {0}")]
+    NotSupported(String),
+}
+
+impl StreamsError {
+    pub(crate) fn kafka(context: impl Into<String>, source: rdkafka::error::KafkaError) -> Self {
+        StreamsError::Kafka {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+fn describe_counts(topics: &[(String, i32)]) -> String {
+    topics
+        .iter()
+        .map(|(t, n)| format!("{t} has {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn describe_position(position: &Option<(String, i32, i64)>) -> String {
+    match position {
+        Some((topic, partition, offset)) => format!("{topic}-{partition}@{offset}"),
+        None => "a punctuation".to_string(),
+    }
+}

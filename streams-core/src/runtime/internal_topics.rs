@@ -1,0 +1,269 @@
+//! Start-up checks and creation of topics: source topics must exist, topics read by one
+//! sub-topology must be co-partitioned, and internal (repartition) topics are created with
+//! the partition count of the sub-topology that writes them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use futures::executor::block_on;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::error_handling::{DeserializationErrorHandler, ProcessingErrorHandler};
+use super::{StreamsConfig, StreamsError};
+use crate::topology::{InternalTopicKind, Topology};
+
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Partition counts of the topics the application reads, once verified.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TopicLayout {
+    /// Partition count per topic (user source topics, pattern matches, internal topics).
+    pub partitions: BTreeMap<String, i32>,
+}
+
+fn admin_client(config: &StreamsConfig) -> Result<AdminClient<DefaultClientContext>, StreamsError> {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &config.bootstrap_servers)
+        .set("client.id", format!("{}-admin", config.application_id));
+    for (k, v) in &config.admin_overrides {
+        client.set(k, v);
+    }
+    client
+        .create()
+        .map_err(|e| StreamsError::kafka("creating the admin client", e))
+}
+
+fn topic_partitions(
+    admin: &AdminClient<DefaultClientContext>,
+) -> Result<HashMap<String, i32>, StreamsError> {
+    let metadata = admin
+        .inner()
+        .fetch_metadata(None, ADMIN_TIMEOUT)
+        .map_err(|e| StreamsError::kafka("reading cluster metadata", e))?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| (t.name().to_string(), t.partitions().len() as i32))
+        .collect())
+}
+
+/// Verifies source topics, creates missing internal topics, and checks co-partitioning.
+pub(crate) fn prepare_topics(
+    topology: &Topology,
+    config: &StreamsConfig,
+) -> Result<TopicLayout, StreamsError> {
+    let admin = admin_client(config)?;
+    let app = config.application_id.as_str();
+    let mut existing = topic_partitions(&admin)?;
+
+    let internal: HashMap<String, &crate::topology::InternalTopic> = topology
+        .internal_topics
+        .iter()
+        .map(|t| (t.name.resolve(app), t))
+        .collect();
+
+    // User source topics must exist.
+    let mut missing = Vec::new();
+    for id in 0..topology.subtopology_count() as u32 {
+        for topic in topology.source_topics(id, app) {
+            if !internal.contains_key(&topic) && !existing.contains_key(&topic) {
+                missing.push(topic);
+            }
+        }
+    }
+    for handler_topic in dead_letter_topics(config) {
+        if !existing.contains_key(&handler_topic) {
+            missing.push(handler_topic);
+        }
+    }
+    if !missing.is_empty() {
+        missing.sort();
+        missing.dedup();
+        return Err(StreamsError::MissingSourceTopics(missing));
+    }
+
+    let counts = internal_partition_counts(topology, app, &existing);
+
+    let mut to_create = Vec::new();
+    for (name, topic) in &internal {
+        let Some(&wanted) = counts.get(name) else {
+            return Err(StreamsError::Config(format!(
+                "cannot tell how many partitions internal topic {name} needs: set them with Repartitioned::with_partitions"
+            )));
+        };
+        match existing.get(name) {
+            Some(&actual) if actual != wanted => return Err(StreamsError::Config(format!(
+                "internal topic {name} has {actual} partitions but the topology needs {wanted}; \
+                     delete it (or reset the application) and restart"
+            ))),
+            Some(_) => {}
+            None => to_create.push((name.clone(), wanted, topic.kind)),
+        }
+    }
+    if !to_create.is_empty() {
+        create_topics(&admin, config, &to_create)?;
+        let deadline = Instant::now() + ADMIN_TIMEOUT;
+        loop {
+            existing = topic_partitions(&admin)?;
+            if to_create
+                .iter()
+                .all(|(name, _, _)| existing.contains_key(name))
+            {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(StreamsError::Config(
+                    "internal topics were created but never appeared in metadata".into(),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    // Co-partitioning: the topics of one sub-topology are read together per partition.
+    let mut layout = TopicLayout::default();
+    for id in 0..topology.subtopology_count() as u32 {
+        let reads = read_topics(topology, id, app, &existing);
+        let with_counts: Vec<(String, i32)> = reads
+            .iter()
+            .map(|t| (t.clone(), existing.get(t).copied().unwrap_or(0)))
+            .collect();
+        if with_counts.windows(2).any(|w| w[0].1 != w[1].1) {
+            return Err(StreamsError::CoPartitioning {
+                subtopology: id,
+                topics: with_counts,
+            });
+        }
+        layout.partitions.extend(with_counts);
+    }
+    Ok(layout)
+}
+
+/// Partition counts of internal topics: fixed ones as declared, the others taken from
+/// the sub-topology that writes them (the highest count among the topics it reads). An
+/// internal topic whose writer reads only unknown topics is left out.
+pub(crate) fn internal_partition_counts(
+    topology: &Topology,
+    app: &str,
+    existing: &HashMap<String, i32>,
+) -> HashMap<String, i32> {
+    let internal: HashMap<String, Option<i32>> = topology
+        .internal_topics
+        .iter()
+        .map(|t| (t.name.resolve(app), t.partitions))
+        .collect();
+    let mut counts: HashMap<String, i32> = internal
+        .iter()
+        .filter_map(|(name, n)| n.map(|n| (name.clone(), n)))
+        .collect();
+    // A writer may itself read internal topics: iterate until nothing changes.
+    loop {
+        let mut progress = false;
+        for id in 0..topology.subtopology_count() as u32 {
+            let writes: Vec<String> = topology
+                .sink_topics(id)
+                .iter()
+                .map(|t| t.resolve(app))
+                .filter(|t| internal.contains_key(t) && !counts.contains_key(t))
+                .collect();
+            if writes.is_empty() {
+                continue;
+            }
+            let reads = read_topics(topology, id, app, existing);
+            let known: Option<Vec<i32>> = reads
+                .iter()
+                .map(|t| counts.get(t).copied().or_else(|| existing.get(t).copied()))
+                .collect();
+            if let Some(known) = known {
+                let n = known.into_iter().max().unwrap_or(1);
+                for t in writes {
+                    counts.insert(t, n);
+                    progress = true;
+                }
+            }
+        }
+        if !progress {
+            return counts;
+        }
+    }
+}
+
+/// Topics sub-topology `id` reads: its named sources and the existing topics matching
+/// its patterns.
+pub(crate) fn read_topics(
+    topology: &Topology,
+    id: u32,
+    app: &str,
+    existing: &HashMap<String, i32>,
+) -> Vec<String> {
+    let mut reads = topology.source_topics(id, app);
+    for pattern in topology.source_patterns(id) {
+        let mut matched: Vec<String> = existing
+            .keys()
+            .filter(|t| pattern.is_match(t))
+            .cloned()
+            .collect();
+        matched.sort();
+        reads.extend(matched);
+    }
+    reads
+}
+
+fn dead_letter_topics(config: &StreamsConfig) -> Vec<String> {
+    let mut topics = Vec::new();
+    if let DeserializationErrorHandler::DeadLetter { topic } = &config.deserialization_error_handler
+    {
+        topics.push(topic.clone());
+    }
+    if let ProcessingErrorHandler::DeadLetter { topic } = &config.processing_error_handler {
+        topics.push(topic.clone());
+    }
+    topics
+}
+
+fn create_topics(
+    admin: &AdminClient<DefaultClientContext>,
+    config: &StreamsConfig,
+    topics: &[(String, i32, InternalTopicKind)],
+) -> Result<(), StreamsError> {
+    let new_topics: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|(name, partitions, kind)| {
+            let topic = NewTopic::new(
+                name,
+                *partitions,
+                TopicReplication::Fixed(config.replication_factor),
+            );
+            match kind {
+                // Repartition topics are read once; the runtime never needs old records.
+                InternalTopicKind::Repartition => topic
+                    .set("cleanup.policy", "delete")
+                    .set("segment.ms", "600000")
+                    .set("retention.ms", "-1"),
+            }
+        })
+        .collect();
+    let results = block_on(admin.create_topics(
+        &new_topics,
+        &AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT)),
+    ))
+    .map_err(|e| StreamsError::kafka("creating internal topics", e))?;
+    for result in results {
+        match result {
+            Ok(name) => tracing::info!(topic = name, "created internal topic"),
+            // Another instance created it first.
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(StreamsError::Config(format!(
+                    "cannot create internal topic {name}: {code}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! The record collector of a stream thread: a non-blocking rdkafka producer whose
+//! delivery reports are checked at flush time, never awaited per record.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+
+use super::error_handling::ProductionErrorHandler;
+use super::{metrics, StreamsConfig, StreamsError};
+use crate::graph::{OutgoingRecord, RecordCollector};
+use crate::processor::ProcessError;
+
+/// How long metadata lookups for partition counts may take.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A record the broker refused.
+#[derive(Debug, Clone)]
+pub(crate) struct DeliveryFailure {
+    pub topic: String,
+    pub reason: String,
+}
+
+/// Receives delivery reports on the producer's polling thread.
+pub(crate) struct DeliveryTracker {
+    failures: Mutex<Vec<DeliveryFailure>>,
+}
+
+impl ClientContext for DeliveryTracker {}
+
+impl ProducerContext for DeliveryTracker {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((error, message)) = result {
+            let failure = DeliveryFailure {
+                topic: message.topic().to_string(),
+                reason: error.to_string(),
+            };
+            self.failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(failure);
+        }
+    }
+}
+
+/// Sends a stream thread's output to Kafka.
+pub(crate) struct KafkaCollector {
+    producer: ThreadedProducer<DeliveryTracker>,
+    handler: ProductionErrorHandler,
+    partition_counts: RefCell<HashMap<String, i32>>,
+    sent: std::cell::Cell<u64>,
+    thread_name: String,
+}
+
+impl KafkaCollector {
+    /// Creates the producer of stream thread `thread_name`.
+    pub fn new(config: &StreamsConfig, thread_name: &str) -> Result<Self, StreamsError> {
+        let mut client = ClientConfig::new();
+        client
+            .set("bootstrap.servers", &config.bootstrap_servers)
+            .set("client.id", format!("{thread_name}-producer"))
+            // Same partition as Kafka's Java clients for the same key bytes.
+            .set("partitioner", "murmur2_random")
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5");
+        for (k, v) in &config.producer_overrides {
+            client.set(k, v);
+        }
+        let producer = client
+            .create_with_context(DeliveryTracker {
+                failures: Mutex::new(Vec::new()),
+            })
+            .map_err(|e| StreamsError::kafka("creating the producer", e))?;
+        Ok(KafkaCollector {
+            producer,
+            handler: config.production_error_handler.clone(),
+            partition_counts: RefCell::new(HashMap::new()),
+            sent: std::cell::Cell::new(0),
+            thread_name: thread_name.to_string(),
+        })
+    }
+
+    /// Waits until every record sent so far is acknowledged or failed, then applies the
+    /// production error handler to failures. Only after `Ok` may offsets be committed.
+    pub fn flush(&self, timeout: Duration) -> Result<(), StreamsError> {
+        let sent = self.sent.replace(0);
+        if sent > 0 {
+            metrics::record_produced(&self.thread_name, sent);
+        }
+        self.producer.flush(timeout).map_err(|e| {
+            StreamsError::kafka(format!("flushing the producer within {timeout:?}"), e)
+        })?;
+        let failures = std::mem::take(
+            &mut *self
+                .producer
+                .context()
+                .failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        match (failures.first(), &self.handler) {
+            (None, _) => Ok(()),
+            (Some(first), ProductionErrorHandler::Fail) => Err(StreamsError::Production {
+                topic: first.topic.clone(),
+                reason: format!("{} ({} records failed)", first.reason, failures.len()),
+            }),
+            (Some(_), ProductionErrorHandler::LogAndContinue) => {
+                for f in &failures {
+                    tracing::warn!(
+                        topic = f.topic,
+                        "dropped a record the broker refused: {}",
+                        f.reason
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn to_headers(record: &OutgoingRecord) -> Option<OwnedHeaders> {
+        if record.headers.is_empty() {
+            return None;
+        }
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        for h in record.headers.iter() {
+            headers = headers.insert(Header {
+                key: &h.key,
+                value: h.value.as_deref(),
+            });
+        }
+        Some(headers)
+    }
+}
+
+impl RecordCollector for KafkaCollector {
+    fn send(&self, record: OutgoingRecord) -> Result<(), ProcessError> {
+        let mut base: BaseRecord<'_, [u8], [u8]> =
+            BaseRecord::to(&record.topic).timestamp(record.timestamp);
+        if let Some(key) = &record.key {
+            base = base.key(key.as_slice());
+        }
+        if let Some(value) = &record.value {
+            base = base.payload(value.as_slice());
+        }
+        if let Some(partition) = record.partition {
+            base = base.partition(partition);
+        }
+        if let Some(headers) = Self::to_headers(&record) {
+            base = base.headers(headers);
+        }
+        loop {
+            match self.producer.send(base) {
+                Ok(()) => {
+                    self.sent.set(self.sent.get() + 1);
+                    return Ok(());
+                }
+                // The local queue is full: wait for deliveries to drain it.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    base = returned;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err((error, _)) => {
+                    return Err(ProcessError::Produce {
+                        topic: record.topic.clone(),
+                        reason: error.to_string(),
+                    })
+                }
+            }
+        }
+    }
+
+    fn partition_count(&self, topic: &str) -> Option<i32> {
+        if let Some(&n) = self.partition_counts.borrow().get(topic) {
+            return Some(n);
+        }
+        let metadata = self
+            .producer
+            .client()
+            .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+            .map_err(|e| tracing::warn!(topic, "cannot read the partition count: {e}"))
+            .ok()?;
+        let n = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none())
+            .map(|t| t.partitions().len() as i32)
+            .filter(|&n| n > 0)?;
+        self.partition_counts
+            .borrow_mut()
+            .insert(topic.to_string(), n);
+        Some(n)
+    }
+}

@@ -1,0 +1,428 @@
+//! `KafkaStreams`: runs a topology on a Kafka cluster with a number of stream threads,
+//! and tracks the application's state.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::internal_topics::prepare_topics;
+use super::stream_thread::{self, ThreadSpec};
+use super::{ProcessingGuarantee, StreamsConfig, StreamsError};
+use crate::processor::TaskId;
+use crate::topology::Topology;
+
+/// The lifecycle state of a [`KafkaStreams`] instance, as in Kafka Streams.
+///
+/// `Created → Rebalancing ⇄ Running → PendingShutdown → NotRunning`; a fatal error under
+/// the `ShutdownClient` policy goes `→ PendingError → Error`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Built, not started.
+    Created,
+    /// Some stream thread is joining the group or waiting for its assignment.
+    Rebalancing,
+    /// Every stream thread has its tasks and processes.
+    Running,
+    /// `close` was called; threads are finishing.
+    PendingShutdown,
+    /// Closed.
+    NotRunning,
+    /// A thread failed; the others are stopping.
+    PendingError,
+    /// Stopped after an error.
+    Error,
+}
+
+impl State {
+    /// Whether the instance may go from `self` to `next`.
+    pub fn can_transition_to(self, next: State) -> bool {
+        use State::*;
+        matches!(
+            (self, next),
+            (Created, Rebalancing | PendingShutdown | PendingError)
+                | (Rebalancing, Running | PendingShutdown | PendingError)
+                | (Running, Rebalancing | PendingShutdown | PendingError)
+                | (PendingShutdown, NotRunning)
+                | (PendingError, Error | PendingShutdown)
+                | (Error, PendingShutdown)
+        )
+    }
+
+    /// Whether the instance is started and not shutting down.
+    pub fn is_running_or_rebalancing(self) -> bool {
+        matches!(self, State::Running | State::Rebalancing)
+    }
+}
+
+/// What happens when a stream thread stops with an error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UncaughtErrorPolicy {
+    /// Stop every thread of this instance; the state becomes `Error` (the default).
+    #[default]
+    ShutdownClient,
+    /// Start a new thread in place of the failed one; its tasks are reassigned.
+    ReplaceThread,
+}
+
+/// A state listener: called with `(new, old)` on every transition.
+pub type StateListener = Box<dyn Fn(State, State) + Send + Sync>;
+
+/// State of one stream thread, as far as the client state is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ThreadState {
+    Starting,
+    Rebalancing,
+    Running,
+    Dead,
+}
+
+/// State shared between the handle and its threads.
+pub(crate) struct ClientShared {
+    state: Mutex<State>,
+    changed: Condvar,
+    listener: Mutex<Option<StateListener>>,
+    threads: Mutex<BTreeMap<usize, ThreadState>>,
+    tasks: Mutex<BTreeMap<usize, Vec<TaskId>>>,
+    errors: Mutex<Vec<String>>,
+    pub shutdown: AtomicBool,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl ClientShared {
+    fn new() -> Self {
+        ClientShared {
+            state: Mutex::new(State::Created),
+            changed: Condvar::new(),
+            listener: Mutex::new(None),
+            threads: Mutex::new(BTreeMap::new()),
+            tasks: Mutex::new(BTreeMap::new()),
+            errors: Mutex::new(Vec::new()),
+            shutdown: AtomicBool::new(false),
+        }
+    }
+
+    fn transition(&self, next: State) -> bool {
+        let mut state = locked(&self.state);
+        let old = *state;
+        if old == next || !old.can_transition_to(next) {
+            return false;
+        }
+        *state = next;
+        drop(state);
+        self.changed.notify_all();
+        tracing::info!("state {old:?} -> {next:?}");
+        if let Some(listener) = &*locked(&self.listener) {
+            listener(next, old);
+        }
+        true
+    }
+
+    pub fn state(&self) -> State {
+        *locked(&self.state)
+    }
+
+    /// Records a thread's state and derives the client's: `Running` once every live
+    /// thread runs, `Rebalancing` while any does not.
+    pub fn set_thread_state(&self, index: usize, state: ThreadState) {
+        let all_running = {
+            let mut threads = locked(&self.threads);
+            threads.insert(index, state);
+            threads
+                .values()
+                .filter(|s| **s != ThreadState::Dead)
+                .all(|s| *s == ThreadState::Running)
+        };
+        if self.state().is_running_or_rebalancing() {
+            self.transition(if all_running {
+                State::Running
+            } else {
+                State::Rebalancing
+            });
+        }
+    }
+
+    pub fn set_thread_tasks(&self, index: usize, tasks: Vec<TaskId>) {
+        locked(&self.tasks).insert(index, tasks);
+    }
+
+    fn live_threads(&self) -> usize {
+        locked(&self.threads)
+            .values()
+            .filter(|s| **s != ThreadState::Dead)
+            .count()
+    }
+}
+
+struct Inner {
+    topology: Arc<Topology>,
+    config: Arc<StreamsConfig>,
+    shared: Arc<ClientShared>,
+    policy: Mutex<UncaughtErrorPolicy>,
+    handles: Mutex<Vec<JoinHandle<()>>>,
+    next_thread: Mutex<usize>,
+    client_id: String,
+}
+
+/// Runs a [`Topology`] against Kafka.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use streams_core::runtime::{KafkaStreams, StreamsConfig};
+/// use streams_core::serde::StringSerde;
+/// use streams_core::{Consumed, Produced, StreamsBuilder};
+///
+/// let builder = StreamsBuilder::new();
+/// builder
+///     .stream("words", Consumed::with(StringSerde, StringSerde))
+///     .map_values(|v: String| v.to_uppercase())
+///     .to("shouted", Produced::with(StringSerde, StringSerde));
+/// let topology = builder.build().unwrap();
+///
+/// let streams = KafkaStreams::new(topology, StreamsConfig::new("shouter", "127.0.0.1:9092")).unwrap();
+/// streams.start().unwrap();
+/// // ... until the process should stop:
+/// streams.close(Duration::from_secs(30));
+/// ```
+pub struct KafkaStreams {
+    inner: Arc<Inner>,
+}
+
+impl KafkaStreams {
+    /// Prepares an instance; nothing connects to Kafka before [`start`](Self::start).
+    pub fn new(topology: Topology, config: StreamsConfig) -> Result<Self, StreamsError> {
+        config.validate()?;
+        let client_id = format!("{}-{}", config.application_id, uuid::Uuid::new_v4());
+        Ok(KafkaStreams {
+            inner: Arc::new(Inner {
+                topology: Arc::new(topology),
+                config: Arc::new(config),
+                shared: Arc::new(ClientShared::new()),
+                policy: Mutex::new(UncaughtErrorPolicy::default()),
+                handles: Mutex::new(Vec::new()),
+                next_thread: Mutex::new(1),
+                client_id,
+            }),
+        })
+    }
+
+    /// Sets the listener called on every state transition. Call before `start`.
+    pub fn set_state_listener(&self, listener: impl Fn(State, State) + Send + Sync + 'static) {
+        *locked(&self.inner.shared.listener) = Some(Box::new(listener));
+    }
+
+    /// Sets what happens when a stream thread fails.
+    pub fn set_uncaught_error_policy(&self, policy: UncaughtErrorPolicy) {
+        *locked(&self.inner.policy) = policy;
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.inner.shared.state()
+    }
+
+    /// Blocks until the state is `target` or `timeout` passes; returns whether it was reached.
+    pub fn wait_for_state(&self, target: State, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = locked(&self.inner.shared.state);
+        while *state != target {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            state = self
+                .inner
+                .shared
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
+    /// Tasks currently run by this instance's threads.
+    pub fn local_tasks(&self) -> Vec<TaskId> {
+        let mut tasks: Vec<TaskId> = locked(&self.inner.shared.tasks)
+            .values()
+            .flatten()
+            .copied()
+            .collect();
+        tasks.sort();
+        tasks
+    }
+
+    /// Errors that stopped stream threads, oldest first.
+    pub fn thread_errors(&self) -> Vec<String> {
+        locked(&self.inner.shared.errors).clone()
+    }
+
+    /// Checks topics, creates internal ones and starts the stream threads. Fails if the
+    /// instance was started before or topics are missing or not co-partitioned.
+    pub fn start(&self) -> Result<(), StreamsError> {
+        if self.state() != State::Created {
+            return Err(StreamsError::InvalidState(format!(
+                "start called in state {:?}",
+                self.state()
+            )));
+        }
+        if self.inner.config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2 {
+            return Err(StreamsError::NotSupported(
+                "processing guarantee exactly_once_v2; use at_least_once for now".into(),
+            ));
+        }
+        prepare_topics(&self.inner.topology, &self.inner.config)?;
+        self.inner.shared.transition(State::Rebalancing);
+        for _ in 0..self.inner.config.num_stream_threads {
+            Inner::spawn_thread(&self.inner)?;
+        }
+        Ok(())
+    }
+
+    /// Stops every thread: each commits what it processed and leaves the group. Returns
+    /// whether all threads stopped within `timeout`.
+    pub fn close(&self, timeout: Duration) -> bool {
+        let shared = &self.inner.shared;
+        shared.transition(State::PendingShutdown);
+        shared.shutdown.store(true, Ordering::Release);
+        let deadline = Instant::now() + timeout;
+        loop {
+            let finished = {
+                let mut handles = locked(&self.inner.handles);
+                let (done, running): (Vec<_>, Vec<_>) =
+                    handles.drain(..).partition(|h| h.is_finished());
+                *handles = running;
+                for h in done {
+                    let _ = h.join();
+                }
+                handles.is_empty()
+            };
+            if finished {
+                shared.transition(State::NotRunning);
+                return true;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!("stream threads did not stop within {timeout:?}");
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for KafkaStreams {
+    fn drop(&mut self) {
+        if !matches!(self.state(), State::Created | State::NotRunning) {
+            self.close(Duration::from_secs(30));
+        }
+    }
+}
+
+impl Inner {
+    fn spawn_thread(inner: &Arc<Inner>) -> Result<(), StreamsError> {
+        let index = {
+            let mut next = locked(&inner.next_thread);
+            let index = *next;
+            *next += 1;
+            index
+        };
+        inner.shared.set_thread_state(index, ThreadState::Starting);
+        let spec = ThreadSpec {
+            index,
+            topology: inner.topology.clone(),
+            config: inner.config.clone(),
+            client: inner.shared.clone(),
+            client_id: inner.client_id.clone(),
+        };
+        let me = inner.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("stream-thread-{index}"))
+            .spawn(move || {
+                let result = stream_thread::run(spec);
+                me.on_thread_exit(index, result);
+            })
+            .map_err(|e| {
+                StreamsError::InvalidState(format!("cannot spawn a stream thread: {e}"))
+            })?;
+        locked(&inner.handles).push(handle);
+        Ok(())
+    }
+
+    fn on_thread_exit(self: &Arc<Self>, index: usize, result: Result<(), StreamsError>) {
+        let shared = &self.shared;
+        shared.set_thread_state(index, ThreadState::Dead);
+        shared.set_thread_tasks(index, Vec::new());
+        if let Err(error) = result {
+            locked(&shared.errors).push(error.to_string());
+            let policy = *locked(&self.policy);
+            let shutting_down = shared.shutdown.load(Ordering::Acquire);
+            if policy == UncaughtErrorPolicy::ReplaceThread && !shutting_down {
+                tracing::warn!("replacing stream thread {index} after: {error}");
+                if Inner::spawn_thread(self).is_ok() {
+                    return;
+                }
+            }
+            shared.transition(State::PendingError);
+            shared.shutdown.store(true, Ordering::Release);
+        }
+        if shared.live_threads() == 0 && shared.state() == State::PendingError {
+            shared.transition(State::Error);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transitions_follow_kafka_streams() {
+        use State::*;
+        assert!(Created.can_transition_to(Rebalancing));
+        assert!(Rebalancing.can_transition_to(Running));
+        assert!(Running.can_transition_to(Rebalancing));
+        assert!(Running.can_transition_to(PendingShutdown));
+        assert!(PendingShutdown.can_transition_to(NotRunning));
+        assert!(PendingError.can_transition_to(Error));
+        assert!(!NotRunning.can_transition_to(Running));
+        assert!(!Created.can_transition_to(Running));
+        assert!(!Error.can_transition_to(Running));
+    }
+
+    #[test]
+    fn client_runs_only_when_every_thread_runs() {
+        let shared = ClientShared::new();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        *locked(&shared.listener) = Some(Box::new(move |new, old| {
+            log.lock().unwrap().push((old, new))
+        }));
+        shared.transition(State::Rebalancing);
+        shared.set_thread_state(1, ThreadState::Starting);
+        shared.set_thread_state(2, ThreadState::Running);
+        assert_eq!(shared.state(), State::Rebalancing);
+        shared.set_thread_state(1, ThreadState::Running);
+        assert_eq!(shared.state(), State::Running);
+        shared.set_thread_state(2, ThreadState::Rebalancing);
+        assert_eq!(shared.state(), State::Rebalancing);
+        shared.set_thread_state(2, ThreadState::Dead);
+        assert_eq!(
+            shared.state(),
+            State::Running,
+            "a dead thread does not hold the client back"
+        );
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![
+                (State::Created, State::Rebalancing),
+                (State::Rebalancing, State::Running),
+                (State::Running, State::Rebalancing),
+                (State::Rebalancing, State::Running),
+            ]
+        );
+    }
+}

@@ -1,0 +1,346 @@
+//! A stream task: one sub-topology instantiated for one partition number, with its input
+//! buffers, stream time, punctuation and consumed offsets. The stream thread and the test
+//! driver both run topologies through it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::error_handling::{
+    dead_letter_record, DeserializationErrorHandler, FailureStage, ProcessingErrorHandler, Verdict,
+};
+use super::metrics;
+use super::partition_group::{PartitionGroup, Queued};
+use super::StreamsError;
+use crate::graph::{ErasedRecord, Exec, RecordCollector, TaskState};
+use crate::processor::{ProcessError, PunctuationType, TaskId};
+use crate::record::RecordMetadata;
+use crate::topology::node::RawRecord;
+use crate::topology::{GraphInstance, Topology};
+
+/// The error handlers a task applies to its records.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TaskHandlers {
+    pub deserialization: DeserializationErrorHandler,
+    pub processing: ProcessingErrorHandler,
+}
+
+/// One sub-topology running for one partition number.
+pub(crate) struct StreamTask {
+    id: TaskId,
+    graph: GraphInstance,
+    state: TaskState,
+    inputs: PartitionGroup,
+    handlers: Arc<TaskHandlers>,
+    /// Next offset to commit per input partition (last processed + 1).
+    consumed: BTreeMap<(String, i32), i64>,
+    /// Offsets as of the last commit; a task whose offsets equal these has nothing to commit.
+    committed: BTreeMap<(String, i32), i64>,
+    initialized: bool,
+    /// Wall-clock time at which the task started waiting for an empty partition.
+    idle_since: Option<i64>,
+}
+
+impl StreamTask {
+    /// Creates the task for `partitions` (topics resolved, all read by sub-topology
+    /// `id.subtopology`). Nodes are initialized by [`init`](Self::init).
+    pub fn new(
+        topology: &Topology,
+        id: TaskId,
+        partitions: &[(String, i32)],
+        application_id: Arc<str>,
+        handlers: Arc<TaskHandlers>,
+    ) -> Self {
+        let graph = topology.instantiate(id.subtopology, &application_id);
+        let mut inputs = PartitionGroup::new();
+        for (topic, partition) in partitions {
+            if let Some(source) = graph.source_for(topic) {
+                inputs.add_partition(
+                    topic,
+                    *partition,
+                    source,
+                    graph.sources[source].decoder.clone(),
+                );
+            } else {
+                tracing::warn!(task = %id, topic, "assigned a partition that no source of this task reads");
+            }
+        }
+        StreamTask {
+            id,
+            graph,
+            state: TaskState::new(id, application_id),
+            inputs,
+            handlers,
+            consumed: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            initialized: false,
+            idle_since: None,
+        }
+    }
+
+    /// Adds an input partition after creation (a topic matching a source pattern that
+    /// appeared later). Returns whether a source of the task reads it.
+    pub fn add_input(&mut self, topic: &str, partition: i32) -> bool {
+        match self.graph.source_for(topic) {
+            Some(source) => {
+                self.inputs.add_partition(
+                    topic,
+                    partition,
+                    source,
+                    self.graph.sources[source].decoder.clone(),
+                );
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the task reads `topic`'s `partition`.
+    pub fn reads(&self, topic: &str, partition: i32) -> bool {
+        self.inputs
+            .partitions()
+            .any(|(t, p)| t == topic && p == partition)
+    }
+
+    fn exec<'a>(
+        graph: &'a GraphInstance,
+        state: &'a TaskState,
+        collector: &'a dyn RecordCollector,
+    ) -> Exec<'a> {
+        Exec {
+            nodes: &graph.nodes,
+            layout: &graph.layout,
+            state,
+            collector,
+        }
+    }
+
+    /// Calls `init` on every node, sources first.
+    pub fn init(
+        &mut self,
+        collector: &dyn RecordCollector,
+        wall_clock: i64,
+    ) -> Result<(), StreamsError> {
+        if self.initialized {
+            return Ok(());
+        }
+        self.state.wall_clock.set(wall_clock);
+        let exec = Self::exec(&self.graph, &self.state, collector);
+        for (i, node) in self.graph.nodes.iter().enumerate() {
+            node.borrow_mut()
+                .init(&exec, i)
+                .map_err(|source| StreamsError::Processing {
+                    task: self.id,
+                    position: None,
+                    source,
+                })?;
+        }
+        self.initialized = true;
+        Ok(())
+    }
+
+    /// Buffers a consumed record of one of the task's partitions.
+    pub fn add_record(&mut self, raw: RawRecord) {
+        if !self.inputs.push(raw) {
+            tracing::warn!(task = %self.id, "dropped a record of a partition the task does not own");
+        }
+    }
+
+    /// Records buffered for one partition (for pausing fetches).
+    pub fn buffered_in(&self, topic: &str, partition: i32) -> usize {
+        self.inputs.buffered_in(topic, partition)
+    }
+
+    /// Records buffered in all partitions.
+    pub fn buffered(&self) -> usize {
+        self.inputs.buffered()
+    }
+
+    /// Whether the task may process now: every partition has data, or it has waited
+    /// `max_idle_ms` for the empty ones.
+    pub fn is_processable(&mut self, now: i64, max_idle_ms: i64) -> bool {
+        if self.inputs.buffered() == 0 {
+            self.idle_since = None;
+            return false;
+        }
+        if self.inputs.all_partitions_buffered() {
+            self.idle_since = None;
+            return true;
+        }
+        let since = *self.idle_since.get_or_insert(now);
+        now - since >= max_idle_ms
+    }
+
+    /// Processes the next buffered record (lowest timestamp first), then any stream-time
+    /// punctuation it makes due. Returns whether a record was processed.
+    pub fn process_next(
+        &mut self,
+        collector: &dyn RecordCollector,
+        wall_clock: i64,
+    ) -> Result<bool, StreamsError> {
+        let Some((source, queued)) = self.inputs.pop_next() else {
+            return Ok(false);
+        };
+        self.state.wall_clock.set(wall_clock);
+        let raw = queued.raw();
+        let position = (raw.topic.clone(), raw.partition, raw.offset);
+        match queued {
+            Queued::Poison { raw, error } => {
+                self.handle_failure(
+                    collector,
+                    &raw,
+                    FailureStage::Deserialization,
+                    self.handlers.deserialization.verdict(),
+                    &error,
+                )
+                .map_err(|()| StreamsError::Deserialization {
+                    task: self.id,
+                    topic: raw.topic.clone(),
+                    partition: raw.partition,
+                    offset: raw.offset,
+                    reason: error.to_string(),
+                })?;
+            }
+            Queued::Ready { raw, decoded } => {
+                let timestamp = decoded.timestamp;
+                if timestamp > self.state.stream_time.get() {
+                    self.state.stream_time.set(timestamp);
+                }
+                *self.state.current.borrow_mut() = Some(RecordMetadata {
+                    topic: raw.topic.clone(),
+                    partition: raw.partition,
+                    offset: raw.offset,
+                });
+                let record = ErasedRecord {
+                    key: decoded.key,
+                    value: decoded.value,
+                    timestamp,
+                    headers: raw.headers.clone(),
+                };
+                let node = self.graph.sources[source].node;
+                let result =
+                    Self::exec(&self.graph, &self.state, collector).forward(node, None, record);
+                *self.state.current.borrow_mut() = None;
+                if let Err(error) = result {
+                    let verdict = self.handlers.processing.verdict();
+                    self.handle_failure(collector, &raw, FailureStage::Processing, verdict, &error)
+                        .map_err(|()| StreamsError::Processing {
+                            task: self.id,
+                            position: Some(position.clone()),
+                            source: error,
+                        })?;
+                }
+            }
+        }
+        self.consumed
+            .insert((position.0, position.1), position.2 + 1);
+        self.punctuate(
+            collector,
+            PunctuationType::StreamTime,
+            self.state.stream_time.get(),
+        )?;
+        Ok(true)
+    }
+
+    /// Applies a handler's verdict; `Err(())` means the handler said to fail.
+    fn handle_failure(
+        &self,
+        collector: &dyn RecordCollector,
+        raw: &RawRecord,
+        stage: FailureStage,
+        verdict: Verdict,
+        error: &dyn std::fmt::Display,
+    ) -> Result<(), ()> {
+        match verdict {
+            Verdict::Fail => Err(()),
+            Verdict::Skip => {
+                tracing::warn!(
+                    task = %self.id, topic = raw.topic, partition = raw.partition, offset = raw.offset,
+                    "skipping record after {stage:?} error: {error}"
+                );
+                metrics::record_skipped(&self.id, stage);
+                Ok(())
+            }
+            Verdict::DeadLetter(topic) => {
+                tracing::warn!(
+                    task = %self.id, topic = raw.topic, partition = raw.partition, offset = raw.offset,
+                    dead_letter_topic = topic, "sending record to the dead-letter topic after {stage:?} error: {error}"
+                );
+                metrics::record_skipped(&self.id, stage);
+                collector.send(dead_letter_record(&topic, raw, stage, error)).map_err(|e| {
+                    tracing::error!(task = %self.id, "cannot send to dead-letter topic {topic}: {e}");
+                })
+            }
+        }
+    }
+
+    /// Fires the punctuators of `kind` that are due at `now`; returns how many fired.
+    pub fn punctuate(
+        &mut self,
+        collector: &dyn RecordCollector,
+        kind: PunctuationType,
+        now: i64,
+    ) -> Result<usize, StreamsError> {
+        if kind == PunctuationType::WallClockTime {
+            self.state.wall_clock.set(now);
+        }
+        let due = self.state.punctuations.borrow_mut().due(kind, now);
+        let exec = Self::exec(&self.graph, &self.state, collector);
+        let mut fired = 0;
+        for (node, punctuation) in due {
+            // An earlier punctuator of this round may have cancelled this one.
+            if !self.state.punctuations.borrow().contains(punctuation.id) {
+                continue;
+            }
+            fired += 1;
+            let result: Result<(), ProcessError> =
+                self.graph.nodes[node]
+                    .borrow_mut()
+                    .punctuate(&exec, node, punctuation);
+            result.map_err(|source| StreamsError::Processing {
+                task: self.id,
+                position: None,
+                source,
+            })?;
+        }
+        Ok(fired)
+    }
+
+    /// Whether a processor asked for a commit since the last one.
+    pub fn commit_requested(&self) -> bool {
+        self.state.commit_requested.get()
+    }
+
+    /// Offsets to commit (next offset per partition) that changed since the last commit.
+    pub fn offsets_to_commit(&self) -> Vec<((String, i32), i64)> {
+        self.consumed
+            .iter()
+            .filter(|(tp, offset)| self.committed.get(*tp) != Some(offset))
+            .map(|(tp, offset)| (tp.clone(), *offset))
+            .collect()
+    }
+
+    /// Records that the offsets returned by [`offsets_to_commit`](Self::offsets_to_commit) are committed.
+    pub fn mark_committed(&mut self) {
+        self.committed = self.consumed.clone();
+        self.state.commit_requested.set(false);
+    }
+
+    /// Drops buffered records (they are re-fetched from the committed offsets).
+    pub fn clear_buffers(&mut self) {
+        self.inputs.clear();
+        self.idle_since = None;
+    }
+
+    /// Closes every node; the task must not be used afterwards.
+    pub fn close(&mut self, collector: &dyn RecordCollector) {
+        if !self.initialized {
+            return;
+        }
+        let exec = Self::exec(&self.graph, &self.state, collector);
+        for (i, node) in self.graph.nodes.iter().enumerate() {
+            node.borrow_mut().close(&exec, i);
+            self.state.punctuations.borrow_mut().cancel_node(i);
+        }
+        self.initialized = false;
+    }
+}

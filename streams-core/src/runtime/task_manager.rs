@@ -1,0 +1,349 @@
+//! The tasks of one stream thread: created from the partitions the group assigns, fed
+//! with polled records, processed, committed, and closed on revocation.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::kafka_collector::KafkaCollector;
+use super::task::{StreamTask, TaskHandlers};
+use super::{metrics, StreamsConfig, StreamsError};
+use crate::processor::{PunctuationType, TaskId};
+use crate::topology::node::{OffsetReset, RawRecord, SourceTopics};
+use crate::topology::Topology;
+
+/// How long a flush before a commit may take before the thread fails.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long committed offsets may take to read on assignment.
+const COMMITTED_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which sub-topology reads a topic, and with which offset reset policy.
+#[derive(Clone)]
+pub(crate) struct TopicRouter {
+    named: HashMap<String, (u32, Option<OffsetReset>)>,
+    patterns: Vec<(regex::Regex, u32, Option<OffsetReset>)>,
+}
+
+impl TopicRouter {
+    pub fn new(topology: &Topology, app: &str) -> Self {
+        let mut named = HashMap::new();
+        let mut patterns = Vec::new();
+        for sub in &topology.subtopologies {
+            for &n in &sub.nodes {
+                if let crate::topology::node::NodeKind::Source {
+                    topics,
+                    offset_reset,
+                    ..
+                } = &topology.nodes[n].kind
+                {
+                    match topics {
+                        SourceTopics::Names(names) => {
+                            for t in names {
+                                named.insert(t.resolve(app), (sub.id, *offset_reset));
+                            }
+                        }
+                        SourceTopics::Pattern(p) => {
+                            patterns.push((p.clone(), sub.id, *offset_reset))
+                        }
+                    }
+                }
+            }
+        }
+        TopicRouter { named, patterns }
+    }
+
+    /// The sub-topology reading `topic` and its reset policy.
+    pub fn route(&self, topic: &str) -> Option<(u32, Option<OffsetReset>)> {
+        self.named.get(topic).copied().or_else(|| {
+            self.patterns
+                .iter()
+                .find(|(p, _, _)| p.is_match(topic))
+                .map(|(_, id, reset)| (*id, *reset))
+        })
+    }
+
+    /// What the consumer subscribes to: topic names, and patterns as `^regex`.
+    pub fn subscription(&self) -> Vec<String> {
+        let mut topics: Vec<String> = self.named.keys().cloned().collect();
+        topics.sort();
+        for (p, _, _) in &self.patterns {
+            let s = p.as_str();
+            topics.push(if s.starts_with('^') {
+                s.to_string()
+            } else {
+                format!("^{s}")
+            });
+        }
+        topics
+    }
+}
+
+/// Tasks and producer of one stream thread.
+pub(crate) struct TaskManager {
+    topology: Arc<Topology>,
+    router: TopicRouter,
+    application_id: Arc<str>,
+    handlers: Arc<TaskHandlers>,
+    pub collector: KafkaCollector,
+    tasks: BTreeMap<TaskId, StreamTask>,
+    by_partition: HashMap<(String, i32), TaskId>,
+    paused: BTreeSet<(String, i32)>,
+    max_buffered: usize,
+    max_idle_ms: i64,
+    thread_name: String,
+    /// An error raised inside a rebalance callback, reported by the poll loop.
+    pub callback_error: Option<StreamsError>,
+}
+
+/// Wall-clock time in ms since the epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl TaskManager {
+    pub fn new(
+        topology: Arc<Topology>,
+        config: &StreamsConfig,
+        collector: KafkaCollector,
+        thread_name: &str,
+    ) -> Self {
+        TaskManager {
+            router: TopicRouter::new(&topology, &config.application_id),
+            topology,
+            application_id: Arc::from(config.application_id.as_str()),
+            handlers: Arc::new(TaskHandlers {
+                deserialization: config.deserialization_error_handler.clone(),
+                processing: config.processing_error_handler.clone(),
+            }),
+            collector,
+            tasks: BTreeMap::new(),
+            by_partition: HashMap::new(),
+            paused: BTreeSet::new(),
+            max_buffered: config.buffered_records_per_partition.max(1),
+            max_idle_ms: config.max_task_idle.as_millis() as i64,
+            thread_name: thread_name.to_string(),
+            callback_error: None,
+        }
+    }
+
+    pub fn router(&self) -> &TopicRouter {
+        &self.router
+    }
+
+    /// Ids of the tasks this thread runs.
+    pub fn task_ids(&self) -> Vec<TaskId> {
+        self.tasks.keys().copied().collect()
+    }
+
+    /// Whether any task has records waiting.
+    pub fn has_buffered(&self) -> bool {
+        self.tasks.values().any(|t| t.buffered() > 0)
+    }
+
+    /// Creates tasks for newly assigned partitions and returns the assignment with the
+    /// offset each partition starts from: the committed one, else the source's reset policy.
+    pub fn on_assigned<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        assigned: &TopicPartitionList,
+    ) -> Result<TopicPartitionList, StreamsError> {
+        let mut per_task: BTreeMap<TaskId, Vec<(String, i32)>> = BTreeMap::new();
+        for e in assigned.elements() {
+            match self.router.route(e.topic()) {
+                Some((sub, _)) => per_task
+                    .entry(TaskId {
+                        subtopology: sub,
+                        partition: e.partition(),
+                    })
+                    .or_default()
+                    .push((e.topic().to_string(), e.partition())),
+                None => tracing::warn!(topic = e.topic(), "assigned a topic no sub-topology reads"),
+            }
+        }
+        let now = now_ms();
+        for (id, partitions) in per_task {
+            let mut task = StreamTask::new(
+                &self.topology,
+                id,
+                &partitions,
+                self.application_id.clone(),
+                self.handlers.clone(),
+            );
+            task.init(&self.collector, now)?;
+            for tp in partitions {
+                self.by_partition.insert(tp, id);
+            }
+            self.tasks.insert(id, task);
+        }
+        tracing::info!(thread = self.thread_name, tasks = ?self.task_ids(), "tasks assigned");
+
+        let committed = if assigned.count() == 0 {
+            TopicPartitionList::new()
+        } else {
+            consumer
+                .committed_offsets(assigned.clone(), COMMITTED_TIMEOUT)
+                .map_err(|e| StreamsError::kafka("reading committed offsets", e))?
+        };
+        let mut start = TopicPartitionList::new();
+        for e in assigned.elements() {
+            let committed_offset = committed
+                .find_partition(e.topic(), e.partition())
+                .map(|c| c.offset())
+                .filter(|o| matches!(o, Offset::Offset(_)));
+            let offset = committed_offset.unwrap_or_else(|| {
+                match self.router.route(e.topic()).and_then(|(_, r)| r) {
+                    Some(OffsetReset::Latest) => Offset::End,
+                    _ => Offset::Beginning,
+                }
+            });
+            start
+                .add_partition_offset(e.topic(), e.partition(), offset)
+                .map_err(|e| StreamsError::kafka("building the assignment", e))?;
+        }
+        Ok(start)
+    }
+
+    /// Commits and closes every task (eager rebalance or shutdown).
+    pub fn on_revoked<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), StreamsError> {
+        let result = self.commit(consumer);
+        for task in self.tasks.values_mut() {
+            task.clear_buffers();
+            task.close(&self.collector);
+        }
+        if !self.tasks.is_empty() {
+            tracing::info!(thread = self.thread_name, tasks = ?self.task_ids(), "tasks revoked");
+        }
+        self.tasks.clear();
+        self.by_partition.clear();
+        self.paused.clear();
+        result
+    }
+
+    /// Buffers polled records in their tasks.
+    pub fn add_records(&mut self, records: Vec<RawRecord>) {
+        metrics::record_consumed(&self.thread_name, records.len() as u64);
+        for raw in records {
+            match self.by_partition.get(&(raw.topic.clone(), raw.partition)) {
+                Some(id) => {
+                    if let Some(task) = self.tasks.get_mut(id) {
+                        task.add_record(raw);
+                    }
+                }
+                None => tracing::debug!(
+                    topic = raw.topic,
+                    partition = raw.partition,
+                    "record of an unowned partition"
+                ),
+            }
+        }
+    }
+
+    /// Processes buffered records of every processable task, up to `per_task` each, then
+    /// fires due wall-clock punctuators. Returns how many records were processed.
+    pub fn process(&mut self, per_task: usize) -> Result<usize, StreamsError> {
+        let start = Instant::now();
+        let now = now_ms();
+        let mut processed = 0;
+        for task in self.tasks.values_mut() {
+            let mut n = 0;
+            while n < per_task && task.is_processable(now, self.max_idle_ms) {
+                if !task.process_next(&self.collector, now)? {
+                    break;
+                }
+                n += 1;
+            }
+            processed += n;
+            task.punctuate(&self.collector, PunctuationType::WallClockTime, now)?;
+        }
+        metrics::record_processed(&self.thread_name, processed as u64, start.elapsed());
+        Ok(processed)
+    }
+
+    /// Pauses partitions with a full buffer and resumes those that drained below half.
+    pub fn apply_backpressure<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) {
+        let mut pause = TopicPartitionList::new();
+        let mut resume = TopicPartitionList::new();
+        for (tp, id) in &self.by_partition {
+            let Some(task) = self.tasks.get(id) else {
+                continue;
+            };
+            let buffered = task.buffered_in(&tp.0, tp.1);
+            if buffered >= self.max_buffered && !self.paused.contains(tp) {
+                pause.add_partition(&tp.0, tp.1);
+                self.paused.insert(tp.clone());
+            } else if buffered <= self.max_buffered / 2 && self.paused.contains(tp) {
+                resume.add_partition(&tp.0, tp.1);
+                self.paused.remove(tp);
+            }
+        }
+        if pause.count() > 0 {
+            if let Err(e) = consumer.pause(&pause) {
+                tracing::warn!("cannot pause partitions: {e}");
+            }
+        }
+        if resume.count() > 0 {
+            if let Err(e) = consumer.resume(&resume) {
+                tracing::warn!("cannot resume partitions: {e}");
+            }
+        }
+    }
+
+    /// Whether a processor asked for a commit.
+    pub fn commit_requested(&self) -> bool {
+        self.tasks.values().any(StreamTask::commit_requested)
+    }
+
+    /// Flushes the producer, then commits every task's processed offsets. Nothing is
+    /// committed unless everything produced before it was acknowledged.
+    pub fn commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), StreamsError> {
+        let start = Instant::now();
+        self.collector.flush(FLUSH_TIMEOUT)?;
+        let mut offsets = TopicPartitionList::new();
+        for task in self.tasks.values() {
+            for ((topic, partition), offset) in task.offsets_to_commit() {
+                offsets
+                    .add_partition_offset(&topic, partition, Offset::Offset(offset))
+                    .map_err(|e| StreamsError::kafka("building the commit", e))?;
+            }
+        }
+        if offsets.count() > 0 {
+            match consumer.commit(&offsets, CommitMode::Sync) {
+                Ok(()) => {}
+                // The group moved on (this member was evicted or is rebalancing): the
+                // records are processed again by the next owner, which at-least-once allows.
+                Err(e) => {
+                    tracing::warn!(
+                        thread = self.thread_name,
+                        "offset commit failed; records may be processed again: {e}"
+                    );
+                    return Ok(());
+                }
+            }
+        }
+        for task in self.tasks.values_mut() {
+            task.mark_committed();
+        }
+        metrics::record_commit(&self.thread_name, start.elapsed());
+        Ok(())
+    }
+
+    /// Closes all tasks without committing (after a fatal error).
+    pub fn close_dirty(&mut self) {
+        for task in self.tasks.values_mut() {
+            task.close(&self.collector);
+        }
+        self.tasks.clear();
+        self.by_partition.clear();
+    }
+}

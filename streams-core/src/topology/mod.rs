@@ -1,0 +1,219 @@
+//! The logical processor graph a `StreamsBuilder` produces, its split into
+//! sub-topologies, and its description.
+//!
+//! A sub-topology is a connected part of the graph; the runtime runs one task per
+//! sub-topology and partition number. Sub-topologies talk only through topics (for
+//! example a repartition topic written by one and read by another).
+
+mod builder;
+mod describe;
+pub(crate) mod node;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+pub(crate) use builder::TopologyBuilder;
+pub use describe::TopologyDescription;
+pub use node::OffsetReset;
+use node::{NodeKind, SinkTopic, SourceDecoder, SourceTopics, TopicName};
+
+use crate::graph::{ErasedNode, NodeLayout, PassThrough};
+
+/// Why a topology could not be built.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum TopologyError {
+    /// Two nodes have the same name.
+    #[error("two nodes are named {0}")]
+    DuplicateName(String),
+    /// Two source nodes read the same topic.
+    #[error(
+        "topic {topic} is read by both {first} and {second}; read it once and share the stream"
+    )]
+    TopicReadTwice {
+        /// The topic.
+        topic: String,
+        /// First source.
+        first: String,
+        /// Second source.
+        second: String,
+    },
+    /// A node needs a serde that neither it nor its upstream provided.
+    #[error("{node} needs a {what} serde: pass one with Produced/Repartitioned, or keep the stream's serdes")]
+    MissingSerde {
+        /// The node.
+        node: String,
+        /// `"key"` or `"value"`.
+        what: &'static str,
+    },
+    /// The builder has no nodes.
+    #[error("the topology is empty: add at least one source")]
+    Empty,
+    /// A name or argument was not valid.
+    #[error("invalid topology: {0}")]
+    Invalid(String),
+}
+
+/// Kind of an internal topic the runtime creates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum InternalTopicKind {
+    Repartition,
+}
+
+/// An internal topic the topology needs; created by the runtime before processing.
+#[derive(Clone, Debug)]
+pub(crate) struct InternalTopic {
+    pub name: TopicName,
+    pub kind: InternalTopicKind,
+    /// Fixed partition count, or `None` to take the upstream sub-topology's count.
+    pub partitions: Option<i32>,
+}
+
+/// A connected part of the graph, run as one task per partition number.
+#[derive(Clone, Debug)]
+pub(crate) struct Subtopology {
+    pub id: u32,
+    /// Node indices in creation order, which is a topological order.
+    pub nodes: Vec<usize>,
+}
+
+/// A compiled processor topology, ready to run on `KafkaStreams` or the test driver.
+pub struct Topology {
+    pub(crate) nodes: Vec<node::NodeSpec>,
+    pub(crate) subtopologies: Vec<Subtopology>,
+    pub(crate) internal_topics: Vec<InternalTopic>,
+}
+
+/// A source of an instantiated graph: what it reads and how to decode it.
+#[derive(Clone)]
+pub(crate) struct InstanceSource {
+    pub topics: SourceTopics,
+    pub node: usize,
+    pub decoder: SourceDecoder,
+}
+
+/// The nodes of one sub-topology, instantiated for one task.
+pub(crate) struct GraphInstance {
+    pub nodes: Vec<RefCell<Box<dyn ErasedNode>>>,
+    pub layout: Vec<NodeLayout>,
+    pub sources: Vec<InstanceSource>,
+    by_topic: HashMap<String, usize>,
+}
+
+impl GraphInstance {
+    /// Index into `sources` of the source reading `topic` (a resolved name).
+    pub fn source_for(&self, topic: &str) -> Option<usize> {
+        self.by_topic.get(topic).copied().or_else(|| {
+            self.sources.iter().position(|s| match &s.topics {
+                SourceTopics::Pattern(p) => p.is_match(topic),
+                SourceTopics::Names(_) => false,
+            })
+        })
+    }
+}
+
+impl Topology {
+    /// The printable structure: sub-topologies with their sources, processors and sinks.
+    pub fn describe(&self) -> TopologyDescription {
+        describe::describe(self)
+    }
+
+    /// Number of sub-topologies.
+    pub fn subtopology_count(&self) -> usize {
+        self.subtopologies.len()
+    }
+
+    /// Source topics of sub-topology `id` (resolved names; patterns excluded).
+    pub(crate) fn source_topics(&self, id: u32, application_id: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for &n in &self.subtopologies[id as usize].nodes {
+            if let NodeKind::Source {
+                topics: SourceTopics::Names(names),
+                ..
+            } = &self.nodes[n].kind
+            {
+                out.extend(names.iter().map(|t| t.resolve(application_id)));
+            }
+        }
+        out
+    }
+
+    /// Source patterns of sub-topology `id`.
+    pub(crate) fn source_patterns(&self, id: u32) -> Vec<regex::Regex> {
+        self.subtopologies[id as usize]
+            .nodes
+            .iter()
+            .filter_map(|&n| match &self.nodes[n].kind {
+                NodeKind::Source {
+                    topics: SourceTopics::Pattern(p),
+                    ..
+                } => Some(p.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Fixed sink topics of sub-topology `id`, as declared.
+    pub(crate) fn sink_topics(&self, id: u32) -> Vec<TopicName> {
+        self.subtopologies[id as usize]
+            .nodes
+            .iter()
+            .filter_map(|&n| match &self.nodes[n].kind {
+                NodeKind::Sink {
+                    topic: SinkTopic::Fixed(t),
+                    ..
+                } => Some(t.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Creates fresh node instances of sub-topology `id` for one task.
+    pub(crate) fn instantiate(&self, id: u32, application_id: &str) -> GraphInstance {
+        let members = &self.subtopologies[id as usize].nodes;
+        let local: HashMap<usize, usize> =
+            members.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+        let mut layout: Vec<NodeLayout> = members
+            .iter()
+            .map(|&n| NodeLayout {
+                name: self.nodes[n].name.clone(),
+                children: Vec::new(),
+                stores: self.nodes[n].stores.clone(),
+            })
+            .collect();
+        for (i, &n) in members.iter().enumerate() {
+            for p in &self.nodes[n].parents {
+                layout[local[p]].children.push(i);
+            }
+        }
+        let mut nodes = Vec::with_capacity(members.len());
+        let mut sources = Vec::new();
+        let mut by_topic = HashMap::new();
+        for (i, &n) in members.iter().enumerate() {
+            let node: Box<dyn ErasedNode> = match &self.nodes[n].kind {
+                NodeKind::Source {
+                    topics, decoder, ..
+                } => {
+                    if let SourceTopics::Names(names) = topics {
+                        for t in names {
+                            by_topic.insert(t.resolve(application_id), sources.len());
+                        }
+                    }
+                    sources.push(InstanceSource {
+                        topics: topics.clone(),
+                        node: i,
+                        decoder: decoder.clone(),
+                    });
+                    Box::new(PassThrough)
+                }
+                NodeKind::Processor { factory } | NodeKind::Sink { factory, .. } => factory(),
+            };
+            nodes.push(RefCell::new(node));
+        }
+        GraphInstance {
+            nodes,
+            layout,
+            sources,
+            by_topic,
+        }
+    }
+}
