@@ -348,3 +348,218 @@ impl<S: KeyValueStore> KeyValueStore for CachingKeyValueStore<S> {
         self.inner.approximate_num_entries()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::key_value::InMemoryKeyValueStore;
+    use crate::StoreError;
+
+    type Flushed = Arc<Mutex<Vec<(Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>)>>>;
+
+    fn cached(max_bytes: usize) -> (CachingKeyValueStore<InMemoryKeyValueStore>, Flushed) {
+        let flushed: Flushed = Arc::default();
+        let sink = flushed.clone();
+        let store = CachingKeyValueStore::new(InMemoryKeyValueStore::new("kv"), max_bytes)
+            .with_flush_listener(move |k, new, old| {
+                sink.lock().unwrap().push((
+                    k.to_vec(),
+                    new.map(<[u8]>::to_vec),
+                    old.map(<[u8]>::to_vec),
+                ));
+            });
+        (store, flushed)
+    }
+
+    fn take(flushed: &Flushed) -> Vec<(Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>)> {
+        std::mem::take(&mut *flushed.lock().unwrap())
+    }
+
+    fn rec(
+        k: &[u8],
+        new: Option<&[u8]>,
+        old: Option<&[u8]>,
+    ) -> (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>) {
+        (k.to_vec(), new.map(<[u8]>::to_vec), old.map(<[u8]>::to_vec))
+    }
+
+    /// Room for `n` entries with one-byte keys and values.
+    fn room_for(n: usize) -> usize {
+        n * (2 + CACHE_ENTRY_OVERHEAD_BYTES)
+    }
+
+    #[test]
+    fn reads_see_cached_writes_before_flush() {
+        let (mut store, flushed) = cached(1 << 20);
+        store.put(b"a", b"1").unwrap();
+        assert_eq!(store.get(b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(store.inner().get(b"a").unwrap(), None);
+        assert!(take(&flushed).is_empty());
+        store.flush().unwrap();
+        assert_eq!(store.inner().get(b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(take(&flushed), vec![rec(b"a", Some(b"1"), None)]);
+    }
+
+    #[test]
+    fn updates_between_flushes_are_deduplicated_in_latest_write_order() {
+        let (mut store, flushed) = cached(1 << 20);
+        store.put(b"a", b"0").unwrap();
+        store.flush().unwrap();
+        take(&flushed);
+
+        store.put(b"a", b"1").unwrap();
+        store.put(b"a", b"2").unwrap();
+        store.put(b"b", b"1").unwrap();
+        store.put(b"a", b"3").unwrap();
+        assert_eq!(store.dirty_count(), 2);
+        store.flush().unwrap();
+        assert_eq!(
+            take(&flushed),
+            vec![
+                rec(b"b", Some(b"1"), None),
+                rec(b"a", Some(b"3"), Some(b"0"))
+            ]
+        );
+        // Nothing is dirty any more; a second flush forwards nothing.
+        store.flush().unwrap();
+        assert!(take(&flushed).is_empty());
+        assert_eq!(store.get(b"a").unwrap(), Some(b"3".to_vec()));
+    }
+
+    #[test]
+    fn deletes_are_cached_and_flushed_as_tombstones() {
+        let (mut store, flushed) = cached(1 << 20);
+        store.put(b"a", b"1").unwrap();
+        store.put(b"b", b"2").unwrap();
+        store.flush().unwrap();
+        take(&flushed);
+
+        assert_eq!(store.delete(b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(store.get(b"a").unwrap(), None);
+        assert_eq!(store.inner().get(b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(store.all().unwrap(), vec![(b"b".to_vec(), b"2".to_vec())]);
+        assert_eq!(store.put_if_absent(b"a", b"new").unwrap(), None);
+        assert_eq!(
+            store.put_if_absent(b"a", b"newer").unwrap(),
+            Some(b"new".to_vec())
+        );
+        store.delete(b"a").unwrap();
+        store.flush().unwrap();
+        assert_eq!(take(&flushed), vec![rec(b"a", None, Some(b"1"))]);
+        assert_eq!(store.inner().get(b"a").unwrap(), None);
+    }
+
+    #[test]
+    fn evicting_a_dirty_entry_flushes_all_dirty_entries_evicted_first() {
+        let (mut store, flushed) = cached(room_for(2));
+        store.put(b"a", b"1").unwrap();
+        store.put(b"b", b"2").unwrap();
+        assert!(take(&flushed).is_empty());
+        store.put(b"c", b"3").unwrap();
+        // "a" is the least recently written: evicted, flushed first, then the rest.
+        assert_eq!(
+            take(&flushed),
+            vec![
+                rec(b"a", Some(b"1"), None),
+                rec(b"b", Some(b"2"), None),
+                rec(b"c", Some(b"3"), None)
+            ]
+        );
+        assert_eq!(store.dirty_count(), 0);
+        assert!(store.cached_bytes() <= room_for(2));
+        assert_eq!(store.inner().all().unwrap().len(), 3);
+        // All reads still work, from the cache or the wrapped store.
+        assert_eq!(store.get(b"a").unwrap(), Some(b"1".to_vec()));
+    }
+
+    #[test]
+    fn evicting_a_clean_entry_forwards_nothing() {
+        let (mut store, flushed) = cached(room_for(2));
+        store.put(b"a", b"1").unwrap();
+        store.put(b"b", b"2").unwrap();
+        store.flush().unwrap();
+        take(&flushed);
+        store.put(b"c", b"3").unwrap();
+        assert!(take(&flushed).is_empty());
+        assert_eq!(store.dirty_count(), 1);
+        store.flush().unwrap();
+        assert_eq!(take(&flushed), vec![rec(b"c", Some(b"3"), None)]);
+    }
+
+    #[test]
+    fn zero_budget_writes_through() {
+        let (mut store, flushed) = cached(0);
+        store.put(b"a", b"1").unwrap();
+        assert_eq!(store.inner().get(b"a").unwrap(), Some(b"1".to_vec()));
+        store.put(b"a", b"2").unwrap();
+        store.delete(b"a").unwrap();
+        assert_eq!(
+            take(&flushed),
+            vec![
+                rec(b"a", Some(b"1"), None),
+                rec(b"a", Some(b"2"), Some(b"1")),
+                rec(b"a", None, Some(b"2"))
+            ]
+        );
+        assert_eq!(store.cached_bytes(), 0);
+    }
+
+    #[test]
+    fn ranges_merge_cache_and_store() {
+        let (mut store, _) = cached(1 << 20);
+        for k in [&b"a"[..], b"b", b"c", b"d"] {
+            store.put(k, b"old").unwrap();
+        }
+        store.flush().unwrap();
+        store.put(b"b", b"new").unwrap();
+        store.delete(b"c").unwrap();
+        store.put(b"bb", b"added").unwrap();
+        store.put(b"z", b"outside").unwrap();
+        let expected = vec![
+            (b"b".to_vec(), b"new".to_vec()),
+            (b"bb".to_vec(), b"added".to_vec()),
+            (b"d".to_vec(), b"old".to_vec()),
+        ];
+        assert_eq!(store.range(Some(b"b"), Some(b"d")).unwrap(), expected);
+        let mut reversed = expected.clone();
+        reversed.reverse();
+        assert_eq!(
+            store.reverse_range(Some(b"b"), Some(b"d")).unwrap(),
+            reversed
+        );
+        assert_eq!(
+            store.prefix_scan(b"b").unwrap(),
+            vec![
+                (b"b".to_vec(), b"new".to_vec()),
+                (b"bb".to_vec(), b"added".to_vec())
+            ]
+        );
+        assert!(store.range(Some(b"d"), Some(b"b")).unwrap().is_empty());
+        assert_eq!(store.all().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn close_flushes_and_restore_bypasses_the_cache() {
+        let (mut store, flushed) = cached(1 << 20);
+        store.put(b"k", b"cached").unwrap();
+        store
+            .restore_batch(&[(b"r".to_vec(), Some(b"restored".to_vec()))])
+            .unwrap();
+        assert!(take(&flushed).is_empty());
+        assert_eq!(store.get(b"r").unwrap(), Some(b"restored".to_vec()));
+        store.close().unwrap();
+        assert_eq!(take(&flushed), vec![rec(b"k", Some(b"cached"), None)]);
+        assert!(!store.is_open());
+        assert!(matches!(store.put(b"k", b"v"), Err(StoreError::Closed(_))));
+        assert!(matches!(store.get(b"k"), Err(StoreError::Closed(_))));
+    }
+
+    #[test]
+    fn conforms_as_a_key_value_store() {
+        crate::key_value::conformance::run_all(&mut || {
+            CachingKeyValueStore::new(InMemoryKeyValueStore::new("kv"), room_for(3))
+        });
+    }
+}

@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 
 pub mod cache;
+pub mod changelog;
 pub mod error;
 pub mod key_layout;
 pub mod key_value;
@@ -44,6 +45,10 @@ pub mod topic_partition;
 pub mod window;
 
 pub use cache::{CachingKeyValueStore, FlushListener, CACHE_ENTRY_OVERHEAD_BYTES};
+pub use changelog::{
+    ChangeLogger, LoggedKeyValueStore, LoggedRecord, LoggedSessionStore, LoggedWindowStore,
+    RecordTimestamp, RecordingChangeLogger,
+};
 pub use error::{Result, StoreError};
 pub use key_value::{InMemoryKeyValueStore, KeyValue, KeyValueStore, RocksDbKeyValueStore};
 pub use restore::{
