@@ -41,6 +41,13 @@ impl<K, V> Clone for KStream<K, V> {
     }
 }
 
+/// Keeps a serde across an operator that may change the type: when the new type is the
+/// old one (a `select_key` from `String` to `String`), the old serde still applies.
+fn carry<T: Data, U: Data>(serde: &Option<Arc<dyn Serde<T>>>) -> Option<Arc<dyn Serde<U>>> {
+    let any: Box<dyn std::any::Any> = Box::new(serde.clone()?);
+    any.downcast::<Arc<dyn Serde<U>>>().ok().map(|s| *s)
+}
+
 impl<K: Data, V: Data> KStream<K, V> {
     pub(crate) fn new(
         builder: Rc<RefCell<TopologyBuilder>>,
@@ -136,7 +143,7 @@ impl<K: Data, V: Data> KStream<K, V> {
                 })
             }),
         );
-        KStream::new(self.builder.clone(), node, None, None).with_repartition(true)
+        KStream::new(self.builder.clone(), node, carry(&self.key_serde), carry(&self.value_serde)).with_repartition(true)
     }
 
     /// Replaces the value, keeping the key (and so the partitioning).
@@ -189,7 +196,7 @@ impl<K: Data, V: Data> KStream<K, V> {
                 Ok(())
             }),
         );
-        KStream::new(self.builder.clone(), node, None, None).with_repartition(true)
+        KStream::new(self.builder.clone(), node, carry(&self.key_serde), carry(&self.value_serde)).with_repartition(true)
     }
 
     /// Replaces each value by zero or more values under the same key.
@@ -229,7 +236,7 @@ impl<K: Data, V: Data> KStream<K, V> {
                 emit(r.with_key(key))
             }),
         );
-        KStream::new(self.builder.clone(), node, None, self.value_serde.clone())
+        KStream::new(self.builder.clone(), node, carry(&self.key_serde), self.value_serde.clone())
             .with_repartition(true)
     }
 
@@ -316,7 +323,7 @@ impl<K: Data, V: Data> KStream<K, V> {
         let node = self.add_processor("KSTREAM-PROCESSOR-", stores, move || {
             Box::new(ProcessorNode::<P, K, V, KOut, VOut>::new(supplier()))
         });
-        KStream::new(self.builder.clone(), node, None, None).with_repartition(true)
+        KStream::new(self.builder.clone(), node, carry(&self.key_serde), carry(&self.value_serde)).with_repartition(true)
     }
 
     /// Runs a user [`FixedKeyProcessor`], which keeps keys and so the partitioning.
@@ -483,7 +490,7 @@ impl<K: Data, V: Data> KStream<K, V> {
     }
 
     fn with_values<V2: Data>(&self, node: usize) -> KStream<K, V2> {
-        KStream::new(self.builder.clone(), node, self.key_serde.clone(), None)
+        KStream::new(self.builder.clone(), node, self.key_serde.clone(), carry(&self.value_serde))
             .with_repartition(self.repartition_required)
     }
 
