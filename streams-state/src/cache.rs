@@ -357,7 +357,8 @@ mod tests {
     use crate::key_value::InMemoryKeyValueStore;
     use crate::StoreError;
 
-    type Flushed = Arc<Mutex<Vec<(Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>)>>>;
+    type Record = (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+    type Flushed = Arc<Mutex<Vec<Record>>>;
 
     fn cached(max_bytes: usize) -> (CachingKeyValueStore<InMemoryKeyValueStore>, Flushed) {
         let flushed: Flushed = Arc::default();
@@ -373,15 +374,11 @@ mod tests {
         (store, flushed)
     }
 
-    fn take(flushed: &Flushed) -> Vec<(Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>)> {
+    fn take(flushed: &Flushed) -> Vec<Record> {
         std::mem::take(&mut *flushed.lock().unwrap())
     }
 
-    fn rec(
-        k: &[u8],
-        new: Option<&[u8]>,
-        old: Option<&[u8]>,
-    ) -> (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>) {
+    fn rec(k: &[u8], new: Option<&[u8]>, old: Option<&[u8]>) -> Record {
         (k.to_vec(), new.map(<[u8]>::to_vec), old.map(<[u8]>::to_vec))
     }
 

@@ -32,6 +32,7 @@
 
 pub mod cache;
 pub mod changelog;
+pub mod checkpoint;
 pub mod error;
 pub mod key_layout;
 pub mod key_value;
@@ -39,6 +40,7 @@ pub mod restore;
 mod retention;
 pub mod rocks;
 pub mod session;
+pub mod state_dir;
 pub mod store;
 pub mod timestamped;
 pub mod topic_partition;
@@ -49,6 +51,7 @@ pub use changelog::{
     ChangeLogger, LoggedKeyValueStore, LoggedRecord, LoggedSessionStore, LoggedWindowStore,
     RecordTimestamp, RecordingChangeLogger,
 };
+pub use checkpoint::{OffsetCheckpoint, CHECKPOINT_FILE_NAME};
 pub use error::{Result, StoreError};
 pub use key_value::{InMemoryKeyValueStore, KeyValue, KeyValueStore, RocksDbKeyValueStore};
 pub use restore::{
@@ -59,6 +62,7 @@ pub use session::{
     InMemorySessionStore, RocksDbSessionStore, SessionEntry, SessionKey, SessionStore,
     SessionStoreOptions,
 };
+pub use state_dir::{StateDirectory, TaskDirLock, LOCK_FILE_NAME};
 pub use store::StateStore;
 pub use topic_partition::TopicPartition;
 pub use window::{

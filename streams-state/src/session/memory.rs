@@ -8,6 +8,9 @@ use crate::restore::ChangelogRecord;
 use crate::retention::Retention;
 use crate::store::StateStore;
 
+/// Sessions ending at one time: (key, start) → aggregate.
+type Slot = BTreeMap<(Vec<u8>, i64), Vec<u8>>;
+
 /// A non-persistent session store: session end → (key, start) → aggregate, like Kafka's
 /// `InMemorySessionStore`. Expired sessions are removed on every write.
 #[derive(Debug)]
@@ -15,7 +18,7 @@ pub struct InMemorySessionStore {
     name: String,
     options: SessionStoreOptions,
     retention: Retention,
-    sessions: BTreeMap<i64, BTreeMap<(Vec<u8>, i64), Vec<u8>>>,
+    sessions: BTreeMap<i64, Slot>,
     open: bool,
 }
 
