@@ -554,6 +554,19 @@ mod tests {
     }
 
     #[test]
+    fn conforms_over_rocksdb() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut n = 0;
+        crate::key_value::conformance::run_all(&mut || {
+            n += 1;
+            let config = crate::RocksDbConfig::default();
+            let inner =
+                crate::RocksDbKeyValueStore::open(&format!("kv{n}"), dir.path(), &config).unwrap();
+            CachingKeyValueStore::new(inner, room_for(3))
+        });
+    }
+
+    #[test]
     fn conforms_as_a_key_value_store() {
         crate::key_value::conformance::run_all(&mut || {
             CachingKeyValueStore::new(InMemoryKeyValueStore::new("kv"), room_for(3))

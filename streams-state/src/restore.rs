@@ -151,3 +151,97 @@ impl<'a> StoreRestoration<'a> {
         self.total
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::key_value::{KeyValueStore, RocksDbKeyValueStore};
+    use crate::rocks::RocksDbConfig;
+    use crate::StoreError;
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<String>>);
+
+    impl RestoreListener for Recorder {
+        fn on_restore_start(&self, store: &str, tp: &TopicPartition, start: i64, end: i64) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("start {store} {tp} {start}..{end}"));
+        }
+        fn on_batch_restored(&self, store: &str, tp: &TopicPartition, end: i64, n: u64) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("batch {store} {tp} @{end} +{n}"));
+        }
+        fn on_restore_end(&self, store: &str, tp: &TopicPartition, total: u64) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("end {store} {tp} ={total}"));
+        }
+    }
+
+    #[test]
+    fn restoration_reports_each_batch_to_the_listener() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store =
+            RocksDbKeyValueStore::open("counts", dir.path(), &RocksDbConfig::default()).unwrap();
+        let listener = Recorder::default();
+        let tp = TopicPartition::new("app-counts-changelog", 3);
+        let mut restoration = StoreRestoration::start(&listener, "counts", tp, 10, 14);
+        restoration
+            .apply(
+                &mut store,
+                &[
+                    (b"a".to_vec(), Some(b"1".to_vec())),
+                    (b"b".to_vec(), Some(b"2".to_vec())),
+                ],
+                11,
+            )
+            .unwrap();
+        restoration
+            .apply(
+                &mut store,
+                &[(b"a".to_vec(), None), (b"c".to_vec(), Some(b"3".to_vec()))],
+                13,
+            )
+            .unwrap();
+        assert_eq!(restoration.total_restored(), 4);
+        assert_eq!(restoration.finish(), 4);
+        assert_eq!(
+            listener.0.lock().unwrap().clone(),
+            vec![
+                "start counts app-counts-changelog-3 10..14",
+                "batch counts app-counts-changelog-3 @11 +2",
+                "batch counts app-counts-changelog-3 @13 +2",
+                "end counts app-counts-changelog-3 =4",
+            ]
+        );
+        assert_eq!(
+            store.all().unwrap(),
+            vec![
+                (b"b".to_vec(), b"2".to_vec()),
+                (b"c".to_vec(), b"3".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_batch_is_not_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store =
+            RocksDbKeyValueStore::open("counts", dir.path(), &RocksDbConfig::default()).unwrap();
+        store.close().unwrap();
+        let listener = Recorder::default();
+        let tp = TopicPartition::new("t", 0);
+        let mut restoration = StoreRestoration::start(&listener, "counts", tp, 0, 1);
+        let result = restoration.apply(&mut store, &[(b"a".to_vec(), None)], 0);
+        assert!(matches!(result, Err(StoreError::Closed(_))));
+        assert_eq!(restoration.total_restored(), 0);
+        assert_eq!(listener.0.lock().unwrap().len(), 1);
+    }
+}

@@ -173,6 +173,17 @@ mod tests {
     }
 
     #[test]
+    fn conforms_as_a_key_value_store() {
+        crate::key_value::conformance::run_all(&mut || {
+            LoggedKeyValueStore::new(
+                InMemoryKeyValueStore::new("kv"),
+                RecordingChangeLogger::new(),
+                RecordTimestamp::new(),
+            )
+        });
+    }
+
+    #[test]
     fn restoration_is_not_logged() {
         let logger = RecordingChangeLogger::new();
         let mut store = LoggedKeyValueStore::new(

@@ -102,6 +102,17 @@ mod tests {
     use crate::session::{InMemorySessionStore, SessionStoreOptions};
 
     #[test]
+    fn conforms_as_a_session_store() {
+        crate::session::conformance::run_all(&mut |options| {
+            LoggedSessionStore::new(
+                InMemorySessionStore::new("sess", options).unwrap(),
+                RecordingChangeLogger::new(),
+                RecordTimestamp::new(),
+            )
+        });
+    }
+
+    #[test]
     fn puts_and_removes_are_logged_with_kafka_session_keys() {
         let logger = RecordingChangeLogger::new();
         let clock = RecordTimestamp::new();

@@ -137,6 +137,17 @@ mod tests {
     use crate::window::{InMemoryWindowStore, WindowStoreOptions};
 
     #[test]
+    fn conforms_as_a_window_store() {
+        crate::window::conformance::run_all(&mut |options| {
+            LoggedWindowStore::new(
+                InMemoryWindowStore::new("win", options).unwrap(),
+                RecordingChangeLogger::new(),
+                RecordTimestamp::new(),
+            )
+        });
+    }
+
+    #[test]
     fn puts_are_logged_with_kafka_window_store_keys() {
         let logger = RecordingChangeLogger::new();
         let clock = RecordTimestamp::new();

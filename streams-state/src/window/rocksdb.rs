@@ -326,4 +326,60 @@ mod tests {
         assert_eq!(store.fetch_time_range(b"k", 0, i64::MAX).unwrap().len(), 2);
         assert_eq!(store.all().unwrap().len(), 2);
     }
+
+    #[test]
+    fn key_range_fetches_match_the_in_memory_store_on_awkward_keys() {
+        use crate::window::InMemoryWindowStore;
+
+        // Deterministic pseudo-random keys over a tiny alphabet, so keys often prefix one
+        // another and contain 0x00 and 0xFF bytes.
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let alphabet = [0x00u8, 0x01, 0x7F, 0xFF];
+        let random_key = |next: &mut dyn FnMut(u64) -> u64| -> Vec<u8> {
+            let len = next(4) as usize;
+            (0..len).map(|_| alphabet[next(4) as usize]).collect()
+        };
+
+        let dir = tempfile::tempdir().unwrap();
+        let options = WindowStoreOptions::new(1_000_000).with_segment_interval_ms(7);
+        let mut rocks =
+            RocksDbWindowStore::open("win", dir.path(), &RocksDbConfig::default(), options)
+                .unwrap();
+        let mut memory = InMemoryWindowStore::new("win", options).unwrap();
+        for i in 0..300 {
+            let key = random_key(&mut next);
+            let start = next(40) as i64;
+            let value = format!("{i}");
+            rocks.put(&key, Some(value.as_bytes()), start).unwrap();
+            memory.put(&key, Some(value.as_bytes()), start).unwrap();
+        }
+        for _ in 0..300 {
+            let (a, b) = (random_key(&mut next), random_key(&mut next));
+            let (from, to) = if a <= b { (a, b) } else { (b, a) };
+            let t1 = next(45) as i64;
+            let t2 = t1 + next(20) as i64;
+            let from = (next(5) > 0).then_some(from);
+            let to = (next(5) > 0).then_some(to);
+            assert_eq!(
+                rocks
+                    .fetch_range(from.as_deref(), to.as_deref(), t1, t2)
+                    .unwrap(),
+                memory
+                    .fetch_range(from.as_deref(), to.as_deref(), t1, t2)
+                    .unwrap(),
+                "keys {from:?}..={to:?}, times {t1}..={t2}"
+            );
+            let key = random_key(&mut next);
+            assert_eq!(
+                rocks.fetch_time_range(&key, t1, t2).unwrap(),
+                memory.fetch_time_range(&key, t1, t2).unwrap()
+            );
+        }
+    }
 }
