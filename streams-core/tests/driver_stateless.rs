@@ -32,7 +32,9 @@ fn run(
     for (k, v) in inputs {
         input.pipe_input(k.to_string(), v.to_string());
     }
-    driver.output_topic("out", StringSerde, StringSerde).read_key_values()
+    driver
+        .output_topic("out", StringSerde, StringSerde)
+        .read_key_values()
 }
 
 #[test]
@@ -50,7 +52,10 @@ fn map_and_map_values_transform_records() {
     assert_eq!(mapped, vec![kv("v1", "k1"), kv("v2", "k2")]);
     let upper = run(|s| s.map_values(|v| v.to_uppercase()), &[("k", "abc")]);
     assert_eq!(upper, vec![kv("k", "ABC")]);
-    let with_key = run(|s| s.map_values_with_key(|k, v| format!("{k}:{v}")), &[("k", "v")]);
+    let with_key = run(
+        |s| s.map_values_with_key(|k, v| format!("{k}:{v}")),
+        &[("k", "v")],
+    );
     assert_eq!(with_key, vec![kv("k", "k:v")]);
 }
 
@@ -60,7 +65,10 @@ fn flat_map_and_flat_map_values_emit_zero_or_more() {
         |s| s.flat_map_values(|v: String| v.split(' ').map(str::to_string).collect::<Vec<_>>()),
         &[("k", "a b c"), ("e", "")],
     );
-    assert_eq!(words, vec![kv("k", "a"), kv("k", "b"), kv("k", "c"), kv("e", "")]);
+    assert_eq!(
+        words,
+        vec![kv("k", "a"), kv("k", "b"), kv("k", "c"), kv("e", "")]
+    );
     let pairs = run(
         |s| {
             s.flat_map(|k: String, v: String| {
@@ -105,14 +113,22 @@ fn key_changing_operators_mark_the_stream_for_repartitioning() {
     let builder = StreamsBuilder::new();
     let s = builder.stream("in", strings());
     assert!(!s.repartition_required());
-    assert!(!s.filter(|_, _| true).map_values(|v| v).repartition_required());
+    assert!(!s
+        .filter(|_, _| true)
+        .map_values(|v| v)
+        .repartition_required());
     assert!(s.map(|k, v| (k, v)).repartition_required());
     assert!(s.select_key(|k, _| k.clone()).repartition_required());
     assert!(s.flat_map(|k, v| vec![(k, v)]).repartition_required());
     // Marking survives value-only operators, and repartitioning clears it.
-    let marked = s.select_key(|k, _| k.clone()).map_values(|v| v).filter(|_, _| true);
+    let marked = s
+        .select_key(|k, _| k.clone())
+        .map_values(|v| v)
+        .filter(|_, _| true);
     assert!(marked.repartition_required());
-    assert!(!marked.repartition(Repartitioned::new()).repartition_required());
+    assert!(!marked
+        .repartition(Repartitioned::new())
+        .repartition_required());
 }
 
 #[test]
@@ -135,7 +151,11 @@ fn split_routes_each_record_to_the_first_matching_branch_or_the_default() {
     for v in ["order-1", "payment-1", "refund-1", "order-2", "pay-order"] {
         input.pipe_input("k".to_string(), v.to_string());
     }
-    let read = |t: &str| driver.output_topic(t, StringSerde, StringSerde).read_values();
+    let read = |t: &str| {
+        driver
+            .output_topic(t, StringSerde, StringSerde)
+            .read_values()
+    };
     assert_eq!(read("events-orders"), ["order-1", "order-2"]);
     assert_eq!(read("events-payments"), ["payment-1", "pay-order"]);
     assert_eq!(read("events-other"), ["refund-1"]);
@@ -154,14 +174,23 @@ fn split_without_default_drops_unmatched_records() {
     let input = driver.input_topic("in", StringSerde, StringSerde);
     input.pipe_input("k".into(), "tiny".into());
     input.pipe_input("k".into(), "no".into());
-    assert_eq!(driver.output_topic("out", StringSerde, StringSerde).read_values(), ["tiny"]);
+    assert_eq!(
+        driver
+            .output_topic("out", StringSerde, StringSerde)
+            .read_values(),
+        ["tiny"]
+    );
 }
 
 #[test]
 fn merge_combines_both_streams_in_processing_order() {
     let builder = StreamsBuilder::new();
-    let a = builder.stream("a", strings()).map_values(|v| format!("a:{v}"));
-    let b = builder.stream("b", strings()).map_values(|v| format!("b:{v}"));
+    let a = builder
+        .stream("a", strings())
+        .map_values(|v| format!("a:{v}"));
+    let b = builder
+        .stream("b", strings())
+        .map_values(|v| format!("b:{v}"));
     a.merge(&b).to("out", out());
     let driver = TopologyTestDriver::new(builder.build().unwrap());
     let in_a = driver.input_topic("a", StringSerde, StringSerde);
@@ -170,7 +199,9 @@ fn merge_combines_both_streams_in_processing_order() {
     in_b.pipe_input("k".into(), "2".into());
     in_a.pipe_input("k".into(), "3".into());
     assert_eq!(
-        driver.output_topic("out", StringSerde, StringSerde).read_values(),
+        driver
+            .output_topic("out", StringSerde, StringSerde)
+            .read_values(),
         ["a:1", "b:2", "a:3"]
     );
 }
@@ -197,11 +228,20 @@ fn repartition_writes_through_an_internal_topic_partitioned_by_the_new_key() {
     // The internal topic took the upstream partition count (4) and murmur2 partitioning.
     let internal = driver.output_topic("app-by-value-repartition", StringSerde, StringSerde);
     for (partition, record) in internal.read_records_with_partition() {
-        assert_eq!(partition, partition_for_key(record.key.as_bytes(), 4), "{record:?}");
+        assert_eq!(
+            partition,
+            partition_for_key(record.key.as_bytes(), 4),
+            "{record:?}"
+        );
     }
-    let read = driver.output_topic("out", StringSerde, StringSerde).read_key_values();
+    let read = driver
+        .output_topic("out", StringSerde, StringSerde)
+        .read_key_values();
     assert_eq!(read.len(), 4);
-    assert!(read.iter().all(|(k, v)| v == &format!("seen {k}")), "{read:?}");
+    assert!(
+        read.iter().all(|(k, v)| v == &format!("seen {k}")),
+        "{read:?}"
+    );
     // Tasks: 4 for the source sub-topology, 4 for the one reading the repartition topic.
     assert_eq!(driver.task_ids().len(), 8);
 }
@@ -219,7 +259,10 @@ fn to_dynamic_chooses_the_topic_per_record_and_keeps_timestamps_and_headers() {
     input.pipe_record(record);
     input.pipe_input_at("y".into(), "2".into(), 43);
     assert_eq!(driver.written_topics(), ["out-x", "out-y"]);
-    let x = driver.output_topic("out-x", StringSerde, StringSerde).read_record().unwrap();
+    let x = driver
+        .output_topic("out-x", StringSerde, StringSerde)
+        .read_record()
+        .unwrap();
     assert_eq!((x.value.as_str(), x.timestamp), ("1", 42));
     assert_eq!(x.headers.last("trace"), Some(Some(&b"abc"[..])));
 }
@@ -265,7 +308,9 @@ fn records_of_two_partitions_in_one_task_are_processed_in_timestamp_order() {
     }
     driver.process_buffered();
     assert_eq!(driver.task_ids().len(), 1);
-    let values = driver.output_topic("out", StringSerde, StringSerde).read_values();
+    let values = driver
+        .output_topic("out", StringSerde, StringSerde)
+        .read_values();
     assert_eq!(values, ["l1", "r2", "r3", "l5", "l9", "r10"]);
 }
 
@@ -314,5 +359,11 @@ fn outputs_are_partitioned_with_murmur2_like_java_clients() {
     for k in &keys {
         assert_eq!(by_key[k], partition_for_key(k.as_bytes(), 6));
     }
-    assert!(by_key.values().collect::<std::collections::HashSet<_>>().len() > 1);
+    assert!(
+        by_key
+            .values()
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            > 1
+    );
 }

@@ -12,11 +12,14 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers as _, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use streams_core::runtime::error_handling::{HEADER_EXCEPTION, HEADER_OFFSET};
-use streams_core::runtime::{DeserializationErrorHandler, KafkaStreams, State, StreamsConfig, StreamsError};
+use streams_core::runtime::{
+    DeserializationErrorHandler, KafkaStreams, State, StreamsConfig, StreamsError,
+};
 use streams_core::serde::{I64Serde, StringSerde};
 use streams_core::{Consumed, Produced, StreamsBuilder, Topology};
 use streams_test_support::{
-    bootstrap, client_config, consume_n, consume_to_end, produce_keyed, require_broker, within, Isolation, TestTopic,
+    bootstrap, client_config, consume_n, consume_to_end, produce_keyed, require_broker, within,
+    Isolation, TestTopic,
 };
 
 const TEST_LIMIT: Duration = Duration::from_secs(180);
@@ -38,8 +41,11 @@ struct InternalTopics(String);
 
 impl Drop for InternalTopics {
     fn drop(&mut self) {
-        let admin: AdminClient<DefaultClientContext> = client_config().create().expect("admin client");
-        let Ok(metadata) = admin.inner().fetch_metadata(None, Duration::from_secs(10)) else { return };
+        let admin: AdminClient<DefaultClientContext> =
+            client_config().create().expect("admin client");
+        let Ok(metadata) = admin.inner().fetch_metadata(None, Duration::from_secs(10)) else {
+            return;
+        };
         let prefix = format!("{}-", self.0);
         let names: Vec<String> = metadata
             .topics()
@@ -81,14 +87,24 @@ fn produce_batch(topic: &str, keys: usize, from: usize, per_key: usize) {
 }
 
 /// Waits until `topic` holds records for every (key, seq) below `per_key`.
-fn wait_for_output(topic: &str, keys: usize, per_key: usize, timeout: Duration) -> Vec<(String, usize)> {
+fn wait_for_output(
+    topic: &str,
+    keys: usize,
+    per_key: usize,
+    timeout: Duration,
+) -> Vec<(String, usize)> {
     let deadline = Instant::now() + timeout;
     loop {
         let read = consume_to_end(topic, Isolation::ReadUncommitted, Duration::from_secs(20));
         let parsed: Vec<(String, usize)> = read
             .iter()
             .map(|r| {
-                let seq = r.value_str().split(':').nth(1).and_then(|s| s.parse().ok()).expect("value k:seq:seen");
+                let seq = r
+                    .value_str()
+                    .split(':')
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .expect("value k:seq:seen");
                 (r.key_str().to_string(), seq)
             })
             .collect();
@@ -124,8 +140,16 @@ fn instances_share_partitions_and_lose_nothing_when_members_join_and_leave() {
 
         let a = start_instance(&app, input.name(), output.name());
         let b = start_instance(&app, input.name(), output.name());
-        assert!(a.wait_for_state(State::Running, Duration::from_secs(60)), "a: {:?}", a.state());
-        assert!(b.wait_for_state(State::Running, Duration::from_secs(60)), "b: {:?}", b.state());
+        assert!(
+            a.wait_for_state(State::Running, Duration::from_secs(60)),
+            "a: {:?}",
+            a.state()
+        );
+        assert!(
+            b.wait_for_state(State::Running, Duration::from_secs(60)),
+            "b: {:?}",
+            b.state()
+        );
         produce_batch(input.name(), keys, 0, per_phase);
         wait_for_output(output.name(), keys, per_phase, Duration::from_secs(60));
         let mut tasks: Vec<_> = a.local_tasks().into_iter().chain(b.local_tasks()).collect();
@@ -135,8 +159,16 @@ fn instances_share_partitions_and_lose_nothing_when_members_join_and_leave() {
         // A third instance joins mid-stream.
         let c = start_instance(&app, input.name(), output.name());
         produce_batch(input.name(), keys, per_phase, per_phase);
-        assert!(c.wait_for_state(State::Running, Duration::from_secs(60)), "c: {:?}", c.state());
-        assert_eq!(c.local_tasks().len(), 1, "range assignment of 3 partitions over 3 members");
+        assert!(
+            c.wait_for_state(State::Running, Duration::from_secs(60)),
+            "c: {:?}",
+            c.state()
+        );
+        assert_eq!(
+            c.local_tasks().len(),
+            1,
+            "range assignment of 3 partitions over 3 members"
+        );
         wait_for_output(output.name(), keys, 2 * per_phase, Duration::from_secs(60));
 
         // One leaves while records keep coming.
@@ -146,7 +178,10 @@ fn instances_share_partitions_and_lose_nothing_when_members_join_and_leave() {
         produce_batch(input.name(), keys, 3 * per_phase, per_phase);
         let out = wait_for_output(output.name(), keys, 4 * per_phase, Duration::from_secs(90));
         let remaining = b.local_tasks().len() + c.local_tasks().len();
-        assert_eq!(remaining, 3, "the two remaining instances took over every task");
+        assert_eq!(
+            remaining, 3,
+            "the two remaining instances took over every task"
+        );
         assert!(b.close(Duration::from_secs(30)) && c.close(Duration::from_secs(30)));
 
         // Per key: starts at 0, never skips ahead (a replay after a rebalance may go
@@ -159,7 +194,12 @@ fn instances_share_partitions_and_lose_nothing_when_members_join_and_leave() {
         for (key, seqs) in &per_key {
             assert_eq!(seqs[0], 0, "{key}: {seqs:?}");
             for w in seqs.windows(2) {
-                assert!(w[1] <= w[0] + 1, "{key} skipped from {} to {}: {seqs:?}", w[0], w[1]);
+                assert!(
+                    w[1] <= w[0] + 1,
+                    "{key} skipped from {} to {}: {seqs:?}",
+                    w[0],
+                    w[1]
+                );
             }
             assert_eq!(*seqs.iter().max().unwrap(), 4 * per_phase - 1, "{key}");
         }
@@ -167,7 +207,10 @@ fn instances_share_partitions_and_lose_nothing_when_members_join_and_leave() {
     });
 }
 
-fn read_with_headers(topic: &str, n: usize) -> Vec<(Option<Vec<u8>>, HashMap<String, String>)> {
+/// A record's value and its headers as text.
+type ValueAndHeaders = (Option<Vec<u8>>, HashMap<String, String>);
+
+fn read_with_headers(topic: &str, n: usize) -> Vec<ValueAndHeaders> {
     let consumer: BaseConsumer = client_config()
         .set("group.id", unique_app("reader"))
         .set("auto.offset.reset", "earliest")
@@ -182,7 +225,12 @@ fn read_with_headers(topic: &str, n: usize) -> Vec<(Option<Vec<u8>>, HashMap<Str
                 .headers()
                 .map(|h| {
                     h.iter()
-                        .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                        .map(|h| {
+                            (
+                                h.key.to_string(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
@@ -207,9 +255,11 @@ fn poison_records_go_to_the_dead_letter_topic_and_processing_continues() {
             .stream(input.name(), Consumed::with(StringSerde, I64Serde))
             .map_values(|v| v * 10)
             .to(output.name(), Produced::with(StringSerde, I64Serde));
-        let config = config(&app).with_deserialization_error_handler(DeserializationErrorHandler::DeadLetter {
-            topic: dead.name().to_string(),
-        });
+        let config = config(&app).with_deserialization_error_handler(
+            DeserializationErrorHandler::DeadLetter {
+                topic: dead.name().to_string(),
+            },
+        );
         let streams = KafkaStreams::new(builder.build().unwrap(), config).unwrap();
         streams.start().unwrap();
 
@@ -217,7 +267,11 @@ fn poison_records_go_to_the_dead_letter_topic_and_processing_continues() {
         let producer: rdkafka::producer::BaseProducer = client_config().create().unwrap();
         for value in [good(1), b"not a long".to_vec(), good(2)] {
             producer
-                .send(rdkafka::producer::BaseRecord::to(input.name()).key("k").payload(&value))
+                .send(
+                    rdkafka::producer::BaseRecord::to(input.name())
+                        .key("k")
+                        .payload(&value),
+                )
                 .map_err(|(e, _)| e)
                 .unwrap();
         }
@@ -228,7 +282,11 @@ fn poison_records_go_to_the_dead_letter_topic_and_processing_continues() {
             .iter()
             .map(|r| i64::from_be_bytes(r.value.clone().unwrap().try_into().unwrap()))
             .collect();
-        assert_eq!(values, [10, 20], "processing continued past the poison record");
+        assert_eq!(
+            values,
+            [10, 20],
+            "processing continued past the poison record"
+        );
         let dead_letters = read_with_headers(dead.name(), 1);
         assert_eq!(dead_letters.len(), 1);
         let (payload, headers) = &dead_letters[0];
@@ -241,8 +299,13 @@ fn poison_records_go_to_the_dead_letter_topic_and_processing_continues() {
         let group: BaseConsumer = client_config().set("group.id", &app).create().unwrap();
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(input.name(), 0);
-        let committed = group.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
-        assert_eq!(committed.find_partition(input.name(), 0).unwrap().offset(), Offset::Offset(3));
+        let committed = group
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(
+            committed.find_partition(input.name(), 0).unwrap().offset(),
+            Offset::Offset(3)
+        );
     });
 }
 
@@ -255,7 +318,9 @@ fn start_fails_clearly_on_missing_or_unequally_partitioned_sources() {
         let missing = format!("missing-{}", uuid::Uuid::new_v4().simple());
         let streams = KafkaStreams::new(pipeline(&missing, "anywhere"), config(&app)).unwrap();
         match streams.start() {
-            Err(StreamsError::MissingSourceTopics(topics)) => assert_eq!(topics, [missing.clone()]),
+            Err(StreamsError::MissingSourceTopics(topics)) => {
+                assert_eq!(topics, std::slice::from_ref(&missing))
+            }
             other => panic!("expected missing topics, got {other:?}"),
         }
         assert_eq!(streams.state(), State::Created);
@@ -265,11 +330,16 @@ fn start_fails_clearly_on_missing_or_unequally_partitioned_sources() {
         let builder = StreamsBuilder::new();
         let a = builder.stream(two.name(), Consumed::with(StringSerde, StringSerde));
         let b = builder.stream(three.name(), Consumed::with(StringSerde, StringSerde));
-        a.merge(&b).to("anywhere", Produced::with(StringSerde, StringSerde));
+        a.merge(&b)
+            .to("anywhere", Produced::with(StringSerde, StringSerde));
         let streams = KafkaStreams::new(builder.build().unwrap(), config(&app)).unwrap();
         let err = streams.start().unwrap_err();
         assert!(matches!(err, StreamsError::CoPartitioning { .. }), "{err}");
         let message = err.to_string();
-        assert!(message.contains(&format!("{} has 2", two.name())) && message.contains(&format!("{} has 3", three.name())), "{message}");
+        assert!(
+            message.contains(&format!("{} has 2", two.name()))
+                && message.contains(&format!("{} has 3", three.name())),
+            "{message}"
+        );
     });
 }

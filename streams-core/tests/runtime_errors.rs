@@ -6,10 +6,14 @@
 use std::time::Duration;
 
 use streams_core::processor::ProcessError;
-use streams_core::runtime::{KafkaStreams, ProductionErrorHandler, State, StreamsConfig, UncaughtErrorPolicy};
+use streams_core::runtime::{
+    KafkaStreams, ProductionErrorHandler, State, StreamsConfig, UncaughtErrorPolicy,
+};
 use streams_core::serde::StringSerde;
 use streams_core::{Consumed, Produced, StreamsBuilder, Topology};
-use streams_test_support::{bootstrap, consume_n, produce_keyed, require_broker, within, TestTopic};
+use streams_test_support::{
+    bootstrap, consume_n, produce_keyed, require_broker, within, TestTopic,
+};
 
 const TEST_LIMIT: Duration = Duration::from_secs(120);
 
@@ -48,19 +52,33 @@ fn a_processing_error_stops_the_instance_in_error_state() {
         require_broker();
         let input = TestTopic::new("errors-in", 1);
         let output = TestTopic::new("errors-out", 1);
-        let streams = KafkaStreams::new(failing_on(input.name(), output.name(), "boom"), config("it-errors")).unwrap();
+        let streams = KafkaStreams::new(
+            failing_on(input.name(), output.name(), "boom"),
+            config("it-errors"),
+        )
+        .unwrap();
         let transitions = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let log = transitions.clone();
         streams.set_state_listener(move |new, _old| log.lock().unwrap().push(new));
         streams.start().unwrap();
         produce_keyed(input.name(), [("k", "fine"), ("k", "boom"), ("k", "never")]);
-        assert!(streams.wait_for_state(State::Error, Duration::from_secs(60)), "state {:?}", streams.state());
+        assert!(
+            streams.wait_for_state(State::Error, Duration::from_secs(60)),
+            "state {:?}",
+            streams.state()
+        );
         let errors = streams.thread_errors();
         assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(errors[0].contains("poison value boom") && errors[0].contains("@1"), "{errors:?}");
+        assert!(
+            errors[0].contains("poison value boom") && errors[0].contains("@1"),
+            "{errors:?}"
+        );
         // The record before the poison one was processed; the one after was not.
         let out = consume_n(output.name(), 2, Duration::from_secs(5));
-        assert_eq!(out.iter().map(|r| r.value_str()).collect::<Vec<_>>(), ["fine"]);
+        assert_eq!(
+            out.iter().map(|r| r.value_str()).collect::<Vec<_>>(),
+            ["fine"]
+        );
         let seen = transitions.lock().unwrap().clone();
         assert_eq!(seen.first(), Some(&State::Rebalancing));
         assert_eq!(&seen[seen.len() - 2..], [State::PendingError, State::Error]);
@@ -75,7 +93,11 @@ fn replace_thread_policy_keeps_the_instance_alive() {
         require_broker();
         let input = TestTopic::new("replace-in", 1);
         let output = TestTopic::new("replace-out", 1);
-        let streams = KafkaStreams::new(failing_on(input.name(), output.name(), "boom"), config("it-replace")).unwrap();
+        let streams = KafkaStreams::new(
+            failing_on(input.name(), output.name(), "boom"),
+            config("it-replace"),
+        )
+        .unwrap();
         streams.set_uncaught_error_policy(UncaughtErrorPolicy::ReplaceThread);
         streams.start().unwrap();
         produce_keyed(input.name(), [("k", "boom")]);
@@ -85,7 +107,11 @@ fn replace_thread_policy_keeps_the_instance_alive() {
         }
         // The replacement thread meets the same uncommitted record and fails again:
         // the instance stays up and keeps replacing, never reaching Error.
-        assert!(streams.thread_errors().len() >= 2, "{:?}", streams.thread_errors());
+        assert!(
+            streams.thread_errors().len() >= 2,
+            "{:?}",
+            streams.thread_errors()
+        );
         assert_ne!(streams.state(), State::Error);
         assert!(streams.close(Duration::from_secs(30)));
     });
@@ -95,7 +121,10 @@ fn replace_thread_policy_keeps_the_instance_alive() {
 fn records_the_broker_refuses_follow_the_production_handler() {
     within(TEST_LIMIT, || {
         require_broker();
-        for (handler, expect_error) in [(ProductionErrorHandler::LogAndContinue, false), (ProductionErrorHandler::Fail, true)] {
+        for (handler, expect_error) in [
+            (ProductionErrorHandler::LogAndContinue, false),
+            (ProductionErrorHandler::Fail, true),
+        ] {
             let input = TestTopic::new("refused-in", 1);
             // The broker refuses batches over 2 KB on this topic.
             let output = TestTopic::with_config("refused-out", 1, &[("max.message.bytes", "2048")]);
@@ -111,14 +140,24 @@ fn records_the_broker_refuses_follow_the_production_handler() {
             let streams = KafkaStreams::new(builder.build().unwrap(), config).unwrap();
             streams.start().unwrap();
             let big = "x".repeat(4096);
-            produce_keyed(input.name(), [("k", "small-1"), ("k", big.as_str()), ("k", "small-2")]);
+            produce_keyed(
+                input.name(),
+                [("k", "small-1"), ("k", big.as_str()), ("k", "small-2")],
+            );
             if expect_error {
-                assert!(streams.wait_for_state(State::Error, Duration::from_secs(60)), "{handler:?}: {:?}", streams.state());
+                assert!(
+                    streams.wait_for_state(State::Error, Duration::from_secs(60)),
+                    "{handler:?}: {:?}",
+                    streams.state()
+                );
                 let errors = streams.thread_errors();
                 assert!(errors[0].contains(output.name()), "{errors:?}");
             } else {
                 let out = consume_n(output.name(), 2, Duration::from_secs(30));
-                assert_eq!(out.iter().map(|r| r.value_str()).collect::<Vec<_>>(), ["small-1", "small-2"]);
+                assert_eq!(
+                    out.iter().map(|r| r.value_str()).collect::<Vec<_>>(),
+                    ["small-1", "small-2"]
+                );
                 assert!(streams.thread_errors().is_empty());
                 assert_eq!(streams.state(), State::Running);
             }

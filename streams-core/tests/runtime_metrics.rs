@@ -11,7 +11,9 @@ use metrics_util::MetricKind;
 use streams_core::runtime::{KafkaStreams, StreamsConfig};
 use streams_core::serde::StringSerde;
 use streams_core::{Consumed, Produced, StreamsBuilder};
-use streams_test_support::{bootstrap, consume_n, produce_keyed, require_broker, within, TestTopic};
+use streams_test_support::{
+    bootstrap, consume_n, produce_keyed, require_broker, within, TestTopic,
+};
 
 /// Everything recorded so far (a debugging snapshot resets counters, so it is summed).
 #[derive(Default)]
@@ -47,7 +49,9 @@ fn throughput_latency_and_lag_are_recorded() {
         require_broker();
         let recorder = DebuggingRecorder::new();
         let snapshotter = recorder.snapshotter();
-        recorder.install().expect("first recorder of this test binary");
+        recorder
+            .install()
+            .expect("first recorder of this test binary");
 
         let input = TestTopic::new("metrics-in", 2);
         let output = TestTopic::new("metrics-out", 2);
@@ -57,20 +61,36 @@ fn throughput_latency_and_lag_are_recorded() {
             .filter(|_, v| v != "skip")
             .to(output.name(), Produced::with(StringSerde, StringSerde));
         let app = format!("it-metrics-{}", uuid::Uuid::new_v4().simple());
-        let mut config = StreamsConfig::new(&app, bootstrap()).with_commit_interval(Duration::from_millis(100));
+        let mut config =
+            StreamsConfig::new(&app, bootstrap()).with_commit_interval(Duration::from_millis(100));
         config.statistics_interval = Duration::from_millis(200);
         let streams = KafkaStreams::new(builder.build().unwrap(), config).unwrap();
         streams.start().unwrap();
         let records: Vec<(String, String)> = (0..100)
-            .map(|i| (format!("k{i}"), if i % 10 == 0 { "skip".into() } else { format!("v{i}") }))
+            .map(|i| {
+                (
+                    format!("k{i}"),
+                    if i % 10 == 0 {
+                        "skip".into()
+                    } else {
+                        format!("v{i}")
+                    },
+                )
+            })
             .collect();
         produce_keyed(input.name(), records);
-        assert_eq!(consume_n(output.name(), 90, Duration::from_secs(30)).len(), 90);
+        assert_eq!(
+            consume_n(output.name(), 90, Duration::from_secs(30)).len(),
+            90
+        );
 
         // Wait for a commit (after the flush that counts produced records) and a statistics report.
         let mut seen = Observed::default();
         let deadline = Instant::now() + Duration::from_secs(20);
-        while (seen.update(&snapshotter).counter("streams_records_produced_total") < 90
+        while (seen
+            .update(&snapshotter)
+            .counter("streams_records_produced_total")
+            < 90
             || !seen.has(MetricKind::Gauge, "streams_consumer_lag"))
             && Instant::now() < deadline
         {

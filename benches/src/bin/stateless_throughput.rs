@@ -122,7 +122,9 @@ fn run_raw(options: &Options, input: &str, output: &str) -> Result<Duration> {
         if Instant::now() > deadline {
             bail!("raw loop stalled after {n} records");
         }
-        let Some(message) = consumer.poll(Duration::from_millis(100)) else { continue };
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
         let message = message?;
         started.get_or_insert_with(Instant::now);
         let value = transform(message.payload().unwrap_or_default().to_vec());
@@ -150,7 +152,9 @@ fn run_raw(options: &Options, input: &str, output: &str) -> Result<Duration> {
 fn output_count(consumer: &BaseConsumer, topic: &str, partitions: i32) -> Result<i64> {
     let mut total = 0;
     for p in 0..partitions {
-        total += consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?.1;
+        total += consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(10))?
+            .1;
     }
     Ok(total)
 }
@@ -163,7 +167,9 @@ fn run_streams(options: &Options, input: &str, output: &str) -> Result<Duration>
     builder
         .stream(input, Consumed::with(BytesSerde, BytesSerde))
         .peek(move |_, _| {
-            mark.lock().expect("timer lock").get_or_insert_with(Instant::now);
+            mark.lock()
+                .expect("timer lock")
+                .get_or_insert_with(Instant::now);
         })
         .map_values(transform)
         .to(output, Produced::with(BytesSerde, BytesSerde));
@@ -183,7 +189,11 @@ fn run_streams(options: &Options, input: &str, output: &str) -> Result<Duration>
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let elapsed = first.lock().expect("timer lock").map(|s| s.elapsed()).unwrap_or_default();
+    let elapsed = first
+        .lock()
+        .expect("timer lock")
+        .map(|s| s.elapsed())
+        .unwrap_or_default();
     streams.close(Duration::from_secs(60));
     Ok(elapsed)
 }
@@ -217,7 +227,11 @@ fn main() -> Result<()> {
             };
             let rate = options.records as f64 / elapsed.as_secs_f64();
             println!("round {round} {side:<8} {rate:>10.0} records/s ({elapsed:.2?})");
-            if side == "raw" { raw.push(rate) } else { streams.push(rate) }
+            if side == "raw" {
+                raw.push(rate)
+            } else {
+                streams.push(rate)
+            }
         }
     }
     delete_topics(&options, &created);

@@ -88,7 +88,13 @@ impl Topics {
     }
 
     fn all(&self) -> [&str; 5] {
-        [&self.input, &self.orders, &self.payments, &self.other, &self.dead_letters]
+        [
+            &self.input,
+            &self.orders,
+            &self.payments,
+            &self.other,
+            &self.dead_letters,
+        ]
     }
 }
 
@@ -119,8 +125,16 @@ fn create_topics(options: &Options, topics: &Topics) -> Result<()> {
         .iter()
         .map(|t| NewTopic::new(t, options.partitions, TopicReplication::Fixed(1)))
         .collect();
-    let results = block_on(admin.create_topics(&new, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)))))
-        .with_context(|| format!("creating topics on {} (is the broker up? start it with `dev/kafka start`)", options.bootstrap))?;
+    let results = block_on(admin.create_topics(
+        &new,
+        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+    ))
+    .with_context(|| {
+        format!(
+            "creating topics on {} (is the broker up? start it with `dev/kafka start`)",
+            options.bootstrap
+        )
+    })?;
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -142,7 +156,11 @@ fn sample(n: usize) -> Vec<(String, Vec<u8>)> {
             let event = Event {
                 kind: kinds[i % kinds.len()].to_string(),
                 id: format!("evt-{i}"),
-                amount: if i % 50 == 7 { -1 } else { (i as i64 * 37) % 10_000 },
+                amount: if i % 50 == 7 {
+                    -1
+                } else {
+                    (i as i64 * 37) % 10_000
+                },
             };
             (key, serde_json::to_vec(&event).expect("events serialize"))
         })
@@ -151,7 +169,10 @@ fn sample(n: usize) -> Vec<(String, Vec<u8>)> {
 
 /// Where each sample event should end up.
 fn expected_counts(samples: &[(String, Vec<u8>)], topics: &Topics) -> BTreeMap<String, usize> {
-    let mut counts: BTreeMap<String, usize> = topics.all()[1..].iter().map(|t| (t.to_string(), 0)).collect();
+    let mut counts: BTreeMap<String, usize> = topics.all()[1..]
+        .iter()
+        .map(|t| (t.to_string(), 0))
+        .collect();
     for (_, bytes) in samples {
         let topic = match serde_json::from_slice::<Event>(bytes) {
             Err(_) => &topics.dead_letters,
@@ -177,20 +198,32 @@ fn produce(options: &Options, topic: &str, records: &[(String, Vec<u8>)]) -> Res
             .map_err(|(e, _)| e)
             .context("producing a sample event")?;
     }
-    producer.flush(Duration::from_secs(30)).context("flushing sample events")?;
+    producer
+        .flush(Duration::from_secs(30))
+        .context("flushing sample events")?;
     Ok(())
 }
 
 /// Counts the records in each topic from the beginning (a fresh group each time).
-fn count_records(options: &Options, topics: &[&str], wanted: &BTreeMap<String, usize>, timeout: Duration) -> Result<BTreeMap<String, usize>> {
+fn count_records(
+    options: &Options,
+    topics: &[&str],
+    wanted: &BTreeMap<String, usize>,
+    timeout: Duration,
+) -> Result<BTreeMap<String, usize>> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &options.bootstrap)
-        .set("group.id", format!("{}-verify-{}", options.application_id, std::process::id()))
+        .set(
+            "group.id",
+            format!("{}-verify-{}", options.application_id, std::process::id()),
+        )
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()
         .context("creating the verifying consumer")?;
-    consumer.subscribe(topics).context("subscribing to the output topics")?;
+    consumer
+        .subscribe(topics)
+        .context("subscribing to the output topics")?;
     let mut counts: BTreeMap<String, usize> = topics.iter().map(|t| (t.to_string(), 0)).collect();
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline && wanted.iter().any(|(t, n)| counts[t] < *n) {
@@ -204,7 +237,10 @@ fn count_records(options: &Options, topics: &[&str], wanted: &BTreeMap<String, u
 
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,rdkafka=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,rdkafka=warn".into()),
+        )
         .init();
     let options = Options::parse();
     let topics = Topics::new(&options.topic);
@@ -221,7 +257,10 @@ fn main() -> Result<()> {
     let streams = KafkaStreams::new(topology, config)?;
     streams.start()?;
     if !streams.wait_for_state(State::Running, Duration::from_secs(60)) {
-        bail!("the application did not reach Running within 60 s (state {:?})", streams.state());
+        bail!(
+            "the application did not reach Running within 60 s (state {:?})",
+            streams.state()
+        );
     }
 
     if options.sample_events > 0 {
@@ -231,9 +270,16 @@ fn main() -> Result<()> {
         let expected = expected_counts(&samples, &topics);
         let outputs: Vec<&str> = topics.all()[1..].to_vec();
         let counts = count_records(&options, &outputs, &expected, Duration::from_secs(60))?;
-        println!("routed {} sample events in {:.1?}:", samples.len(), started.elapsed());
+        println!(
+            "routed {} sample events in {:.1?}:",
+            samples.len(),
+            started.elapsed()
+        );
         for (topic, wanted) in &expected {
-            println!("  {topic:<24} {:>6} records (this run added {wanted})", counts[topic]);
+            println!(
+                "  {topic:<24} {:>6} records (this run added {wanted})",
+                counts[topic]
+            );
         }
         if let Some((topic, _)) = expected.iter().find(|(t, n)| counts[*t] < **n) {
             streams.close(Duration::from_secs(10));
@@ -267,9 +313,11 @@ mod tests {
         let topics = Topics::new("events");
         let driver = TopologyTestDriver::with_config(
             topology(&topics),
-            TestDriverConfig::default().with_deserialization_error_handler(DeserializationErrorHandler::DeadLetter {
-                topic: topics.dead_letters.clone(),
-            }),
+            TestDriverConfig::default().with_deserialization_error_handler(
+                DeserializationErrorHandler::DeadLetter {
+                    topic: topics.dead_letters.clone(),
+                },
+            ),
         );
         let input = driver.input_topic(&topics.input, StringSerde, streams_core::serde::BytesSerde);
         let samples = sample(300);

@@ -143,7 +143,13 @@ impl<K: Data, V: Data> KStream<K, V> {
                 })
             }),
         );
-        KStream::new(self.builder.clone(), node, carry(&self.key_serde), carry(&self.value_serde)).with_repartition(true)
+        KStream::new(
+            self.builder.clone(),
+            node,
+            carry(&self.key_serde),
+            carry(&self.value_serde),
+        )
+        .with_repartition(true)
     }
 
     /// Replaces the value, keeping the key (and so the partitioning).
@@ -196,7 +202,13 @@ impl<K: Data, V: Data> KStream<K, V> {
                 Ok(())
             }),
         );
-        KStream::new(self.builder.clone(), node, carry(&self.key_serde), carry(&self.value_serde)).with_repartition(true)
+        KStream::new(
+            self.builder.clone(),
+            node,
+            carry(&self.key_serde),
+            carry(&self.value_serde),
+        )
+        .with_repartition(true)
     }
 
     /// Replaces each value by zero or more values under the same key.
@@ -236,8 +248,13 @@ impl<K: Data, V: Data> KStream<K, V> {
                 emit(r.with_key(key))
             }),
         );
-        KStream::new(self.builder.clone(), node, carry(&self.key_serde), self.value_serde.clone())
-            .with_repartition(true)
+        KStream::new(
+            self.builder.clone(),
+            node,
+            carry(&self.key_serde),
+            self.value_serde.clone(),
+        )
+        .with_repartition(true)
     }
 
     /// Calls `action` on each record and passes it on unchanged.
@@ -323,7 +340,13 @@ impl<K: Data, V: Data> KStream<K, V> {
         let node = self.add_processor("KSTREAM-PROCESSOR-", stores, move || {
             Box::new(ProcessorNode::<P, K, V, KOut, VOut>::new(supplier()))
         });
-        KStream::new(self.builder.clone(), node, carry(&self.key_serde), carry(&self.value_serde)).with_repartition(true)
+        KStream::new(
+            self.builder.clone(),
+            node,
+            carry(&self.key_serde),
+            carry(&self.value_serde),
+        )
+        .with_repartition(true)
     }
 
     /// Runs a user [`FixedKeyProcessor`], which keeps keys and so the partitioning.
@@ -490,8 +513,13 @@ impl<K: Data, V: Data> KStream<K, V> {
     }
 
     fn with_values<V2: Data>(&self, node: usize) -> KStream<K, V2> {
-        KStream::new(self.builder.clone(), node, self.key_serde.clone(), carry(&self.value_serde))
-            .with_repartition(self.repartition_required)
+        KStream::new(
+            self.builder.clone(),
+            node,
+            self.key_serde.clone(),
+            carry(&self.value_serde),
+        )
+        .with_repartition(self.repartition_required)
     }
 
     fn with_repartition(mut self, required: bool) -> Self {

@@ -57,7 +57,8 @@ impl ErasedRecord {
     pub fn into_typed<K: Data, V: Data>(
         self,
     ) -> Result<Record<K, V>, (&'static str, &'static str)> {
-        let names = (self.key.type_name(), self.value.type_name());
+        // Through the trait object: `Box<dyn AnyData>` is itself `AnyData`.
+        let names = ((*self.key).type_name(), (*self.value).type_name());
         match (
             self.key.into_any().downcast::<K>(),
             self.value.into_any().downcast::<V>(),

@@ -19,7 +19,7 @@ pub enum StreamsError {
         context: String,
         /// The client's error.
         #[source]
-        source: rdkafka::error::KafkaError,
+        source: Box<rdkafka::error::KafkaError>,
     },
     /// Source topics the topology reads do not exist.
     #[error("source topics do not exist: {}; create them before starting the application", .0.join(", "))]
@@ -59,7 +59,7 @@ pub enum StreamsError {
         position: Option<(String, i32, i64)>,
         /// The processor's error.
         #[source]
-        source: ProcessError,
+        source: Box<ProcessError>,
     },
     /// The broker refused a produced record and the handler said to fail.
     #[error("producing to {topic} failed: {reason}")]
@@ -81,7 +81,7 @@ impl StreamsError {
     pub(crate) fn kafka(context: impl Into<String>, source: rdkafka::error::KafkaError) -> Self {
         StreamsError::Kafka {
             context: context.into(),
-            source,
+            source: Box::new(source),
         }
     }
 }

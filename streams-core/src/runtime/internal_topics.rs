@@ -97,10 +97,12 @@ pub(crate) fn prepare_topics(
             )));
         };
         match existing.get(name) {
-            Some(&actual) if actual != wanted => return Err(StreamsError::Config(format!(
+            Some(&actual) if actual != wanted => {
+                return Err(StreamsError::Config(format!(
                 "internal topic {name} has {actual} partitions but the topology needs {wanted}; \
                      delete it (or reset the application) and restart"
-            ))),
+            )))
+            }
             Some(_) => {}
             None => to_create.push((name.clone(), wanted, topic.kind)),
         }

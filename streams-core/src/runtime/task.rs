@@ -131,7 +131,7 @@ impl StreamTask {
                 .map_err(|source| StreamsError::Processing {
                     task: self.id,
                     position: None,
-                    source,
+                    source: Box::new(source),
                 })?;
         }
         self.initialized = true;
@@ -226,7 +226,7 @@ impl StreamTask {
                         .map_err(|()| StreamsError::Processing {
                             task: self.id,
                             position: Some(position.clone()),
-                            source: error,
+                            source: Box::new(error),
                         })?;
                 }
             }
@@ -299,7 +299,7 @@ impl StreamTask {
             result.map_err(|source| StreamsError::Processing {
                 task: self.id,
                 position: None,
-                source,
+                source: Box::new(source),
             })?;
         }
         Ok(fired)

@@ -6,7 +6,7 @@ use std::time::Duration;
 use std::cell::Cell;
 
 use super::TopologyTestDriver;
-use crate::record::{Headers, Record};
+use crate::record::Record;
 use crate::runtime::StreamsError;
 use crate::serde::Serde;
 
@@ -117,15 +117,8 @@ impl<'d, K: 'static, V: 'static> TestInputTopic<'d, K, V> {
         value: Option<Vec<u8>>,
         timestamp: i64,
     ) -> Result<(), StreamsError> {
-        self.driver.pipe_raw(
-            &self.topic,
-            None,
-            key,
-            value,
-            timestamp,
-            Headers::new(),
-            true,
-        )
+        self.driver
+            .pipe_raw(&self.topic, None, Record::new(key, value, timestamp), true)
     }
 
     fn try_pipe(
@@ -148,14 +141,12 @@ impl<'d, K: 'static, V: 'static> TestInputTopic<'d, K, V> {
             .value_serde
             .serialize(&self.topic, &record.value)
             .map_err(serialize_error)?;
-        self.driver.pipe_raw(
-            &self.topic,
-            partition,
+        let bytes = Record {
             key,
             value,
-            record.timestamp,
-            record.headers,
-            process,
-        )
+            timestamp: record.timestamp,
+            headers: record.headers,
+        };
+        self.driver.pipe_raw(&self.topic, partition, bytes, process)
     }
 }

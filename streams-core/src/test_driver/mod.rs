@@ -41,6 +41,7 @@ pub use output::TestOutputTopic;
 
 use crate::graph::{OutgoingRecord, RecordCollector};
 use crate::processor::{ProcessError, PunctuationType, TaskId};
+use crate::record::Record;
 use crate::runtime::partitioner::partition_for_key;
 use crate::runtime::task::{StreamTask, TaskHandlers};
 use crate::runtime::{DeserializationErrorHandler, ProcessingErrorHandler, StreamsError};
@@ -310,29 +311,27 @@ impl TopologyTestDriver {
         topics
     }
 
-    /// Buffers a raw record for `topic` (partition chosen like a producer would when
-    /// `partition` is `None`); processes it too when `process` is set.
+    /// Buffers a record of serialized key and value for `topic` (partition chosen like a
+    /// producer would when `partition` is `None`); processes it too when `process` is set.
     pub(crate) fn pipe_raw(
         &self,
         topic: &str,
         partition: Option<i32>,
-        key: Option<Vec<u8>>,
-        value: Option<Vec<u8>>,
-        timestamp: i64,
-        headers: crate::record::Headers,
+        record: Record<Option<Vec<u8>>, Option<Vec<u8>>>,
         process: bool,
     ) -> Result<(), StreamsError> {
         let mut state = self.state.borrow_mut();
-        let partition = partition.unwrap_or_else(|| state.choose_partition(topic, key.as_deref()));
+        let partition =
+            partition.unwrap_or_else(|| state.choose_partition(topic, record.key.as_deref()));
         let offset = state.next_offset(topic, partition);
         let raw = RawRecord {
             topic: topic.to_string(),
             partition,
             offset,
-            timestamp,
-            key,
-            value,
-            headers,
+            timestamp: record.timestamp,
+            key: record.key,
+            value: record.value,
+            headers: record.headers,
         };
         if !state.deliver_input(raw)? {
             return Err(StreamsError::Config(format!(
