@@ -134,7 +134,10 @@ fn serializing_registers_the_schema_under_the_value_subject() {
     let registered = http().latest_version(&format!("{topic}-value")).unwrap();
     assert_eq!(registered.id, id);
     assert_eq!(registered.version, 1);
-    assert_eq!(Schema::parse_str(&registered.schema).unwrap(), *serde.schema());
+    assert_eq!(
+        Schema::parse_str(&registered.schema).unwrap(),
+        *serde.schema()
+    );
     assert!(matches!(
         http().latest_version(&format!("{topic}-key")),
         Err(SerdeError::SchemaNotRegistered { .. })
@@ -213,7 +216,10 @@ fn ids_and_schemas_are_cached() {
     for i in 0..50 {
         let bytes = serde.serialize(&topic, &click("/p", i)).unwrap().unwrap();
         ids.push(schema_id(&bytes));
-        assert_eq!(other.deserialize(&topic, Some(&bytes)).unwrap(), click("/p", i));
+        assert_eq!(
+            other.deserialize(&topic, Some(&bytes)).unwrap(),
+            click("/p", i)
+        );
     }
     assert!(ids.iter().all(|&id| id == ids[0]));
     assert_eq!(registrations.load(Ordering::SeqCst), 1);
@@ -252,7 +258,13 @@ fn without_auto_registration_the_schema_must_exist() {
         .unwrap();
     let looked_up = lookup_only.serialize(&topic, &order).unwrap().unwrap();
     assert_eq!(looked_up, registered);
-    assert_eq!(http().latest_version(&format!("{topic}-value")).unwrap().version, 1);
+    assert_eq!(
+        http()
+            .latest_version(&format!("{topic}-value"))
+            .unwrap()
+            .version,
+        1
+    );
 }
 
 #[test]
@@ -326,7 +338,10 @@ fn readers_and_writers_evolve_independently() {
     match &err {
         SerdeError::Registry { url, status, .. } => {
             assert_eq!(*status, Some(409), "{err}");
-            assert!(url.contains(&format!("/subjects/{subject}/versions")), "{err}");
+            assert!(
+                url.contains(&format!("/subjects/{subject}/versions")),
+                "{err}"
+            );
         }
         other => panic!("expected a registry error, got {other}"),
     }
@@ -363,7 +378,10 @@ fn unknown_schema_id_is_a_typed_error() {
     ));
     // Not framed at all: refused before asking the registry.
     let err = serde.deserialize(&topic, Some(b"{\"id\":1}")).unwrap_err();
-    assert!(matches!(err, SerdeError::MagicByte { found: b'{', .. }), "{err}");
+    assert!(
+        matches!(err, SerdeError::MagicByte { found: b'{', .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -371,9 +389,7 @@ fn registry_errors_name_the_url() {
     require_registry();
     let wrong_path = format!("{}/no-such-api", registry_url());
     let registry = HttpSchemaRegistry::new(&SchemaRegistryConfig::new(&wrong_path)).unwrap();
-    let err = registry
-        .register("t-value", r#""string""#)
-        .unwrap_err();
+    let err = registry.register("t-value", r#""string""#).unwrap_err();
     match &err {
         SerdeError::Registry { url, status, .. } => {
             assert!(status.is_some_and(|s| s >= 400), "{err}");

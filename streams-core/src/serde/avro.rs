@@ -9,7 +9,7 @@
 //! Avro's schema-resolution rules.
 
 use std::fmt;
-use std::io::Cursor;
+use std::io;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -134,26 +134,54 @@ impl GenericAvroSerde {
         })?;
         let (id, payload) = unframe(topic, data)?;
         let writer = self.registry.schema(id)?;
-        let mut reader = Cursor::new(payload);
+        let mut reader = Payload(payload);
         let value = apache_avro::from_avro_datum(&writer, &mut reader, None).map_err(|e| {
             SerdeError::Invalid {
                 format: "avro",
                 reason: format!("not a datum of writer schema id {id}: {e}"),
             }
         })?;
-        let read = reader.position() as usize;
-        if read != payload.len() {
+        if !reader.0.is_empty() {
             return Err(SerdeError::Invalid {
                 format: "avro",
                 reason: format!(
                     "{} trailing bytes after a datum of writer schema id {id}",
-                    payload.len() - read
+                    reader.0.len()
                 ),
             });
         }
         value.resolve(&self.schema).map_err(|e| SerdeError::Avro {
             reason: format!("cannot resolve writer schema id {id} to the reader schema: {e}"),
         })
+    }
+}
+
+/// The unread rest of a record's Avro payload.
+///
+/// `apache-avro` decodes a string, boolean or union cut short by
+/// [`io::ErrorKind::UnexpectedEof`] as a null value instead of failing (it treats the end of
+/// a stream as the end of the data). A truncated record would then read as a record with
+/// nulls in it. This reader reports running out of bytes as
+/// [`io::ErrorKind::InvalidData`], which the decoder does turn into an error.
+struct Payload<'a>(&'a [u8]);
+
+impl io::Read for Payload<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        let Some((head, rest)) = self.0.split_at_checked(buf.len()) else {
+            let missing = buf.len() - self.0.len();
+            self.0 = &[];
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the record ends {missing} bytes early"),
+            ));
+        };
+        buf.copy_from_slice(head);
+        self.0 = rest;
+        Ok(())
     }
 }
 

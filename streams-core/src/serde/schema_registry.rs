@@ -5,6 +5,9 @@
 //! (Confluent Schema Registry, Apicurio's `ccompat` API, Redpanda, Karapace). The
 //! serdes talk to a [`CachedSchemaRegistry`], which remembers every schema id it has
 //! seen so that only the first record of each schema reaches the network.
+//!
+//! Calls block the calling thread (stream threads are plain threads). The HTTP client runs
+//! on a thread of its own, so calling from inside a tokio runtime blocks but never panics.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -181,8 +184,8 @@ struct Answer {
 
 /// Why a registry call failed: an error answer, or no usable answer at all.
 enum CallError {
-    /// The registry answered with a non-success status.
-    Answer(HttpFailure),
+    /// The registry answered with a non-success status (boxed: it is large).
+    Answer(Box<HttpFailure>),
     /// The request could not be made or the answer not read.
     Transport(SerdeError),
 }
@@ -191,7 +194,7 @@ impl CallError {
     /// The error for callers that treat every error answer alike.
     fn into_error(self, what: &str) -> SerdeError {
         match self {
-            CallError::Answer(failure) => failure.into_error(what),
+            CallError::Answer(failure) => (*failure).into_error(what),
             CallError::Transport(error) => error,
         }
     }
@@ -300,7 +303,7 @@ fn spawn_http_thread(config: &SchemaRegistryConfig) -> Result<mpsc::Sender<Call>
                     call.url,
                     call.body,
                 );
-                // The caller may be gone (it never is today); nothing to do then.
+                // A caller that stopped waiting needs no answer.
                 let _ = call.reply.send(outcome);
             }
         })
@@ -418,13 +421,13 @@ impl HttpSchemaRegistry {
             }) => (error_code, message.unwrap_or_default()),
             Err(_) => (None, answer.body.chars().take(QUOTED_BODY_CHARS).collect()),
         };
-        Err(CallError::Answer(HttpFailure {
+        Err(CallError::Answer(Box::new(HttpFailure {
             method,
             url,
             status: answer.status,
             error_code,
             message,
-        }))
+        })))
     }
 
     fn post_schema(&self, segments: &[&str], schema: &str) -> Result<(Url, String), CallError> {
