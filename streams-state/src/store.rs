@@ -37,3 +37,26 @@ pub trait StateStore: Send {
     /// a single `WriteBatch`.
     fn restore_batch(&mut self, records: &[ChangelogRecord]) -> Result<()>;
 }
+
+/// Boxed stores (`Box<dyn KeyValueStore>` and friends) are stores too, so layers such as
+/// change-logging can wrap a store chosen at run time.
+impl<S: StateStore + ?Sized> StateStore for Box<S> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn persistent(&self) -> bool {
+        (**self).persistent()
+    }
+    fn flush(&mut self) -> Result<()> {
+        (**self).flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        (**self).close()
+    }
+    fn is_open(&self) -> bool {
+        (**self).is_open()
+    }
+    fn restore_batch(&mut self, records: &[ChangelogRecord]) -> Result<()> {
+        (**self).restore_batch(records)
+    }
+}

@@ -68,3 +68,39 @@ pub trait KeyValueStore: StateStore {
 pub(crate) fn inverted(from: Option<&[u8]>, to: Option<&[u8]>) -> bool {
     matches!((from, to), (Some(f), Some(t)) if f > t)
 }
+
+impl<S: KeyValueStore + ?Sized> KeyValueStore for Box<S> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        (**self).get(key)
+    }
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        (**self).put(key, value)
+    }
+    fn put_if_absent(&mut self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>> {
+        (**self).put_if_absent(key, value)
+    }
+    fn delete(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        (**self).delete(key)
+    }
+    fn put_all(&mut self, entries: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
+        (**self).put_all(entries)
+    }
+    fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<Vec<KeyValue>> {
+        (**self).range(from, to)
+    }
+    fn reverse_range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<Vec<KeyValue>> {
+        (**self).reverse_range(from, to)
+    }
+    fn prefix_scan(&self, prefix: &[u8]) -> Result<Vec<KeyValue>> {
+        (**self).prefix_scan(prefix)
+    }
+    fn all(&self) -> Result<Vec<KeyValue>> {
+        (**self).all()
+    }
+    fn reverse_all(&self) -> Result<Vec<KeyValue>> {
+        (**self).reverse_all()
+    }
+    fn approximate_num_entries(&self) -> Result<u64> {
+        (**self).approximate_num_entries()
+    }
+}

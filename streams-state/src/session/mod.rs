@@ -149,3 +149,32 @@ pub(crate) fn decode_changelog_key(store: &str, bytes: &[u8]) -> Result<SessionK
         .map_err(|e| StoreError::malformed(store, e.to_string()))?;
     Ok(session)
 }
+
+impl<S: SessionStore + ?Sized> SessionStore for Box<S> {
+    fn put(&mut self, session: &SessionKey, aggregate: &[u8]) -> Result<()> {
+        (**self).put(session, aggregate)
+    }
+    fn remove(&mut self, session: &SessionKey) -> Result<()> {
+        (**self).remove(session)
+    }
+    fn find_sessions(
+        &self,
+        key: &[u8],
+        earliest_session_end: i64,
+        latest_session_start: i64,
+    ) -> Result<Vec<SessionEntry>> {
+        (**self).find_sessions(key, earliest_session_end, latest_session_start)
+    }
+    fn fetch(&self, key: &[u8]) -> Result<Vec<SessionEntry>> {
+        (**self).fetch(key)
+    }
+    fn fetch_session(&self, key: &[u8], start: i64, end: i64) -> Result<Option<Vec<u8>>> {
+        (**self).fetch_session(key, start, end)
+    }
+    fn retention_ms(&self) -> i64 {
+        (**self).retention_ms()
+    }
+    fn observed_stream_time(&self) -> i64 {
+        (**self).observed_stream_time()
+    }
+}

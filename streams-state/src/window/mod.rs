@@ -165,3 +165,44 @@ pub(crate) fn live_time_bounds(
     let to = time_to.min(retention.stream_time());
     (from <= to).then_some((from, to))
 }
+
+impl<S: WindowStore + ?Sized> WindowStore for Box<S> {
+    fn put(&mut self, key: &[u8], value: Option<&[u8]>, window_start: i64) -> Result<()> {
+        (**self).put(key, value, window_start)
+    }
+    fn fetch(&self, key: &[u8], window_start: i64) -> Result<Option<Vec<u8>>> {
+        (**self).fetch(key, window_start)
+    }
+    fn fetch_time_range(
+        &self,
+        key: &[u8],
+        time_from: i64,
+        time_to: i64,
+    ) -> Result<Vec<(i64, Vec<u8>)>> {
+        (**self).fetch_time_range(key, time_from, time_to)
+    }
+    fn fetch_range(
+        &self,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        time_from: i64,
+        time_to: i64,
+    ) -> Result<Vec<WindowEntry>> {
+        (**self).fetch_range(key_from, key_to, time_from, time_to)
+    }
+    fn fetch_all(&self, time_from: i64, time_to: i64) -> Result<Vec<WindowEntry>> {
+        (**self).fetch_all(time_from, time_to)
+    }
+    fn all(&self) -> Result<Vec<WindowEntry>> {
+        (**self).all()
+    }
+    fn retention_ms(&self) -> i64 {
+        (**self).retention_ms()
+    }
+    fn retain_duplicates(&self) -> bool {
+        (**self).retain_duplicates()
+    }
+    fn observed_stream_time(&self) -> i64 {
+        (**self).observed_stream_time()
+    }
+}
