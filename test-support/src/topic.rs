@@ -65,6 +65,17 @@ impl TestTopic {
         topic
     }
 
+    /// Takes charge of deleting `name`, a topic something else creates (for example an
+    /// application's internal changelog topic), when the returned value is dropped.
+    /// Nothing is created; the partition count is reported as 0.
+    pub fn adopt(name: &str) -> TestTopic {
+        TestTopic {
+            name: name.to_string(),
+            partitions: 0,
+            admin: admin_client(),
+        }
+    }
+
     /// The topic's name.
     pub fn name(&self) -> &str {
         &self.name
