@@ -9,6 +9,7 @@ pub mod processor;
 pub mod record;
 pub mod runtime;
 pub mod serde;
+pub mod state;
 pub mod test_driver;
 pub mod topology;
 

@@ -83,7 +83,11 @@ fn a_processing_error_stops_the_instance_in_error_state() {
         assert_eq!(seen.first(), Some(&State::Rebalancing));
         assert_eq!(&seen[seen.len() - 2..], [State::PendingError, State::Error]);
         assert!(streams.close(Duration::from_secs(10)));
-        assert_eq!(streams.state(), State::NotRunning);
+        assert_eq!(
+            streams.state(),
+            State::Error,
+            "closing keeps the error visible"
+        );
     });
 }
 

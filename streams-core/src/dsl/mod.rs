@@ -44,6 +44,13 @@ impl StreamsBuilder {
         Self::default()
     }
 
+    /// Adds a state store that processors can use once connected by name (see
+    /// [`KStream::process_with_stores`]).
+    pub fn add_state_store(&self, store: impl crate::state::StoreBuilder) -> &Self {
+        self.inner.borrow_mut().add_store(store.into_definition().0);
+        self
+    }
+
     /// A stream of the records of `topic`.
     pub fn stream<K: Data, V: Data>(&self, topic: &str, consumed: Consumed<K, V>) -> KStream<K, V> {
         self.stream_from(SourceTopics::Names(vec![TopicName::user(topic)]), consumed)

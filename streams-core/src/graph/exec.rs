@@ -7,14 +7,14 @@ use super::collector::RecordCollector;
 use super::{ErasedNode, ErasedRecord};
 use crate::processor::{ProcessError, Punctuations, TaskId};
 use crate::record::RecordMetadata;
+use crate::state::task_stores::TaskStores;
 
 /// Name and children of one node of an instantiated graph.
 #[derive(Clone, Debug)]
 pub(crate) struct NodeLayout {
     pub name: String,
     pub children: Vec<usize>,
-    /// State stores the node may access (read once stores are wired into contexts).
-    #[allow(dead_code)]
+    /// State stores the node is connected to and may use.
     pub stores: Vec<String>,
 }
 
@@ -29,10 +29,12 @@ pub(crate) struct TaskState {
     pub current: RefCell<Option<RecordMetadata>>,
     pub punctuations: RefCell<Punctuations>,
     pub commit_requested: Cell<bool>,
+    /// The task's state stores.
+    pub stores: TaskStores,
 }
 
 impl TaskState {
-    pub fn new(task_id: TaskId, application_id: Arc<str>) -> Self {
+    pub fn new(task_id: TaskId, application_id: Arc<str>, stores: TaskStores) -> Self {
         TaskState {
             task_id,
             application_id,
@@ -41,6 +43,7 @@ impl TaskState {
             current: RefCell::new(None),
             punctuations: RefCell::new(Punctuations::default()),
             commit_requested: Cell::new(false),
+            stores,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::{FixedKeyRecord, ProcessError, PunctuationType, PunctuatorId, TaskId};
 use crate::graph::{Data, ErasedRecord, Exec};
 use crate::record::{Record, RecordMetadata};
+use crate::state::KeyValueStore;
 
 /// What every processor context offers besides forwarding: scheduling, commits, time,
 /// metadata of the current record and the task's identity.
@@ -64,6 +65,31 @@ impl<'a> TaskContext<'a> {
     /// This processor's node name.
     pub fn node_name(&self) -> &str {
         self.exec.node_name(self.node)
+    }
+
+    /// The key-value store `name`, typed by the serdes it was declared with. The
+    /// processor must be connected to it (`process_with_stores(.., &[name])`).
+    pub fn key_value_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<KeyValueStore<'a, K, V>, ProcessError> {
+        let exec: &'a Exec<'a> = self.exec;
+        let store_error = |reason: String| ProcessError::Store {
+            store: name.to_string(),
+            reason,
+        };
+        if !exec.layout[self.node].stores.iter().any(|s| s == name) {
+            return Err(store_error(format!(
+                "processor {} is not connected to it; list it in process_with_stores",
+                exec.node_name(self.node)
+            )));
+        }
+        let slot = exec
+            .state
+            .stores
+            .slot(name)
+            .ok_or_else(|| store_error("no such store in this task".to_string()))?;
+        KeyValueStore::from_slot(slot)
     }
 
     /// Names of this processor's children, in the order they were connected.

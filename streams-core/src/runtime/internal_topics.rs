@@ -127,6 +127,34 @@ pub(crate) fn prepare_topics(
         }
     }
 
+    // Changelog topics of logged stores: one partition per task of their sub-topology.
+    let mut changelogs = Vec::new();
+    for id in 0..topology.subtopology_count() as u32 {
+        let tasks = read_topics(topology, id, app, &existing)
+            .iter()
+            .filter_map(|t| existing.get(t).copied())
+            .max()
+            .unwrap_or(1);
+        for store in topology.stores_of(id).iter().filter(|s| s.logging) {
+            let name = crate::state::changelog_topic(app, &store.name);
+            match existing.get(&name) {
+                Some(&actual) if actual != tasks => {
+                    return Err(StreamsError::Config(format!(
+                        "changelog topic {name} has {actual} partitions but store {} has {tasks} tasks; \
+                         reset the application (delete its internal topics) to change partition counts",
+                        store.name
+                    )))
+                }
+                Some(_) => {}
+                None => changelogs.push((name, tasks, InternalTopicKind::Changelog)),
+            }
+        }
+    }
+    if !changelogs.is_empty() {
+        create_topics(&admin, config, &changelogs)?;
+        wait_until_listed(&admin, &changelogs)?;
+    }
+
     // Co-partitioning: the topics of one sub-topology are read together per partition.
     let mut layout = TopicLayout::default();
     for id in 0..topology.subtopology_count() as u32 {
@@ -144,6 +172,29 @@ pub(crate) fn prepare_topics(
         layout.partitions.extend(with_counts);
     }
     Ok(layout)
+}
+
+/// Waits until the broker's metadata lists `topics`; returns the topics it then lists.
+fn wait_until_listed(
+    admin: &AdminClient<DefaultClientContext>,
+    topics: &[(String, i32, InternalTopicKind)],
+) -> Result<HashMap<String, i32>, StreamsError> {
+    let deadline = Instant::now() + ADMIN_TIMEOUT;
+    loop {
+        let existing = topic_partitions(admin)?;
+        if topics
+            .iter()
+            .all(|(name, _, _)| existing.contains_key(name))
+        {
+            return Ok(existing);
+        }
+        if Instant::now() > deadline {
+            return Err(StreamsError::Config(
+                "internal topics were created but never appeared in metadata".into(),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Partition counts of internal topics: fixed ones as declared, the others taken from
@@ -247,6 +298,8 @@ fn create_topics(
                     .set("cleanup.policy", "delete")
                     .set("segment.ms", "600000")
                     .set("retention.ms", "-1"),
+                // Key-value changelogs keep the latest value per key.
+                InternalTopicKind::Changelog => topic.set("cleanup.policy", "compact"),
             }
         })
         .collect();

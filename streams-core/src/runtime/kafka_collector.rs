@@ -30,6 +30,8 @@ pub(crate) struct DeliveryFailure {
 /// Receives delivery reports on the producer's polling thread.
 pub(crate) struct DeliveryTracker {
     failures: Mutex<Vec<DeliveryFailure>>,
+    /// Highest acknowledged offset per changelog partition, for store checkpoints.
+    changelog_offsets: Mutex<HashMap<(String, i32), i64>>,
 }
 
 impl ClientContext for DeliveryTracker {}
@@ -38,6 +40,18 @@ impl ProducerContext for DeliveryTracker {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Ok(message) = result {
+            if message.topic().ends_with("-changelog") {
+                let mut offsets = self
+                    .changelog_offsets
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                let entry = offsets
+                    .entry((message.topic().to_string(), message.partition()))
+                    .or_insert(-1);
+                *entry = (*entry).max(message.offset());
+            }
+        }
         if let Err((error, message)) = result {
             let failure = DeliveryFailure {
                 topic: message.topic().to_string(),
@@ -78,6 +92,7 @@ impl KafkaCollector {
         let producer = client
             .create_with_context(DeliveryTracker {
                 failures: Mutex::new(Vec::new()),
+                changelog_offsets: Mutex::new(HashMap::new()),
             })
             .map_err(|e| StreamsError::kafka("creating the producer", e))?;
         Ok(KafkaCollector {
@@ -124,6 +139,17 @@ impl KafkaCollector {
                 Ok(())
             }
         }
+    }
+
+    /// The highest acknowledged offset of a changelog partition, if any was written.
+    pub fn changelog_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.producer
+            .context()
+            .changelog_offsets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(topic.to_string(), partition))
+            .copied()
     }
 
     fn to_headers(record: &OutgoingRecord) -> Option<OwnedHeaders> {

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use super::internal_topics::prepare_topics;
 use super::stream_thread::{self, ThreadSpec};
 use super::{ProcessingGuarantee, StreamsConfig, StreamsError};
+use streams_state::{RestoreListener, TracingRestoreListener};
+
 use crate::processor::TaskId;
 use crate::topology::Topology;
 
@@ -45,8 +47,7 @@ impl State {
                 | (Rebalancing, Running | PendingShutdown | PendingError)
                 | (Running, Rebalancing | PendingShutdown | PendingError)
                 | (PendingShutdown, NotRunning)
-                | (PendingError, Error | PendingShutdown)
-                | (Error, PendingShutdown)
+                | (PendingError, Error)
         )
     }
 
@@ -66,8 +67,18 @@ pub enum UncaughtErrorPolicy {
     ReplaceThread,
 }
 
-/// A state listener: called with `(new, old)` on every transition.
-pub type StateListener = Box<dyn Fn(State, State) + Send + Sync>;
+/// A state listener: called with `(new, old)` on every transition, from whichever thread
+/// made it (a stream thread, or the caller of `start`/`close`).
+pub type StateListener = Arc<dyn Fn(State, State) + Send + Sync>;
+
+/// Whether a task processes or is still restoring its stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TaskStatus {
+    /// Bringing its stores up to date from their changelogs; processes nothing yet.
+    Restoring,
+    /// Processing.
+    Running,
+}
 
 /// State of one stream thread, as far as the client state is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +95,7 @@ pub(crate) struct ClientShared {
     changed: Condvar,
     listener: Mutex<Option<StateListener>>,
     threads: Mutex<BTreeMap<usize, ThreadState>>,
-    tasks: Mutex<BTreeMap<usize, Vec<TaskId>>>,
+    tasks: Mutex<BTreeMap<usize, Vec<(TaskId, bool)>>>,
     errors: Mutex<Vec<String>>,
     pub shutdown: AtomicBool,
 }
@@ -116,7 +127,9 @@ impl ClientShared {
         drop(state);
         self.changed.notify_all();
         tracing::info!("state {old:?} -> {next:?}");
-        if let Some(listener) = &*locked(&self.listener) {
+        // Called outside the lock, so a listener may itself use the handle.
+        let listener = locked(&self.listener).clone();
+        if let Some(listener) = listener {
             listener(next, old);
         }
         true
@@ -129,14 +142,14 @@ impl ClientShared {
     /// Records a thread's state and derives the client's: `Running` once every live
     /// thread runs, `Rebalancing` while any does not.
     pub fn set_thread_state(&self, index: usize, state: ThreadState) {
-        let all_running = {
-            let mut threads = locked(&self.threads);
-            threads.insert(index, state);
-            threads
-                .values()
-                .filter(|s| **s != ThreadState::Dead)
-                .all(|s| *s == ThreadState::Running)
-        };
+        // The threads lock is held through the transition, so two threads reporting at
+        // once cannot leave the client in a state that no longer matches its threads.
+        let mut threads = locked(&self.threads);
+        threads.insert(index, state);
+        let all_running = threads
+            .values()
+            .filter(|s| **s != ThreadState::Dead)
+            .all(|s| *s == ThreadState::Running);
         if self.state().is_running_or_rebalancing() {
             self.transition(if all_running {
                 State::Running
@@ -146,7 +159,7 @@ impl ClientShared {
         }
     }
 
-    pub fn set_thread_tasks(&self, index: usize, tasks: Vec<TaskId>) {
+    pub fn set_thread_tasks(&self, index: usize, tasks: Vec<(TaskId, bool)>) {
         locked(&self.tasks).insert(index, tasks);
     }
 
@@ -166,6 +179,7 @@ struct Inner {
     handles: Mutex<Vec<JoinHandle<()>>>,
     next_thread: Mutex<usize>,
     client_id: String,
+    restore_listener: Mutex<Arc<dyn RestoreListener>>,
 }
 
 /// Runs a [`Topology`] against Kafka.
@@ -205,6 +219,7 @@ impl KafkaStreams {
                 policy: Mutex::new(UncaughtErrorPolicy::default()),
                 handles: Mutex::new(Vec::new()),
                 next_thread: Mutex::new(1),
+                restore_listener: Mutex::new(Arc::new(TracingRestoreListener)),
                 client_id,
             }),
         })
@@ -212,7 +227,7 @@ impl KafkaStreams {
 
     /// Sets the listener called on every state transition. Call before `start`.
     pub fn set_state_listener(&self, listener: impl Fn(State, State) + Send + Sync + 'static) {
-        *locked(&self.inner.shared.listener) = Some(Box::new(listener));
+        *locked(&self.inner.shared.listener) = Some(Arc::new(listener));
     }
 
     /// Sets what happens when a stream thread fails.
@@ -247,13 +262,36 @@ impl KafkaStreams {
 
     /// Tasks currently run by this instance's threads.
     pub fn local_tasks(&self) -> Vec<TaskId> {
-        let mut tasks: Vec<TaskId> = locked(&self.inner.shared.tasks)
+        self.local_task_states()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// Tasks of this instance with whether each restores or runs.
+    pub fn local_task_states(&self) -> Vec<(TaskId, TaskStatus)> {
+        let mut tasks: Vec<(TaskId, TaskStatus)> = locked(&self.inner.shared.tasks)
             .values()
             .flatten()
-            .copied()
+            .map(|&(id, restoring)| {
+                (
+                    id,
+                    if restoring {
+                        TaskStatus::Restoring
+                    } else {
+                        TaskStatus::Running
+                    },
+                )
+            })
             .collect();
-        tasks.sort();
+        tasks.sort_by_key(|(id, _)| *id);
         tasks
+    }
+
+    /// Sets the listener told about store restoration (start, batches, end). Call before
+    /// `start`; the default logs with `tracing`.
+    pub fn set_restore_listener(&self, listener: impl RestoreListener + 'static) {
+        *locked(&self.inner.restore_listener) = Arc::new(listener);
     }
 
     /// Errors that stopped stream threads, oldest first.
@@ -284,7 +322,8 @@ impl KafkaStreams {
     }
 
     /// Stops every thread: each commits what it processed and leaves the group. Returns
-    /// whether all threads stopped within `timeout`.
+    /// whether all threads stopped within `timeout`. After a fatal error the state stays
+    /// `Error`; otherwise it ends `NotRunning`.
     pub fn close(&self, timeout: Duration) -> bool {
         let shared = &self.inner.shared;
         shared.transition(State::PendingShutdown);
@@ -293,8 +332,13 @@ impl KafkaStreams {
         loop {
             let finished = {
                 let mut handles = locked(&self.inner.handles);
-                let (done, running): (Vec<_>, Vec<_>) =
-                    handles.drain(..).partition(|h| h.is_finished());
+                // A listener or processor calling close runs on a stream thread, which
+                // cannot wait for itself; it stops when its callback returns.
+                let me = std::thread::current().id();
+                let (done, running): (Vec<_>, Vec<_>) = handles
+                    .drain(..)
+                    .filter(|h| h.thread().id() != me)
+                    .partition(|h| h.is_finished());
                 *handles = running;
                 for h in done {
                     let _ = h.join();
@@ -337,12 +381,26 @@ impl Inner {
             config: inner.config.clone(),
             client: inner.shared.clone(),
             client_id: inner.client_id.clone(),
+            restore_listener: locked(&inner.restore_listener).clone(),
         };
         let me = inner.clone();
         let handle = std::thread::Builder::new()
             .name(format!("stream-thread-{index}"))
             .spawn(move || {
-                let result = stream_thread::run(spec);
+                // A panic in user code must still count as a failed thread.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    stream_thread::run(spec)
+                }))
+                .unwrap_or_else(|panic| {
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".to_string());
+                    Err(StreamsError::InvalidState(format!(
+                        "stream thread panicked: {message}"
+                    )))
+                });
                 me.on_thread_exit(index, result);
             })
             .map_err(|e| {
@@ -398,7 +456,7 @@ mod tests {
         let shared = ClientShared::new();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
-        *locked(&shared.listener) = Some(Box::new(move |new, old| {
+        *locked(&shared.listener) = Some(Arc::new(move |new, old| {
             log.lock().unwrap().push((old, new))
         }));
         shared.transition(State::Rebalancing);

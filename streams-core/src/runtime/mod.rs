@@ -19,6 +19,7 @@ mod kafka_streams;
 pub mod metrics;
 mod partition_group;
 pub mod partitioner;
+mod restore;
 mod stream_thread;
 pub(crate) mod task;
 pub(crate) mod task_manager;
@@ -28,7 +29,7 @@ pub use error::StreamsError;
 pub use error_handling::{
     DeserializationErrorHandler, ProcessingErrorHandler, ProductionErrorHandler,
 };
-pub use kafka_streams::{KafkaStreams, State, StateListener, UncaughtErrorPolicy};
+pub use kafka_streams::{KafkaStreams, State, StateListener, TaskStatus, UncaughtErrorPolicy};
 
 /// Partition counts of internal topics given known counts of the other topics.
 pub(crate) fn internal_topics_for_driver(

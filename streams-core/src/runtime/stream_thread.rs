@@ -15,6 +15,7 @@ use rdkafka::message::{Headers as _, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, TopicPartitionList};
+use streams_state::RestoreListener;
 
 use super::kafka_collector::KafkaCollector;
 use super::kafka_streams::{ClientShared, ThreadState};
@@ -76,7 +77,13 @@ impl ConsumerContext for ThreadContext {
                         .callback_error
                         .get_or_insert(StreamsError::kafka("assigning partitions", e));
                 }
-                self.client.set_thread_tasks(self.index, manager.task_ids());
+                // A partition paused for backpressure before the rebalance stays paused
+                // across it (librdkafka keeps application pauses): start afresh.
+                if let Err(e) = consumer.resume(&start) {
+                    tracing::debug!("resuming assigned partitions: {e}");
+                }
+                self.client
+                    .set_thread_tasks(self.index, manager.task_states());
                 drop(manager);
                 self.client
                     .set_thread_state(self.index, ThreadState::Running);
@@ -107,6 +114,7 @@ pub(crate) struct ThreadSpec {
     pub config: Arc<StreamsConfig>,
     pub client: Arc<ClientShared>,
     pub client_id: String,
+    pub restore_listener: Arc<dyn RestoreListener>,
 }
 
 /// Runs the poll loop until shutdown is requested or a fatal error occurs.
@@ -119,7 +127,8 @@ pub(crate) fn run(spec: ThreadSpec) -> Result<(), StreamsError> {
         config,
         collector,
         &name,
-    )));
+        spec.restore_listener.clone(),
+    )?));
     let consumer = create_consumer(&spec, &name, manager.clone())?;
     let subscription = lock(&manager).router().subscription();
     let topics: Vec<&str> = subscription.iter().map(String::as_str).collect();
@@ -163,14 +172,8 @@ fn create_consumer(
     let mut client = ClientConfig::new();
     client
         .set("bootstrap.servers", &config.bootstrap_servers)
-        .set("group.id", &config.application_id)
         .set("client.id", format!("{name}-consumer"))
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        // Same partition numbers of every source topic to the same member: tasks.
-        .set("partition.assignment.strategy", "range")
-        .set("isolation.level", isolation)
         .set("enable.partition.eof", "false")
         .set(
             "statistics.interval.ms",
@@ -179,6 +182,15 @@ fn create_consumer(
     for (k, v) in &config.consumer_overrides {
         client.set(k, v);
     }
+    // What the runtime's correctness rests on wins over overrides: offsets are committed
+    // only by the runtime, after processing; eager range assignment makes tasks.
+    client
+        .set("group.id", &config.application_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("partition.assignment.strategy", "range")
+        .set("group.protocol", "classic")
+        .set("isolation.level", isolation);
     client
         .create_with_context(ThreadContext {
             index: spec.index,
@@ -197,10 +209,13 @@ fn poll_loop(
     let mut last_commit = Instant::now();
     let mut batch = Vec::with_capacity(MAX_POLL_RECORDS);
     while !spec.client.shutdown.load(Ordering::Acquire) {
-        let timeout = if lock(manager).has_buffered() {
-            Duration::ZERO
-        } else {
-            config.poll_timeout
+        let timeout = {
+            let m = lock(manager);
+            if m.has_processable() || m.is_restoring() {
+                Duration::ZERO
+            } else {
+                config.poll_timeout
+            }
         };
         // Rebalance callbacks run inside poll and take the manager's lock themselves.
         let mut next = consumer.poll(timeout);
@@ -221,6 +236,10 @@ fn poll_loop(
         }
         if !batch.is_empty() {
             m.add_records(std::mem::take(&mut batch));
+        }
+        if m.is_restoring() {
+            m.restore()?;
+            spec.client.set_thread_tasks(spec.index, m.task_states());
         }
         m.process(RECORDS_PER_TASK)?;
         m.apply_backpressure(consumer);

@@ -14,6 +14,7 @@ use super::StreamsError;
 use crate::graph::{ErasedRecord, Exec, RecordCollector, TaskState};
 use crate::processor::{ProcessError, PunctuationType, TaskId};
 use crate::record::RecordMetadata;
+use crate::state::task_stores::TaskStores;
 use crate::topology::node::RawRecord;
 use crate::topology::{GraphInstance, Topology};
 
@@ -38,6 +39,8 @@ pub(crate) struct StreamTask {
     initialized: bool,
     /// Wall-clock time at which the task started waiting for an empty partition.
     idle_since: Option<i64>,
+    /// Restoring its stores from their changelogs: no processing yet.
+    restoring: bool,
 }
 
 impl StreamTask {
@@ -49,6 +52,7 @@ impl StreamTask {
         partitions: &[(String, i32)],
         application_id: Arc<str>,
         handlers: Arc<TaskHandlers>,
+        stores: TaskStores,
     ) -> Self {
         let graph = topology.instantiate(id.subtopology, &application_id);
         let mut inputs = PartitionGroup::new();
@@ -67,14 +71,44 @@ impl StreamTask {
         StreamTask {
             id,
             graph,
-            state: TaskState::new(id, application_id),
+            state: TaskState::new(id, application_id, stores),
             inputs,
             handlers,
             consumed: BTreeMap::new(),
             committed: BTreeMap::new(),
             initialized: false,
             idle_since: None,
+            restoring: false,
         }
+    }
+
+    /// The task's state stores.
+    pub fn stores(&self) -> &TaskStores {
+        &self.state.stores
+    }
+
+    /// Marks the task as restoring its stores (it processes nothing meanwhile) or done.
+    pub fn set_restoring(&mut self, restoring: bool) {
+        self.restoring = restoring;
+    }
+
+    /// Whether the task is restoring its stores.
+    pub fn is_restoring(&self) -> bool {
+        self.restoring
+    }
+
+    /// Sends the changelog records the stores wrote since the last call.
+    fn send_changelog(&self, collector: &dyn RecordCollector) -> Result<(), StreamsError> {
+        for record in self.state.stores.take_changelog() {
+            let topic = record.topic.clone();
+            collector
+                .send(record)
+                .map_err(|e| StreamsError::Production {
+                    topic,
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(())
     }
 
     /// Adds an input partition after creation (a topic matching a source pattern that
@@ -135,7 +169,7 @@ impl StreamTask {
                 })?;
         }
         self.initialized = true;
-        Ok(())
+        self.send_changelog(collector)
     }
 
     /// Buffers a consumed record of one of the task's partitions.
@@ -158,7 +192,7 @@ impl StreamTask {
     /// Whether the task may process now: every partition has data, or it has waited
     /// `max_idle_ms` for the empty ones.
     pub fn is_processable(&mut self, now: i64, max_idle_ms: i64) -> bool {
-        if self.inputs.buffered() == 0 {
+        if self.restoring || self.inputs.buffered() == 0 {
             self.idle_since = None;
             return false;
         }
@@ -205,6 +239,7 @@ impl StreamTask {
                 if timestamp > self.state.stream_time.get() {
                     self.state.stream_time.set(timestamp);
                 }
+                self.state.stores.set_record_time(timestamp);
                 *self.state.current.borrow_mut() = Some(RecordMetadata {
                     topic: raw.topic.clone(),
                     partition: raw.partition,
@@ -231,6 +266,7 @@ impl StreamTask {
                 }
             }
         }
+        self.send_changelog(collector)?;
         self.consumed
             .insert((position.0, position.1), position.2 + 1);
         self.punctuate(
@@ -284,6 +320,10 @@ impl StreamTask {
             self.state.wall_clock.set(now);
         }
         let due = self.state.punctuations.borrow_mut().due(kind, now);
+        if due.is_empty() {
+            return Ok(0);
+        }
+        self.state.stores.set_record_time(now);
         let exec = Self::exec(&self.graph, &self.state, collector);
         let mut fired = 0;
         for (node, punctuation) in due {
@@ -302,6 +342,7 @@ impl StreamTask {
                 source: Box::new(source),
             })?;
         }
+        self.send_changelog(collector)?;
         Ok(fired)
     }
 
@@ -325,6 +366,11 @@ impl StreamTask {
         self.state.commit_requested.set(false);
     }
 
+    /// Forgets a processor's commit request (the commit was attempted).
+    pub fn clear_commit_request(&mut self) {
+        self.state.commit_requested.set(false);
+    }
+
     /// Drops buffered records (they are re-fetched from the committed offsets).
     pub fn clear_buffers(&mut self) {
         self.inputs.clear();
@@ -341,6 +387,10 @@ impl StreamTask {
             node.borrow_mut().close(&exec, i);
             self.state.punctuations.borrow_mut().cancel_node(i);
         }
+        if let Err(e) = self.send_changelog(collector) {
+            tracing::warn!(task = %self.id, "changelog writes at close were not sent: {e}");
+        }
+        self.state.stores.close();
         self.initialized = false;
     }
 }

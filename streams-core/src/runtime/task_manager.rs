@@ -9,9 +9,17 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::kafka_collector::KafkaCollector;
+use streams_state::{
+    OffsetCheckpoint, RestoreListener, RocksDbConfig, StateDirectory, StoreError, TaskDirLock,
+    TopicPartition,
+};
+
+use super::restore::{RestoreRequest, Restorer};
 use super::task::{StreamTask, TaskHandlers};
 use super::{metrics, StreamsConfig, StreamsError};
 use crate::processor::{PunctuationType, TaskId};
+use crate::state::changelog_topic;
+use crate::state::task_stores::{StoreLocation, TaskStores};
 use crate::topology::node::{OffsetReset, RawRecord, SourceTopics};
 use crate::topology::Topology;
 
@@ -96,6 +104,11 @@ pub(crate) struct TaskManager {
     thread_name: String,
     /// An error raised inside a rebalance callback, reported by the poll loop.
     pub callback_error: Option<StreamsError>,
+    state_dir: StateDirectory,
+    rocksdb: RocksDbConfig,
+    /// Locks of the task directories of tasks with persistent stores.
+    locks: HashMap<TaskId, TaskDirLock>,
+    restorer: Restorer,
 }
 
 /// Wall-clock time in ms since the epoch.
@@ -111,8 +124,20 @@ impl TaskManager {
         config: &StreamsConfig,
         collector: KafkaCollector,
         thread_name: &str,
-    ) -> Self {
-        TaskManager {
+        restore_listener: Arc<dyn RestoreListener>,
+    ) -> Result<Self, StreamsError> {
+        let state_dir =
+            StateDirectory::new(&config.state_dir, &config.application_id).map_err(|e| {
+                StreamsError::Config(format!(
+                    "state directory {}: {e}",
+                    config.state_dir.display()
+                ))
+            })?;
+        Ok(TaskManager {
+            state_dir,
+            rocksdb: RocksDbConfig::default(),
+            locks: HashMap::new(),
+            restorer: Restorer::new(config, thread_name, restore_listener)?,
             router: TopicRouter::new(&topology, &config.application_id),
             topology,
             application_id: Arc::from(config.application_id.as_str()),
@@ -128,7 +153,129 @@ impl TaskManager {
             max_idle_ms: config.max_task_idle.as_millis() as i64,
             thread_name: thread_name.to_string(),
             callback_error: None,
+        })
+    }
+
+    /// Opens the stores of task `id` and lists the changelog partitions to restore. Tasks
+    /// with persistent stores lock their directory; local data is trusted only up to the
+    /// checkpoint, and wiped when a logged store has none.
+    fn open_stores(
+        &mut self,
+        id: TaskId,
+    ) -> Result<(TaskStores, Vec<RestoreRequest>), StreamsError> {
+        let definitions = self.topology.stores_of(id.subtopology);
+        if definitions.is_empty() {
+            return Ok((TaskStores::empty(id.partition), Vec::new()));
         }
+        let store_error =
+            |e: StoreError| StreamsError::Config(format!("state stores of task {id}: {e}"));
+        let task_name = id.to_string();
+        let mut checkpointed = BTreeMap::new();
+        let persistent = definitions.iter().any(|d| d.persistent);
+        if persistent {
+            let lock = self.state_dir.lock(&task_name).map_err(store_error)?;
+            checkpointed = OffsetCheckpoint::in_dir(lock.dir())
+                .read()
+                .unwrap_or_else(|e| {
+                    tracing::warn!(task = %id, "ignoring the checkpoint: {e}");
+                    BTreeMap::new()
+                });
+            let untrusted = definitions
+                .iter()
+                .filter(|d| d.persistent && d.logging)
+                .any(|d| {
+                    let tp = TopicPartition::new(
+                        changelog_topic(&self.application_id, &d.name),
+                        id.partition,
+                    );
+                    !checkpointed.contains_key(&tp)
+                });
+            if untrusted {
+                self.state_dir.wipe(&task_name).map_err(store_error)?;
+                checkpointed.clear();
+            }
+            self.locks.insert(id, lock);
+        }
+        let location = self.locks.get(&id).map(|lock| StoreLocation {
+            task_dir: lock.dir(),
+            rocksdb: &self.rocksdb,
+        });
+        let stores = TaskStores::open(&definitions, &self.application_id, id.partition, location)
+            .map_err(store_error)?;
+        let requests = stores
+            .changelog_partitions()
+            .into_iter()
+            .map(|(partition, store)| {
+                let persistent = definitions.iter().any(|d| d.name == store && d.persistent);
+                RestoreRequest {
+                    start: if persistent {
+                        checkpointed.get(&partition).copied()
+                    } else {
+                        None
+                    },
+                    partition,
+                    store,
+                }
+            })
+            .collect();
+        Ok((stores, requests))
+    }
+
+    /// Whether any task is restoring its stores.
+    pub fn is_restoring(&self) -> bool {
+        self.restorer.is_active()
+    }
+
+    /// Applies a batch of changelog records to restoring stores; tasks that finish start
+    /// processing.
+    pub fn restore(&mut self) -> Result<(), StreamsError> {
+        let finished = self.restorer.step(&mut self.tasks)?;
+        let now = now_ms();
+        for id in finished {
+            if let Some(task) = self.tasks.get_mut(&id) {
+                task.set_restoring(false);
+                task.init(&self.collector, now)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Each task with whether it is still restoring.
+    pub fn task_states(&self) -> Vec<(TaskId, bool)> {
+        self.tasks
+            .iter()
+            .map(|(id, t)| (*id, t.is_restoring()))
+            .collect()
+    }
+
+    /// Flushes the stores of every running task and writes their checkpoints: for each
+    /// changelog partition, the offset after the last acknowledged write (or where
+    /// restoration ended).
+    fn checkpoint(&self) -> Result<(), StreamsError> {
+        for (id, task) in &self.tasks {
+            let stores = task.stores();
+            if task.is_restoring() || !stores.has_persistent_stores() {
+                continue;
+            }
+            stores.flush().map_err(|e| {
+                StreamsError::Config(format!("flushing the stores of task {id}: {e}"))
+            })?;
+            let mut offsets = BTreeMap::new();
+            for (tp, _) in stores.changelog_partitions() {
+                let written = self
+                    .collector
+                    .changelog_offset(&tp.topic, tp.partition)
+                    .map(|o| o + 1);
+                let restored = self.restorer.restored_offset(&tp);
+                if let Some(offset) = written.max(restored) {
+                    offsets.insert(tp, offset);
+                }
+            }
+            stores.write_checkpoint(&offsets).map_err(|e| {
+                StreamsError::Config(format!("writing the checkpoint of task {id}: {e}"))
+            })?;
+        }
+        Ok(())
     }
 
     pub fn router(&self) -> &TopicRouter {
@@ -140,9 +287,12 @@ impl TaskManager {
         self.tasks.keys().copied().collect()
     }
 
-    /// Whether any task has records waiting.
-    pub fn has_buffered(&self) -> bool {
-        self.tasks.values().any(|t| t.buffered() > 0)
+    /// Whether any task that is not restoring has records waiting (then polls must not
+    /// block). A task waiting out `max_task_idle` counts too; the wait is short.
+    pub fn has_processable(&self) -> bool {
+        self.tasks
+            .values()
+            .any(|t| !t.is_restoring() && t.buffered() > 0)
     }
 
     /// Creates tasks for newly assigned partitions and returns the assignment with the
@@ -167,14 +317,21 @@ impl TaskManager {
         }
         let now = now_ms();
         for (id, partitions) in per_task {
+            let (stores, restore) = self.open_stores(id)?;
             let mut task = StreamTask::new(
                 &self.topology,
                 id,
                 &partitions,
                 self.application_id.clone(),
                 self.handlers.clone(),
+                stores,
             );
-            task.init(&self.collector, now)?;
+            if self.restorer.start(id, restore)? {
+                // Processors are initialized once their stores are complete.
+                task.set_restoring(true);
+            } else {
+                task.init(&self.collector, now)?;
+            }
             for tp in partitions {
                 self.by_partition.insert(tp, id);
             }
@@ -218,6 +375,8 @@ impl TaskManager {
             task.clear_buffers();
             task.close(&self.collector);
         }
+        self.restorer.clear();
+        self.locks.clear();
         if !self.tasks.is_empty() {
             tracing::info!(thread = self.thread_name, tasks = ?self.task_ids(), "tasks revoked");
         }
@@ -327,13 +486,17 @@ impl TaskManager {
                         thread = self.thread_name,
                         "offset commit failed; records may be processed again: {e}"
                     );
-                    return Ok(());
+                    for task in self.tasks.values_mut() {
+                        task.clear_commit_request();
+                    }
+                    return self.checkpoint();
                 }
             }
         }
         for task in self.tasks.values_mut() {
             task.mark_committed();
         }
+        self.checkpoint()?;
         metrics::record_commit(&self.thread_name, start.elapsed());
         Ok(())
     }
@@ -343,6 +506,8 @@ impl TaskManager {
         for task in self.tasks.values_mut() {
             task.close(&self.collector);
         }
+        self.restorer.clear();
+        self.locks.clear();
         self.tasks.clear();
         self.by_partition.clear();
     }

@@ -46,6 +46,7 @@ use crate::runtime::partitioner::partition_for_key;
 use crate::runtime::task::{StreamTask, TaskHandlers};
 use crate::runtime::{DeserializationErrorHandler, ProcessingErrorHandler, StreamsError};
 use crate::serde::Serde;
+use crate::state::task_stores::TaskStores;
 use crate::topology::node::RawRecord;
 use crate::topology::Topology;
 
@@ -292,6 +293,23 @@ impl TopologyTestDriver {
             .unwrap_or_else(|e| panic!("test driver: {e}"));
     }
 
+    /// The key-value store `name` across all tasks, to inspect what the topology stored.
+    /// `None` if the topology has no such store or it holds other types.
+    pub fn key_value_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Option<DriverKeyValueStore<'_, K, V>> {
+        let definition = self.state.borrow().topology.stores.get(name)?.clone();
+        definition
+            .serdes
+            .downcast_ref::<crate::state::KvSerdes<K, V>>()?;
+        Some(DriverKeyValueStore {
+            driver: self,
+            name: name.to_string(),
+            types: std::marker::PhantomData,
+        })
+    }
+
     /// Ids of the driver's tasks.
     pub fn task_ids(&self) -> Vec<TaskId> {
         self.state.borrow().tasks.keys().copied().collect()
@@ -368,6 +386,60 @@ impl TopologyTestDriver {
     }
 }
 
+/// Read access to one key-value store of a [`TopologyTestDriver`], over every task that
+/// has it (each key lives in the task of its partition). Made by
+/// [`TopologyTestDriver::key_value_store`].
+pub struct DriverKeyValueStore<'d, K, V> {
+    driver: &'d TopologyTestDriver,
+    name: String,
+    types: std::marker::PhantomData<fn() -> (K, V)>,
+}
+
+impl<K: 'static, V: 'static> DriverKeyValueStore<'_, K, V> {
+    fn each_task<T>(
+        &self,
+        mut f: impl FnMut(crate::state::KeyValueStore<'_, K, V>) -> Option<T>,
+    ) -> Option<T> {
+        let state = self.driver.state.borrow();
+        for task in state.tasks.values() {
+            let Some(slot) = task.stores().slot(&self.name) else {
+                continue;
+            };
+            let store = crate::state::KeyValueStore::from_slot(slot)
+                .expect("types were checked when the view was made");
+            if let Some(found) = f(store) {
+                return Some(found);
+            }
+        }
+        None
+    }
+
+    /// The value of `key`.
+    ///
+    /// # Panics
+    /// If the store fails or the bytes do not deserialize.
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.each_task(|store| {
+            store
+                .get(key)
+                .unwrap_or_else(|e| panic!("test driver: {e}"))
+        })
+    }
+
+    /// Every entry, task by task, each task's in key order.
+    ///
+    /// # Panics
+    /// If the store fails or the bytes do not deserialize.
+    pub fn all(&self) -> Vec<(K, V)> {
+        let mut entries = Vec::new();
+        self.each_task::<()>(|store| {
+            entries.extend(store.all().unwrap_or_else(|e| panic!("test driver: {e}")));
+            None
+        });
+        entries
+    }
+}
+
 impl Drop for TopologyTestDriver {
     fn drop(&mut self) {
         let state = self.state.get_mut();
@@ -382,12 +454,21 @@ impl Drop for TopologyTestDriver {
 
 impl DriverState {
     fn create_task(&mut self, id: TaskId, inputs: &[(String, i32)]) -> Result<(), StreamsError> {
+        // In-memory stores, whatever their declaration: the driver keeps nothing on disk.
+        let stores = TaskStores::open(
+            &self.topology.stores_of(id.subtopology),
+            &self.application_id,
+            id.partition,
+            None,
+        )
+        .map_err(|e| StreamsError::Config(format!("cannot open the stores of task {id}: {e}")))?;
         let mut task = StreamTask::new(
             &self.topology,
             id,
             inputs,
             self.application_id.clone(),
             self.handlers.clone(),
+            stores,
         );
         task.init(&self.collector, self.wall_clock)?;
         self.tasks.insert(id, task);
@@ -470,7 +551,17 @@ impl DriverState {
     }
 
     /// Processes until no task has buffered records, routing outputs after each record.
+    /// On an error, outputs of the failed record are discarded (the runtime would not
+    /// commit them either) and the error is returned.
     fn process_until_idle(&mut self) -> Result<(), StreamsError> {
+        let result = self.try_process_until_idle();
+        if result.is_err() {
+            self.collector.pending.borrow_mut().clear();
+        }
+        result
+    }
+
+    fn try_process_until_idle(&mut self) -> Result<(), StreamsError> {
         loop {
             let mut progressed = false;
             let now = self.wall_clock;

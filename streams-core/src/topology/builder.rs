@@ -2,8 +2,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use std::sync::Arc;
+
 use super::node::{NodeKind, NodeSpec, SourceTopics, TopicName};
 use super::{InternalTopic, Subtopology, Topology, TopologyError};
+use crate::state::StoreDefinition;
 
 /// The mutable graph behind a `StreamsBuilder`. Errors found while the DSL is used (a
 /// duplicate name, a missing serde) are kept and reported by `build`, so DSL calls stay
@@ -13,6 +16,7 @@ pub(crate) struct TopologyBuilder {
     nodes: Vec<NodeSpec>,
     counter: usize,
     internal_topics: Vec<InternalTopic>,
+    stores: BTreeMap<String, Arc<StoreDefinition>>,
     errors: Vec<TopologyError>,
 }
 
@@ -40,6 +44,19 @@ impl TopologyBuilder {
 
     pub fn add_internal_topic(&mut self, topic: InternalTopic) {
         self.internal_topics.push(topic);
+    }
+
+    /// Declares a state store; processors connect to it by name.
+    pub fn add_store(&mut self, definition: StoreDefinition) {
+        if self.stores.contains_key(&definition.name) {
+            self.report(TopologyError::Invalid(format!(
+                "two state stores are named {}",
+                definition.name
+            )));
+            return;
+        }
+        self.stores
+            .insert(definition.name.clone(), Arc::new(definition));
     }
 
     pub fn connect_store(&mut self, node: usize, store: &str) {
@@ -81,11 +98,20 @@ impl TopologyBuilder {
         if self.nodes.is_empty() {
             return Err(TopologyError::Empty);
         }
+        for node in &self.nodes {
+            if let Some(missing) = node.stores.iter().find(|s| !self.stores.contains_key(*s)) {
+                return Err(TopologyError::Invalid(format!(
+                    "processor {} uses state store {missing}, which was never added; add it with StreamsBuilder::add_state_store",
+                    node.name
+                )));
+            }
+        }
         let subtopologies = group_into_subtopologies(&self.nodes);
         Ok(Topology {
             nodes: self.nodes,
             subtopologies,
             internal_topics: self.internal_topics,
+            stores: self.stores,
         })
     }
 }

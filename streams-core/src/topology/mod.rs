@@ -57,6 +57,8 @@ pub enum TopologyError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum InternalTopicKind {
     Repartition,
+    /// The changelog of a key-value store.
+    Changelog,
 }
 
 /// An internal topic the topology needs; created by the runtime before processing.
@@ -81,6 +83,8 @@ pub struct Topology {
     pub(crate) nodes: Vec<node::NodeSpec>,
     pub(crate) subtopologies: Vec<Subtopology>,
     pub(crate) internal_topics: Vec<InternalTopic>,
+    pub(crate) stores:
+        std::collections::BTreeMap<String, std::sync::Arc<crate::state::StoreDefinition>>,
 }
 
 /// A source of an instantiated graph: what it reads and how to decode it.
@@ -149,6 +153,21 @@ impl Topology {
                 } => Some(p.clone()),
                 _ => None,
             })
+            .collect()
+    }
+
+    /// Definitions of the stores sub-topology `id` uses, by name.
+    pub(crate) fn stores_of(&self, id: u32) -> Vec<std::sync::Arc<crate::state::StoreDefinition>> {
+        let mut names: Vec<&String> = self.subtopologies[id as usize]
+            .nodes
+            .iter()
+            .flat_map(|&n| self.nodes[n].stores.iter())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .filter_map(|n| self.stores.get(n).cloned())
             .collect()
     }
 

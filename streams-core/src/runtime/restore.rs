@@ -1,0 +1,264 @@
+//! Changelog restoration: when a task with logged stores is assigned, its stores are
+//! brought up to date from their changelog partitions (from the checkpointed offset, or
+//! the beginning) before the task processes anything. Runs inside the poll loop, a batch
+//! at a time, so the thread keeps polling its group while restoring; a rebalance in the
+//! middle simply drops the partitions of revoked tasks.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use streams_state::{ChangelogRecord, RestoreListener, TopicPartition};
+
+use super::task::StreamTask;
+use super::{StreamsConfig, StreamsError};
+use crate::processor::TaskId;
+
+/// How long a watermark lookup may take.
+const WATERMARK_TIMEOUT: Duration = Duration::from_secs(30);
+/// Changelog records applied per loop iteration at most.
+const RESTORE_BATCH: usize = 2000;
+
+/// Progress of one changelog partition.
+#[derive(Debug, Clone)]
+struct Progress {
+    task: TaskId,
+    store: String,
+    /// Next offset to read.
+    position: i64,
+    /// Offset to reach (the high watermark when restoration started).
+    end: i64,
+    restored: u64,
+}
+
+/// A changelog partition a task needs restored.
+pub(crate) struct RestoreRequest {
+    pub partition: TopicPartition,
+    pub store: String,
+    /// Offset to start from (checkpointed), or `None` for the beginning of the log.
+    pub start: Option<i64>,
+}
+
+/// Restores stores of newly assigned tasks, one thread's worth.
+pub(crate) struct Restorer {
+    consumer: BaseConsumer,
+    active: BTreeMap<TopicPartition, Progress>,
+    listener: Arc<dyn RestoreListener>,
+    /// Positions reached per changelog partition, kept for checkpoints.
+    restored_to: BTreeMap<TopicPartition, i64>,
+}
+
+impl Restorer {
+    pub fn new(
+        config: &StreamsConfig,
+        thread_name: &str,
+        listener: Arc<dyn RestoreListener>,
+    ) -> Result<Self, StreamsError> {
+        let isolation = match config.processing_guarantee {
+            super::ProcessingGuarantee::AtLeastOnce => "read_uncommitted",
+            super::ProcessingGuarantee::ExactlyOnceV2 => "read_committed",
+        };
+        let mut client = ClientConfig::new();
+        client
+            .set("bootstrap.servers", &config.bootstrap_servers)
+            .set("client.id", format!("{thread_name}-restore-consumer"))
+            // Never used for a group: partitions are assigned by hand.
+            .set("group.id", format!("{}-restore", config.application_id))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            // An offset below the log start (compaction, retention) restarts at the start.
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", isolation);
+        for (k, v) in &config.consumer_overrides {
+            if k != "group.id" {
+                client.set(k, v);
+            }
+        }
+        Ok(Restorer {
+            consumer: client
+                .create()
+                .map_err(|e| StreamsError::kafka("creating the restore consumer", e))?,
+            active: BTreeMap::new(),
+            listener,
+            restored_to: BTreeMap::new(),
+        })
+    }
+
+    /// Whether any partition is still being restored.
+    pub fn is_active(&self) -> bool {
+        !self.active.is_empty()
+    }
+
+    /// Starts restoring `requests` for `task`. Returns whether anything is left to
+    /// restore (false when every changelog is empty or already caught up).
+    pub fn start(
+        &mut self,
+        task: TaskId,
+        requests: Vec<RestoreRequest>,
+    ) -> Result<bool, StreamsError> {
+        let mut added = false;
+        for request in requests {
+            let tp = &request.partition;
+            let (low, high) = self
+                .consumer
+                .fetch_watermarks(&tp.topic, tp.partition, WATERMARK_TIMEOUT)
+                .map_err(|e| {
+                    StreamsError::kafka(
+                        format!("reading the end of changelog {}-{}", tp.topic, tp.partition),
+                        e,
+                    )
+                })?;
+            let start = request.start.unwrap_or(low).max(low);
+            if start >= high {
+                self.restored_to
+                    .insert(tp.clone(), high.max(request.start.unwrap_or(0)));
+                continue;
+            }
+            self.listener
+                .on_restore_start(&request.store, tp, start, high);
+            self.active.insert(
+                tp.clone(),
+                Progress {
+                    task,
+                    store: request.store,
+                    position: start,
+                    end: high,
+                    restored: 0,
+                },
+            );
+            added = true;
+        }
+        if added {
+            self.reassign()?;
+        }
+        Ok(added)
+    }
+
+    /// Forgets everything (all tasks revoked).
+    pub fn clear(&mut self) {
+        self.active.clear();
+        self.restored_to.clear();
+        let _ = self.consumer.unassign();
+    }
+
+    /// The offset the local stores of `partition` were restored to, if it was restored.
+    pub fn restored_offset(&self, partition: &TopicPartition) -> Option<i64> {
+        self.restored_to.get(partition).copied()
+    }
+
+    fn reassign(&mut self) -> Result<(), StreamsError> {
+        let mut tpl = TopicPartitionList::new();
+        for (tp, progress) in &self.active {
+            tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(progress.position))
+                .map_err(|e| StreamsError::kafka("building the restore assignment", e))?;
+        }
+        self.consumer
+            .assign(&tpl)
+            .map_err(|e| StreamsError::kafka("assigning changelog partitions", e))
+    }
+
+    /// Applies up to one batch of changelog records to the stores of `tasks`; returns the
+    /// tasks whose restoration finished.
+    pub fn step(
+        &mut self,
+        tasks: &mut BTreeMap<TaskId, StreamTask>,
+    ) -> Result<Vec<TaskId>, StreamsError> {
+        if self.active.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut batches: BTreeMap<TopicPartition, Vec<ChangelogRecord>> = BTreeMap::new();
+        let mut last_offsets: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+        let mut polled = 0;
+        let mut timeout = Duration::from_millis(10);
+        while polled < RESTORE_BATCH {
+            let Some(result) = self.consumer.poll(timeout) else {
+                break;
+            };
+            timeout = Duration::ZERO;
+            let message = match result {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!("restore consumer: {e}");
+                    continue;
+                }
+            };
+            let tp = TopicPartition::new(message.topic(), message.partition());
+            let Some(progress) = self.active.get(&tp) else {
+                continue;
+            };
+            if message.offset() >= progress.end {
+                continue;
+            }
+            let Some(key) = message.key() else { continue };
+            batches
+                .entry(tp.clone())
+                .or_default()
+                .push((key.to_vec(), message.payload().map(<[u8]>::to_vec)));
+            last_offsets.insert(tp, message.offset());
+            polled += 1;
+        }
+        for (tp, records) in batches {
+            let progress = self
+                .active
+                .get_mut(&tp)
+                .expect("batches only hold active partitions");
+            let Some(task) = tasks.get(&progress.task) else {
+                continue;
+            };
+            task.stores()
+                .restore(&progress.store, &records)
+                .map_err(|e| {
+                    StreamsError::Config(format!(
+                        "restoring store {} from {}: {e}",
+                        progress.store, tp.topic
+                    ))
+                })?;
+            progress.restored += records.len() as u64;
+            progress.position = last_offsets[&tp] + 1;
+            self.listener.on_batch_restored(
+                &progress.store,
+                &tp,
+                last_offsets[&tp],
+                records.len() as u64,
+            );
+        }
+        // The consumer's position also moves over compacted gaps and transaction markers.
+        if let Ok(positions) = self.consumer.position() {
+            for e in positions.elements() {
+                if let (Offset::Offset(p), Some(progress)) = (
+                    e.offset(),
+                    self.active
+                        .get_mut(&TopicPartition::new(e.topic(), e.partition())),
+                ) {
+                    progress.position = progress.position.max(p);
+                }
+            }
+        }
+        let done: Vec<TopicPartition> = self
+            .active
+            .iter()
+            .filter(|(_, p)| p.position >= p.end)
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut touched = BTreeSet::new();
+        for tp in done {
+            let progress = self.active.remove(&tp).expect("listed above");
+            self.listener
+                .on_restore_end(&progress.store, &tp, progress.restored);
+            tracing::info!(task = %progress.task, store = progress.store, restored = progress.restored, "store restored");
+            self.restored_to.insert(tp, progress.end);
+            touched.insert(progress.task);
+        }
+        self.reassign()?;
+        Ok(touched
+            .into_iter()
+            .filter(|t| !self.active.values().any(|p| p.task == *t))
+            .collect())
+    }
+}

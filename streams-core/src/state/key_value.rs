@@ -1,0 +1,174 @@
+//! The typed key-value store handle processors use.
+
+use std::cell::RefCell;
+
+use streams_state::KeyValueStore as BytesKeyValueStore;
+
+use super::task_stores::StoreSlot;
+use super::KvSerdes;
+use crate::processor::ProcessError;
+use crate::serde::SerdeError;
+
+/// A key-value store of one task, typed by its serdes. Get one from a processor's
+/// context with [`key_value_store`](crate::processor::TaskContext::key_value_store).
+///
+/// Keys are ordered by their serialized bytes (unsigned), as in Kafka Streams; range
+/// bounds are inclusive. Writes go to the changelog too when the store is logged.
+pub struct KeyValueStore<'a, K, V> {
+    pub(crate) name: &'a str,
+    pub(crate) topic: &'a str,
+    pub(crate) store: &'a RefCell<Box<dyn BytesKeyValueStore>>,
+    pub(crate) serdes: &'a KvSerdes<K, V>,
+}
+
+impl<'a, K: 'static, V: 'static> KeyValueStore<'a, K, V> {
+    /// The typed handle of `slot`; fails if the store holds other types.
+    pub(crate) fn from_slot(slot: &'a StoreSlot) -> Result<Self, ProcessError> {
+        let serdes = slot
+            .definition
+            .serdes
+            .downcast_ref::<KvSerdes<K, V>>()
+            .ok_or_else(|| ProcessError::Store {
+                store: slot.definition.name.clone(),
+                reason: format!(
+                    "it holds {}/{}, not {}/{}",
+                    slot.definition.types.0,
+                    slot.definition.types.1,
+                    std::any::type_name::<K>(),
+                    std::any::type_name::<V>()
+                ),
+            })?;
+        Ok(KeyValueStore {
+            name: &slot.definition.name,
+            topic: &slot.topic,
+            store: &slot.store,
+            serdes,
+        })
+    }
+
+    fn store_error(&self, reason: impl std::fmt::Display) -> ProcessError {
+        ProcessError::Store {
+            store: self.name.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn key_bytes(&self, key: &K) -> Result<Vec<u8>, ProcessError> {
+        self.serdes
+            .key
+            .serialize(self.topic, key)
+            .map_err(|e| self.serde_error("key", e))?
+            .ok_or_else(|| self.store_error("keys must not serialize to null"))
+    }
+
+    fn value_bytes(&self, value: &V) -> Result<Option<Vec<u8>>, ProcessError> {
+        self.serdes
+            .value
+            .serialize(self.topic, value)
+            .map_err(|e| self.serde_error("value", e))
+    }
+
+    fn decode_value(&self, bytes: &[u8]) -> Result<V, ProcessError> {
+        self.serdes
+            .value
+            .deserialize(self.topic, Some(bytes))
+            .map_err(|e| self.serde_error("value", e))
+    }
+
+    fn decode(&self, (k, v): (Vec<u8>, Vec<u8>)) -> Result<(K, V), ProcessError> {
+        let key = self
+            .serdes
+            .key
+            .deserialize(self.topic, Some(&k))
+            .map_err(|e| self.serde_error("key", e))?;
+        Ok((key, self.decode_value(&v)?))
+    }
+
+    fn serde_error(&self, what: &str, error: SerdeError) -> ProcessError {
+        self.store_error(format!("{what} serde: {error}"))
+    }
+
+    /// The store's name.
+    pub fn name(&self) -> &str {
+        self.name
+    }
+
+    /// The value for `key`.
+    pub fn get(&self, key: &K) -> Result<Option<V>, ProcessError> {
+        let key = self.key_bytes(key)?;
+        let bytes = self
+            .store
+            .borrow()
+            .get(&key)
+            .map_err(|e| self.store_error(e))?;
+        bytes.map(|b| self.decode_value(&b)).transpose()
+    }
+
+    /// Stores `value` for `key`. A value serializing to null deletes the key.
+    pub fn put(&self, key: &K, value: &V) -> Result<(), ProcessError> {
+        let key = self.key_bytes(key)?;
+        let mut store = self.store.borrow_mut();
+        match self.value_bytes(value)? {
+            Some(bytes) => store.put(&key, &bytes),
+            None => store.delete(&key).map(|_| ()),
+        }
+        .map_err(|e| self.store_error(e))
+    }
+
+    /// Stores `value` unless `key` has one; returns the existing value.
+    pub fn put_if_absent(&self, key: &K, value: &V) -> Result<Option<V>, ProcessError> {
+        if let Some(existing) = self.get(key)? {
+            return Ok(Some(existing));
+        }
+        self.put(key, value)?;
+        Ok(None)
+    }
+
+    /// Removes `key`; returns its previous value.
+    pub fn delete(&self, key: &K) -> Result<Option<V>, ProcessError> {
+        let key = self.key_bytes(key)?;
+        let old = self
+            .store
+            .borrow_mut()
+            .delete(&key)
+            .map_err(|e| self.store_error(e))?;
+        old.map(|b| self.decode_value(&b)).transpose()
+    }
+
+    /// Entries with `from <= key <= to` in key order; `None` leaves an end open.
+    pub fn range(&self, from: Option<&K>, to: Option<&K>) -> Result<Vec<(K, V)>, ProcessError> {
+        let from = from.map(|k| self.key_bytes(k)).transpose()?;
+        let to = to.map(|k| self.key_bytes(k)).transpose()?;
+        let entries = self
+            .store
+            .borrow()
+            .range(from.as_deref(), to.as_deref())
+            .map_err(|e| self.store_error(e))?;
+        entries.into_iter().map(|e| self.decode(e)).collect()
+    }
+
+    /// Entries whose serialized key starts with the serialized `prefix` (useful with
+    /// string keys).
+    pub fn prefix_scan(&self, prefix: &K) -> Result<Vec<(K, V)>, ProcessError> {
+        let prefix = self.key_bytes(prefix)?;
+        let entries = self
+            .store
+            .borrow()
+            .prefix_scan(&prefix)
+            .map_err(|e| self.store_error(e))?;
+        entries.into_iter().map(|e| self.decode(e)).collect()
+    }
+
+    /// Every entry in key order.
+    pub fn all(&self) -> Result<Vec<(K, V)>, ProcessError> {
+        self.range(None, None)
+    }
+
+    /// An estimate of the number of entries.
+    pub fn approximate_num_entries(&self) -> Result<u64, ProcessError> {
+        self.store
+            .borrow()
+            .approximate_num_entries()
+            .map_err(|e| self.store_error(e))
+    }
+}

@@ -1,0 +1,209 @@
+//! State stores under the runtime, against the real broker: counts kept in a RocksDB
+//! store survive restarts, a restart with an intact state directory restores only the
+//! changelog tail after its checkpoint, and an instance without local state restores
+//! everything. Start the broker with `dev/kafka start` (or run `dev/test`).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use streams_core::processor::{ProcessError, Processor, ProcessorContext};
+use streams_core::runtime::{KafkaStreams, State, StreamsConfig, TaskStatus};
+use streams_core::serde::{I64Serde, StringSerde};
+use streams_core::state::Stores;
+use streams_core::{Consumed, Produced, Record, StreamsBuilder};
+use streams_state::{RestoreListener, TopicPartition};
+use streams_test_support::{
+    bootstrap, consume_to_end, produce_keyed, require_broker, within, Isolation, TestTopic,
+};
+
+/// Counts records per key in the store "counts" and emits the new count.
+struct Counter;
+
+impl Processor<String, String, String, i64> for Counter {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, i64>,
+        record: Record<String, String>,
+    ) -> Result<(), ProcessError> {
+        let counts = ctx.key_value_store::<String, i64>("counts")?;
+        let count = counts.get(&record.key)?.unwrap_or(0) + 1;
+        counts.put(&record.key, &count)?;
+        ctx.forward(record.with_value(count))
+    }
+}
+
+/// Sums what restoration reports.
+#[derive(Clone, Default)]
+struct RestoreCount(Arc<Mutex<(u64, u64)>>);
+
+impl RestoreListener for RestoreCount {
+    fn on_restore_start(&self, _: &str, _: &TopicPartition, _: i64, _: i64) {}
+    fn on_batch_restored(&self, _: &str, _: &TopicPartition, _: i64, n: u64) {
+        self.0.lock().unwrap().0 += n;
+    }
+    fn on_restore_end(&self, _: &str, _: &TopicPartition, total: u64) {
+        self.0.lock().unwrap().1 += total;
+    }
+}
+
+impl RestoreCount {
+    fn restored(&self) -> u64 {
+        let (batches, ends) = *self.0.lock().unwrap();
+        assert_eq!(batches, ends, "batch reports add up to the end reports");
+        batches
+    }
+}
+
+fn counting_app(
+    app: &str,
+    input: &str,
+    output: &str,
+    state_dir: &Path,
+    in_memory: bool,
+) -> (KafkaStreams, RestoreCount) {
+    let builder = StreamsBuilder::new();
+    let store = Stores::key_value("counts", StringSerde, I64Serde);
+    builder.add_state_store(if in_memory { store.in_memory() } else { store });
+    builder
+        .stream(input, Consumed::with(StringSerde, StringSerde))
+        .process_with_stores(|| Counter, &["counts"])
+        .to(output, Produced::with(StringSerde, I64Serde));
+    let config = StreamsConfig::new(app, bootstrap())
+        .with_commit_interval(Duration::from_millis(200))
+        .with_state_dir(state_dir);
+    let streams = KafkaStreams::new(builder.build().unwrap(), config).unwrap();
+    let listener = RestoreCount::default();
+    streams.set_restore_listener(listener.clone());
+    streams.start().unwrap();
+    assert!(
+        streams.wait_for_state(State::Running, Duration::from_secs(60)),
+        "{:?}",
+        streams.state()
+    );
+    (streams, listener)
+}
+
+/// Waits until every task of `streams` runs (restoration done).
+fn wait_restored(streams: &KafkaStreams) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while streams
+        .local_task_states()
+        .iter()
+        .any(|(_, s)| *s == TaskStatus::Restoring)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "still restoring: {:?}",
+            streams.local_task_states()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The latest count per key in `topic`, once `expected` records are there.
+fn latest_counts(topic: &str, expected: usize) -> HashMap<String, i64> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let records = consume_to_end(topic, Isolation::ReadUncommitted, Duration::from_secs(20));
+        if records.len() >= expected {
+            return records
+                .iter()
+                .map(|r| {
+                    (
+                        r.key_str().to_string(),
+                        i64::from_be_bytes(r.value.clone().unwrap().try_into().unwrap()),
+                    )
+                })
+                .collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {expected} records in {topic}",
+            records.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn batch(keys: usize, per_key: usize) -> Vec<(String, String)> {
+    (0..per_key)
+        .flat_map(|i| (0..keys).map(move |k| (format!("k{k}"), format!("v{i}"))))
+        .collect()
+}
+
+#[test]
+fn a_restart_restores_only_the_changelog_tail_after_its_checkpoint() {
+    within(Duration::from_secs(180), || {
+        require_broker();
+        let app = format!("it-restore-{}", uuid::Uuid::new_v4().simple());
+        let input = TestTopic::new("restore-in", 2);
+        let output = TestTopic::new("restore-out", 2);
+        let _changelog = TestTopic::adopt(&format!("{app}-counts-changelog"));
+        let dir_a = tempfile::tempdir().unwrap();
+        let dir_b = tempfile::tempdir().unwrap();
+
+        // A counts 10 keys x 5 records and closes: its checkpoint covers all 50 writes.
+        let (a, restored) = counting_app(&app, input.name(), output.name(), dir_a.path(), false);
+        produce_keyed(input.name(), batch(10, 5));
+        assert_eq!(latest_counts(output.name(), 50)["k3"], 5);
+        assert_eq!(
+            restored.restored(),
+            0,
+            "a fresh application has nothing to restore"
+        );
+        assert!(a.close(Duration::from_secs(30)));
+
+        // B, with an empty state directory, restores all 50 changelog records, then
+        // counts 10 keys x 2 more records (20 changelog writes A has not seen).
+        let (b, restored) = counting_app(&app, input.name(), output.name(), dir_b.path(), false);
+        wait_restored(&b);
+        assert_eq!(restored.restored(), 50);
+        produce_keyed(input.name(), batch(10, 2));
+        assert_eq!(latest_counts(output.name(), 70)["k3"], 7);
+        assert!(b.close(Duration::from_secs(30)));
+
+        // A again, with its intact directory: only the 20-record tail is restored, and
+        // counting goes on from the right totals.
+        let (a, restored) = counting_app(&app, input.name(), output.name(), dir_a.path(), false);
+        wait_restored(&a);
+        assert_eq!(
+            restored.restored(),
+            20,
+            "only the tail after A's checkpoint"
+        );
+        produce_keyed(input.name(), batch(10, 1));
+        let counts = latest_counts(output.name(), 80);
+        assert!((0..10).all(|k| counts[&format!("k{k}")] == 8), "{counts:?}");
+        assert!(a.close(Duration::from_secs(30)));
+    });
+}
+
+#[test]
+fn an_in_memory_store_is_rebuilt_from_its_changelog_on_every_start() {
+    within(Duration::from_secs(120), || {
+        require_broker();
+        let app = format!("it-memory-{}", uuid::Uuid::new_v4().simple());
+        let input = TestTopic::new("memory-in", 1);
+        let output = TestTopic::new("memory-out", 1);
+        let _changelog = TestTopic::adopt(&format!("{app}-counts-changelog"));
+        let dir = tempfile::tempdir().unwrap();
+
+        let (first, _) = counting_app(&app, input.name(), output.name(), dir.path(), true);
+        produce_keyed(input.name(), batch(3, 4));
+        assert_eq!(latest_counts(output.name(), 12)["k1"], 4);
+        assert!(first.close(Duration::from_secs(30)));
+
+        let (second, restored) = counting_app(&app, input.name(), output.name(), dir.path(), true);
+        wait_restored(&second);
+        assert_eq!(
+            restored.restored(),
+            12,
+            "no checkpoint for in-memory stores: the whole log"
+        );
+        produce_keyed(input.name(), batch(3, 1));
+        assert_eq!(latest_counts(output.name(), 15)["k1"], 5);
+        assert!(second.close(Duration::from_secs(30)));
+    });
+}
