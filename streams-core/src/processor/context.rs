@@ -6,7 +6,8 @@ use std::time::Duration;
 use super::{FixedKeyRecord, ProcessError, PunctuationType, PunctuatorId, TaskId};
 use crate::graph::{Data, ErasedRecord, Exec};
 use crate::record::{Record, RecordMetadata};
-use crate::state::KeyValueStore;
+use crate::state::task_stores::StoreSlot;
+use crate::state::{KeyValueStore, SessionStore, WindowStore};
 
 /// What every processor context offers besides forwarding: scheduling, commits, time,
 /// metadata of the current record and the task's identity.
@@ -67,12 +68,8 @@ impl<'a> TaskContext<'a> {
         self.exec.node_name(self.node)
     }
 
-    /// The key-value store `name`, typed by the serdes it was declared with. The
-    /// processor must be connected to it (`process_with_stores(.., &[name])`).
-    pub fn key_value_store<K: 'static, V: 'static>(
-        &self,
-        name: &str,
-    ) -> Result<KeyValueStore<'a, K, V>, ProcessError> {
+    /// The slot of store `name`, if this processor is connected to it.
+    fn connected_store(&self, name: &str) -> Result<&'a StoreSlot, ProcessError> {
         let exec: &'a Exec<'a> = self.exec;
         let store_error = |reason: String| ProcessError::Store {
             store: name.to_string(),
@@ -84,12 +81,42 @@ impl<'a> TaskContext<'a> {
                 exec.node_name(self.node)
             )));
         }
-        let slot = exec
-            .state
+        exec.state
             .stores
             .slot(name)
-            .ok_or_else(|| store_error("no such store in this task".to_string()))?;
-        KeyValueStore::from_slot(slot)
+            .ok_or_else(|| store_error("no such store in this task".to_string()))
+    }
+
+    /// The key-value store `name`, typed by the serdes it was declared with. The
+    /// processor must be connected to it (`process_with_stores(.., &[name])`).
+    pub fn key_value_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<KeyValueStore<'a, K, V>, ProcessError> {
+        KeyValueStore::from_slot(self.connected_store(name)?)
+    }
+
+    /// The window store `name` (declared with [`Stores::window`](crate::state::Stores::window)),
+    /// typed by the serdes it was declared with. The processor must be connected to it
+    /// (`process_with_stores(.., &[name])`); asking for other types or another store kind
+    /// fails, naming both.
+    pub fn window_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<WindowStore<'a, K, V>, ProcessError> {
+        WindowStore::from_slot(self.connected_store(name)?)
+    }
+
+    /// The session store `name` (declared with
+    /// [`Stores::session`](crate::state::Stores::session)), typed by the serdes it was
+    /// declared with. The processor must be connected to it
+    /// (`process_with_stores(.., &[name])`); asking for other types or another store kind
+    /// fails, naming both.
+    pub fn session_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<SessionStore<'a, K, V>, ProcessError> {
+        SessionStore::from_slot(self.connected_store(name)?)
     }
 
     /// Names of this processor's children, in the order they were connected.

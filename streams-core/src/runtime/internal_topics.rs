@@ -146,7 +146,13 @@ pub(crate) fn prepare_topics(
                     )))
                 }
                 Some(_) => {}
-                None => changelogs.push((name, tasks, InternalTopicKind::Changelog)),
+                None => {
+                    let kind = match store.kind.changelog_retention_ms() {
+                        None => InternalTopicKind::Changelog,
+                        Some(retention_ms) => InternalTopicKind::WindowedChangelog { retention_ms },
+                    };
+                    changelogs.push((name, tasks, kind))
+                }
             }
         }
     }
@@ -284,9 +290,18 @@ fn create_topics(
     config: &StreamsConfig,
     topics: &[(String, i32, InternalTopicKind)],
 ) -> Result<(), StreamsError> {
+    // Config values are borrowed by the requests, so they are made first.
+    let retentions: Vec<String> = topics
+        .iter()
+        .map(|(_, _, kind)| match kind {
+            InternalTopicKind::WindowedChangelog { retention_ms } => retention_ms.to_string(),
+            _ => String::new(),
+        })
+        .collect();
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|(name, partitions, kind)| {
+        .zip(&retentions)
+        .map(|((name, partitions, kind), retention)| {
             let topic = NewTopic::new(
                 name,
                 *partitions,
@@ -300,6 +315,11 @@ fn create_topics(
                     .set("retention.ms", "-1"),
                 // Key-value changelogs keep the latest value per key.
                 InternalTopicKind::Changelog => topic.set("cleanup.policy", "compact"),
+                // Window and session changelogs keep the latest value per key too, but
+                // only as long as the store may still hold it (Kafka Streams' policy).
+                InternalTopicKind::WindowedChangelog { .. } => topic
+                    .set("cleanup.policy", "compact,delete")
+                    .set("retention.ms", retention),
             }
         })
         .collect();

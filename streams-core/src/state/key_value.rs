@@ -4,7 +4,8 @@ use std::cell::RefCell;
 
 use streams_state::KeyValueStore as BytesKeyValueStore;
 
-use super::task_stores::StoreSlot;
+use super::task_stores::{ByteStore, StoreSlot};
+use super::typed::{wrong_kind, StoreCodec};
 use super::KvSerdes;
 use crate::processor::ProcessError;
 use crate::serde::SerdeError;
@@ -24,25 +25,15 @@ pub struct KeyValueStore<'a, K, V> {
 impl<'a, K: 'static, V: 'static> KeyValueStore<'a, K, V> {
     /// The typed handle of `slot`; fails if the store holds other types.
     pub(crate) fn from_slot(slot: &'a StoreSlot) -> Result<Self, ProcessError> {
-        let serdes = slot
-            .definition
-            .serdes
-            .downcast_ref::<KvSerdes<K, V>>()
-            .ok_or_else(|| ProcessError::Store {
-                store: slot.definition.name.clone(),
-                reason: format!(
-                    "it holds {}/{}, not {}/{}",
-                    slot.definition.types.0,
-                    slot.definition.types.1,
-                    std::any::type_name::<K>(),
-                    std::any::type_name::<V>()
-                ),
-            })?;
+        let ByteStore::KeyValue(store) = &slot.store else {
+            return Err(wrong_kind(slot, "a key-value store"));
+        };
+        let codec = StoreCodec::<K, V>::for_slot(slot)?;
         Ok(KeyValueStore {
-            name: &slot.definition.name,
-            topic: &slot.topic,
-            store: &slot.store,
-            serdes,
+            name: codec.name,
+            topic: codec.topic,
+            store,
+            serdes: codec.serdes,
         })
     }
 

@@ -1,9 +1,18 @@
 //! State stores as topologies use them: declared with [`Stores`] and
 //! [`StreamsBuilder::add_state_store`](crate::StreamsBuilder::add_state_store), reached
 //! from processors by name through typed handles
-//! ([`TaskContext::key_value_store`](crate::processor::TaskContext::key_value_store)),
+//! ([`TaskContext::key_value_store`](crate::processor::TaskContext::key_value_store),
+//! [`window_store`](crate::processor::TaskContext::window_store),
+//! [`session_store`](crate::processor::TaskContext::session_store)),
 //! and created per task by the runtime (RocksDB or in memory, logged to
 //! `<application.id>-<store>-changelog` and restored from it) and by the test driver.
+//!
+//! Three kinds, as in Kafka Streams: key-value stores ([`Stores::key_value`]), window
+//! stores of values per key and window start ([`Stores::window`]) and session stores of
+//! aggregates per key and session ([`Stores::session`]). Window and session stores drop
+//! data older than their retention; their changelogs are compacted and deleted after the
+//! retention plus one day. Their results carry [`Windowed`] keys, which
+//! [`TimeWindowedSerde`] and [`SessionWindowedSerde`] write in Kafka's layouts.
 //!
 //! ```
 //! use streams_core::processor::{ProcessError, Processor, ProcessorContext};
@@ -44,11 +53,20 @@
 
 mod definition;
 mod key_value;
+mod session;
 pub(crate) mod task_stores;
+mod typed;
+mod window;
+mod windowed;
 
-pub use definition::{KeyValueStoreBuilder, StoreBuilder, Stores};
-pub(crate) use definition::{KvSerdes, StoreDefinition};
+pub use definition::{
+    KeyValueStoreBuilder, SessionStoreBuilder, StoreBuilder, Stores, WindowStoreBuilder,
+};
+pub(crate) use definition::{KvSerdes, StoreDefinition, StoreKind};
 pub use key_value::KeyValueStore;
+pub use session::SessionStore;
+pub use window::WindowStore;
+pub use windowed::{SessionWindowedSerde, TimeWindowedSerde, Window, Windowed};
 
 /// The changelog topic of `store` in application `application_id`.
 pub fn changelog_topic(application_id: &str, store: &str) -> String {

@@ -7,11 +7,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use streams_state::{
-    ChangeLogger, InMemoryKeyValueStore, KeyValueStore as BytesKeyValueStore, LoggedKeyValueStore,
-    OffsetCheckpoint, RecordTimestamp, RocksDbConfig, RocksDbKeyValueStore, StateStore, StoreError,
-    TopicPartition,
+    ChangeLogger, InMemoryKeyValueStore, InMemorySessionStore, InMemoryWindowStore,
+    KeyValueStore as BytesKeyValueStore, LoggedKeyValueStore, LoggedSessionStore,
+    LoggedWindowStore, OffsetCheckpoint, RecordTimestamp, RocksDbConfig, RocksDbKeyValueStore,
+    RocksDbSessionStore, RocksDbWindowStore, SessionStore as BytesSessionStore,
+    SessionStoreOptions, StateStore, StoreError, TopicPartition, WindowStore as BytesWindowStore,
+    WindowStoreOptions,
 };
 
+use super::definition::StoreKind;
 use super::{changelog_topic, StoreDefinition};
 use crate::graph::OutgoingRecord;
 use crate::record::Headers;
@@ -48,12 +52,90 @@ impl ChangeLogger for BufferLogger {
     }
 }
 
+/// The byte store of a slot, of the kind its definition declares.
+pub(crate) enum ByteStore {
+    /// A key-value store.
+    KeyValue(RefCell<Box<dyn BytesKeyValueStore>>),
+    /// A window store.
+    Window(RefCell<Box<dyn BytesWindowStore>>),
+    /// A session store.
+    Session(RefCell<Box<dyn BytesSessionStore>>),
+}
+
+impl ByteStore {
+    /// Runs `f` on the store as a [`StateStore`] (life cycle and restoration).
+    fn with_state_store<T>(&self, f: impl FnOnce(&mut dyn StateStore) -> T) -> T {
+        match self {
+            ByteStore::KeyValue(store) => f(&mut *store.borrow_mut()),
+            ByteStore::Window(store) => f(&mut *store.borrow_mut()),
+            ByteStore::Session(store) => f(&mut *store.borrow_mut()),
+        }
+    }
+}
+
 /// One store of a task.
 pub(crate) struct StoreSlot {
     pub definition: Arc<StoreDefinition>,
     /// The changelog topic, also the topic passed to the store's serdes.
     pub topic: String,
-    pub store: RefCell<Box<dyn BytesKeyValueStore>>,
+    pub store: ByteStore,
+}
+
+/// Opens the byte store of `definition`: in RocksDB under `location` when the store is
+/// persistent and there is a location, in memory otherwise; logged through `logger`
+/// when the definition says so.
+fn open_store(
+    definition: &StoreDefinition,
+    location: Option<&StoreLocation<'_>>,
+    logger: Option<(BufferLogger, RecordTimestamp)>,
+) -> Result<ByteStore, StoreError> {
+    let name = definition.name.as_str();
+    let location = location.filter(|_| definition.persistent);
+    Ok(match definition.kind {
+        StoreKind::KeyValue => {
+            let base: Box<dyn BytesKeyValueStore> = match location {
+                Some(l) => Box::new(RocksDbKeyValueStore::open(name, l.task_dir, l.rocksdb)?),
+                None => Box::new(InMemoryKeyValueStore::new(name)),
+            };
+            let store: Box<dyn BytesKeyValueStore> = match logger {
+                Some((logger, clock)) => Box::new(LoggedKeyValueStore::new(base, logger, clock)),
+                None => base,
+            };
+            ByteStore::KeyValue(RefCell::new(store))
+        }
+        StoreKind::Window {
+            retention_ms,
+            retain_duplicates,
+            ..
+        } => {
+            let options = WindowStoreOptions::new(retention_ms).with_duplicates(retain_duplicates);
+            let base: Box<dyn BytesWindowStore> = match location {
+                Some(l) => Box::new(RocksDbWindowStore::open(
+                    name, l.task_dir, l.rocksdb, options,
+                )?),
+                None => Box::new(InMemoryWindowStore::new(name, options)?),
+            };
+            let store: Box<dyn BytesWindowStore> = match logger {
+                Some((logger, clock)) => Box::new(LoggedWindowStore::new(base, logger, clock)),
+                None => base,
+            };
+            ByteStore::Window(RefCell::new(store))
+        }
+        StoreKind::Session { retention_ms } => {
+            let options = SessionStoreOptions::new(retention_ms);
+            let base: Box<dyn BytesSessionStore> = match location {
+                Some(l) => Box::new(RocksDbSessionStore::open(
+                    name, l.task_dir, l.rocksdb, options,
+                )?),
+                None => Box::new(InMemorySessionStore::new(name, options)?),
+            };
+            let store: Box<dyn BytesSessionStore> = match logger {
+                Some((logger, clock)) => Box::new(LoggedSessionStore::new(base, logger, clock)),
+                None => base,
+            };
+            ByteStore::Session(RefCell::new(store))
+        }
+    })
 }
 
 /// Where a task keeps persistent stores.
@@ -95,30 +177,21 @@ impl TaskStores {
         stores.task_dir = location.as_ref().map(|l| l.task_dir.to_path_buf());
         for definition in definitions {
             let topic = changelog_topic(application_id, &definition.name);
-            let base: Box<dyn BytesKeyValueStore> = match (&location, definition.persistent) {
-                (Some(location), true) => Box::new(RocksDbKeyValueStore::open(
-                    &definition.name,
-                    location.task_dir,
-                    location.rocksdb,
-                )?),
-                _ => Box::new(InMemoryKeyValueStore::new(definition.name.clone())),
-            };
-            let store: Box<dyn BytesKeyValueStore> = if definition.logging {
+            let logger = definition.logging.then(|| {
                 let logger = BufferLogger {
                     topic: topic.clone(),
                     partition,
                     buffer: stores.buffer.clone(),
                 };
-                Box::new(LoggedKeyValueStore::new(base, logger, stores.clock.clone()))
-            } else {
-                base
-            };
+                (logger, stores.clock.clone())
+            });
+            let store = open_store(definition, location.as_ref(), logger)?;
             stores.slots.insert(
                 definition.name.clone(),
                 StoreSlot {
                     definition: definition.clone(),
                     topic,
-                    store: RefCell::new(store),
+                    store,
                 },
             );
         }
@@ -170,14 +243,15 @@ impl TaskStores {
             .map(OffsetCheckpoint::in_dir)
     }
 
-    /// Applies changelog records to the store `name`, without logging them again.
+    /// Applies changelog records to the store `name`, without logging them again. Keys
+    /// are in the changelog layout of the store's kind (see [`StateStore::restore_batch`]).
     pub fn restore(
         &self,
         name: &str,
         records: &[(Vec<u8>, Option<Vec<u8>>)],
     ) -> Result<(), StoreError> {
         match self.slots.get(name) {
-            Some(slot) => slot.store.borrow_mut().restore_batch(records),
+            Some(slot) => slot.store.with_state_store(|s| s.restore_batch(records)),
             None => Ok(()),
         }
     }
@@ -186,7 +260,7 @@ impl TaskStores {
     /// changelog being the backup).
     pub fn flush(&self) -> Result<(), StoreError> {
         for slot in self.slots.values() {
-            slot.store.borrow_mut().flush()?;
+            slot.store.with_state_store(|s| s.flush())?;
         }
         Ok(())
     }
@@ -206,7 +280,7 @@ impl TaskStores {
     /// Closes every store.
     pub fn close(&self) {
         for slot in self.slots.values() {
-            if let Err(e) = slot.store.borrow_mut().close() {
+            if let Err(e) = slot.store.with_state_store(|s| s.close()) {
                 tracing::warn!(
                     store = slot.definition.name,
                     "closing the store failed: {e}"

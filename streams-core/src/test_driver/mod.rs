@@ -47,6 +47,7 @@ use crate::runtime::task::{StreamTask, TaskHandlers};
 use crate::runtime::{DeserializationErrorHandler, ProcessingErrorHandler, StreamsError};
 use crate::serde::Serde;
 use crate::state::task_stores::TaskStores;
+use crate::state::Windowed;
 use crate::topology::node::RawRecord;
 use crate::topology::Topology;
 
@@ -299,15 +300,77 @@ impl TopologyTestDriver {
         &self,
         name: &str,
     ) -> Option<DriverKeyValueStore<'_, K, V>> {
-        let definition = self.state.borrow().topology.stores.get(name)?.clone();
-        definition
-            .serdes
-            .downcast_ref::<crate::state::KvSerdes<K, V>>()?;
-        Some(DriverKeyValueStore {
+        self.has_store::<K, V>(name, |kind| kind == crate::state::StoreKind::KeyValue)
+            .then(|| DriverKeyValueStore {
+                driver: self,
+                name: name.to_string(),
+                types: std::marker::PhantomData,
+            })
+    }
+
+    /// The window store `name` across all tasks, to inspect what the topology stored.
+    /// `None` if the topology has no such window store or it holds other types.
+    pub fn window_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Option<DriverWindowStore<'_, K, V>> {
+        self.has_store::<K, V>(name, |kind| {
+            matches!(kind, crate::state::StoreKind::Window { .. })
+        })
+        .then(|| DriverWindowStore {
             driver: self,
             name: name.to_string(),
             types: std::marker::PhantomData,
         })
+    }
+
+    /// The session store `name` across all tasks, to inspect what the topology stored.
+    /// `None` if the topology has no such session store or it holds other types.
+    pub fn session_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Option<DriverSessionStore<'_, K, V>> {
+        self.has_store::<K, V>(name, |kind| {
+            matches!(kind, crate::state::StoreKind::Session { .. })
+        })
+        .then(|| DriverSessionStore {
+            driver: self,
+            name: name.to_string(),
+            types: std::marker::PhantomData,
+        })
+    }
+
+    /// Whether the topology declares store `name` of a kind `kind_matches` accepts, with
+    /// key and value types `K` and `V`.
+    fn has_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+        kind_matches: impl FnOnce(crate::state::StoreKind) -> bool,
+    ) -> bool {
+        let state = self.state.borrow();
+        let Some(definition) = state.topology.stores.get(name) else {
+            return false;
+        };
+        kind_matches(definition.kind)
+            && definition
+                .serdes
+                .downcast_ref::<crate::state::KvSerdes<K, V>>()
+                .is_some()
+    }
+
+    /// Runs `f` on the slot of store `name` in each task that has it, until it returns
+    /// `Some`.
+    fn each_store_slot<T>(
+        &self,
+        name: &str,
+        mut f: impl FnMut(&crate::state::task_stores::StoreSlot) -> Option<T>,
+    ) -> Option<T> {
+        let state = self.state.borrow();
+        state
+            .tasks
+            .values()
+            .filter_map(|task| task.stores().slot(name))
+            .find_map(|slot| f(slot))
     }
 
     /// Ids of the driver's tasks.
@@ -437,6 +500,145 @@ impl<K: 'static, V: 'static> DriverKeyValueStore<'_, K, V> {
             None
         });
         entries
+    }
+}
+
+/// Read access to one window store of a [`TopologyTestDriver`], over every task that has
+/// it. Made by [`TopologyTestDriver::window_store`]. Windows end at start + the store's
+/// window size.
+pub struct DriverWindowStore<'d, K, V> {
+    driver: &'d TopologyTestDriver,
+    name: String,
+    types: std::marker::PhantomData<fn() -> (K, V)>,
+}
+
+impl<K: 'static, V: 'static> DriverWindowStore<'_, K, V> {
+    fn each_task<T>(
+        &self,
+        mut f: impl FnMut(crate::state::WindowStore<'_, K, V>) -> Option<T>,
+    ) -> Option<T> {
+        self.driver.each_store_slot(&self.name, |slot| {
+            f(crate::state::WindowStore::from_slot(slot)
+                .expect("types were checked when the view was made"))
+        })
+    }
+
+    fn collect<T>(
+        &self,
+        mut f: impl FnMut(&crate::state::WindowStore<'_, K, V>) -> Result<Vec<T>, ProcessError>,
+    ) -> Vec<T> {
+        let mut entries = Vec::new();
+        self.each_task::<()>(|store| {
+            entries.extend(f(&store).unwrap_or_else(|e| panic!("test driver: {e}")));
+            None
+        });
+        entries
+    }
+
+    /// The value of `key` in the window starting at `window_start`.
+    ///
+    /// # Panics
+    /// If the store fails or the bytes do not deserialize.
+    pub fn fetch(&self, key: &K, window_start: i64) -> Option<V> {
+        self.each_task(|store| {
+            store
+                .fetch(key, window_start)
+                .unwrap_or_else(|e| panic!("test driver: {e}"))
+        })
+    }
+
+    /// The values of `key` in windows starting within `[time_from, time_to]`, as
+    /// `(window start, value)` by start.
+    ///
+    /// # Panics
+    /// If the store fails or the bytes do not deserialize.
+    pub fn fetch_time_range(&self, key: &K, time_from: i64, time_to: i64) -> Vec<(i64, V)> {
+        self.collect(|store| store.fetch_time_range(key, time_from, time_to))
+    }
+
+    /// Entries of every key in windows starting within `[time_from, time_to]`, task by
+    /// task, each task's by window start, then key.
+    ///
+    /// # Panics
+    /// If the store fails or the bytes do not deserialize.
+    pub fn fetch_all(&self, time_from: i64, time_to: i64) -> Vec<(Windowed<K>, V)> {
+        self.collect(|store| store.fetch_all(time_from, time_to))
+    }
+
+    /// Every live entry, task by task, each task's by window start, then key.
+    ///
+    /// # Panics
+    /// If the store fails or the bytes do not deserialize.
+    pub fn all(&self) -> Vec<(Windowed<K>, V)> {
+        self.collect(|store| store.all())
+    }
+}
+
+/// Read access to one session store of a [`TopologyTestDriver`], over every task that has
+/// it. Made by [`TopologyTestDriver::session_store`].
+pub struct DriverSessionStore<'d, K, V> {
+    driver: &'d TopologyTestDriver,
+    name: String,
+    types: std::marker::PhantomData<fn() -> (K, V)>,
+}
+
+impl<K: 'static, V: 'static> DriverSessionStore<'_, K, V> {
+    fn each_task<T>(
+        &self,
+        mut f: impl FnMut(crate::state::SessionStore<'_, K, V>) -> Option<T>,
+    ) -> Option<T> {
+        self.driver.each_store_slot(&self.name, |slot| {
+            f(crate::state::SessionStore::from_slot(slot)
+                .expect("types were checked when the view was made"))
+        })
+    }
+
+    fn collect(
+        &self,
+        mut f: impl FnMut(
+            &crate::state::SessionStore<'_, K, V>,
+        ) -> Result<Vec<(Windowed<K>, V)>, ProcessError>,
+    ) -> Vec<(Windowed<K>, V)> {
+        let mut entries = Vec::new();
+        self.each_task::<()>(|store| {
+            entries.extend(f(&store).unwrap_or_else(|e| panic!("test driver: {e}")));
+            None
+        });
+        entries
+    }
+
+    /// Every live session of `key`, by end, then start.
+    ///
+    /// # Panics
+    /// If the store fails or the bytes do not deserialize.
+    pub fn fetch(&self, key: &K) -> Vec<(Windowed<K>, V)> {
+        self.collect(|store| store.fetch(key))
+    }
+
+    /// Sessions of `key` ending at or after `earliest_session_end` and starting at or
+    /// before `latest_session_start`, by end, then start.
+    ///
+    /// # Panics
+    /// If the store fails or the bytes do not deserialize.
+    pub fn find_sessions(
+        &self,
+        key: &K,
+        earliest_session_end: i64,
+        latest_session_start: i64,
+    ) -> Vec<(Windowed<K>, V)> {
+        self.collect(|store| store.find_sessions(key, earliest_session_end, latest_session_start))
+    }
+
+    /// The aggregate of the session of `key` from exactly `start` to `end`.
+    ///
+    /// # Panics
+    /// If the store fails or the bytes do not deserialize.
+    pub fn fetch_session(&self, key: &K, start: i64, end: i64) -> Option<V> {
+        self.each_task(|store| {
+            store
+                .fetch_session(key, start, end)
+                .unwrap_or_else(|e| panic!("test driver: {e}"))
+        })
     }
 }
 

@@ -59,6 +59,12 @@ pub(crate) enum InternalTopicKind {
     Repartition,
     /// The changelog of a key-value store.
     Changelog,
+    /// The changelog of a window or session store: compacted, and deleted after
+    /// `retention_ms` (the store's retention plus a day).
+    WindowedChangelog {
+        /// The topic's `retention.ms`.
+        retention_ms: i64,
+    },
 }
 
 /// An internal topic the topology needs; created by the runtime before processing.
