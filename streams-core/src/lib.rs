@@ -13,7 +13,10 @@ pub mod state;
 pub mod test_driver;
 pub mod topology;
 
-pub use dsl::{Consumed, KStream, Produced, Repartitioned, StreamsBuilder};
+pub use dsl::{
+    Change, Consumed, Grouped, KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Produced, Repartitioned,
+    StreamsBuilder,
+};
 pub use graph::Data;
 pub use record::{Header, Headers, Record, RecordMetadata};
 pub use topology::{Topology, TopologyDescription, TopologyError};

@@ -4,6 +4,11 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use super::kgrouped::KGroupedStream;
+use super::ktable::KTable;
+use super::materialized::Grouped;
+use super::ops::add_processor_node;
+use super::ops::join::{StreamTableJoin, StreamTableJoiner};
 use super::ops::sink::{SinkNode, SinkTarget, TopicChooser};
 use super::ops::split::BranchedKStream;
 use super::ops::stateless::{Stateless, StatelessFn};
@@ -498,9 +503,87 @@ impl<K: Data, V: Data> KStream<K, V> {
         }
     }
 
+    /// Groups records by their current key for an aggregation. If an earlier operator
+    /// may have changed the key, records are first repartitioned (through
+    /// `<application.id>-<name>-repartition`) so that each key meets in one task.
+    pub fn group_by_key(&self, grouped: Grouped<K, V>) -> KGroupedStream<K, V> {
+        let mut stream = self.clone();
+        if let Some(serde) = grouped.key_serde {
+            stream.key_serde = Some(serde);
+        }
+        if let Some(serde) = grouped.value_serde {
+            stream.value_serde = Some(serde);
+        }
+        KGroupedStream {
+            stream: stream.repartition_if_required(grouped.name.as_deref()),
+        }
+    }
+
+    /// Groups records by a key computed from key and value (always repartitions).
+    pub fn group_by<K2: Data>(
+        &self,
+        selector: impl Fn(&K, &V) -> K2 + Send + Sync + 'static,
+        grouped: Grouped<K2, V>,
+    ) -> KGroupedStream<K2, V> {
+        self.select_key(selector).group_by_key(grouped)
+    }
+
+    fn join_table<VT: Data, VR: Data>(
+        &self,
+        table: &KTable<K, VT>,
+        prefix: &str,
+        joiner: StreamTableJoiner<V, VT, VR>,
+    ) -> KStream<K, VR> {
+        let stream = self.repartition_if_required(None);
+        let table = table.ensure_materialized();
+        let Some(store) = table.store.clone() else {
+            // A missing serde was reported; keep the chain going for build() to fail.
+            return KStream::new(self.builder.clone(), self.node, None, None);
+        };
+        let table_store = store.clone();
+        let node = add_processor_node::<_, K, V, K, VR>(
+            &self.builder,
+            prefix,
+            vec![stream.node],
+            &[&store],
+            move || StreamTableJoin {
+                table_store: table_store.clone(),
+                joiner: joiner.clone(),
+            },
+        );
+        KStream::new(self.builder.clone(), node, stream.key_serde.clone(), None)
+    }
+
+    /// Joins each record with the table's current value for its key; records without
+    /// one are dropped. Stream and table must be co-partitioned (same partition count,
+    /// same partitioning); the stream is repartitioned first if its key may have changed.
+    pub fn join<VT: Data, VR: Data>(
+        &self,
+        table: &KTable<K, VT>,
+        joiner: impl Fn(&V, &VT) -> VR + Send + Sync + 'static,
+    ) -> KStream<K, VR> {
+        self.join_table(
+            table,
+            "KSTREAM-JOIN-",
+            Arc::new(move |v: &V, t: Option<&VT>| t.map(|t| joiner(v, t))),
+        )
+    }
+
+    /// Like [`join`](Self::join), keeping records without a table value (`None`).
+    pub fn left_join<VT: Data, VR: Data>(
+        &self,
+        table: &KTable<K, VT>,
+        joiner: impl Fn(&V, Option<&VT>) -> VR + Send + Sync + 'static,
+    ) -> KStream<K, VR> {
+        self.join_table(
+            table,
+            "KSTREAM-LEFTJOIN-",
+            Arc::new(move |v: &V, t: Option<&VT>| Some(joiner(v, t))),
+        )
+    }
+
     /// Repartitions through an internal topic if an earlier operator may have changed the key.
     /// Key-based operators (grouping, joins) call this first.
-    #[allow(dead_code)] // first caller: the stateful operators of streams-state
     pub(crate) fn repartition_if_required(&self, name: Option<&str>) -> KStream<K, V> {
         if !self.repartition_required {
             return self.clone();

@@ -15,14 +15,23 @@
 //! println!("{}", topology.describe());
 //! ```
 
+mod change;
+mod kgrouped;
 mod kstream;
+mod ktable;
+mod materialized;
 pub(crate) mod ops;
 mod options;
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
+pub use change::Change;
+pub use kgrouped::{KGroupedStream, KGroupedTable};
 pub use kstream::KStream;
+pub use ktable::KTable;
+pub use materialized::{Grouped, Materialized};
 pub use ops::split::BranchedKStream;
 pub use options::{Consumed, Produced, Repartitioned, StreamPartitioner, TimestampExtractor};
 
@@ -49,6 +58,69 @@ impl StreamsBuilder {
     pub fn add_state_store(&self, store: impl crate::state::StoreBuilder) -> &Self {
         self.inner.borrow_mut().add_store(store.into_definition().0);
         self
+    }
+
+    /// Reads `topic` as a table: the latest value per key, kept in a store (named by
+    /// `materialized`, or generated). A record with a null value deletes its key.
+    pub fn table<K: Data, V: Data>(
+        &self,
+        topic: &str,
+        consumed: Consumed<K, V>,
+        materialized: Materialized<K, V>,
+    ) -> KTable<K, V> {
+        let key_serde = consumed.key_serde.clone();
+        let value_serde = consumed.value_serde.clone();
+        // Tombstones are part of a table's topic: read values as optional.
+        let nullable: Consumed<K, Option<V>> = Consumed {
+            key_serde: consumed.key_serde,
+            value_serde: Arc::new(crate::serde::Nullable(consumed.value_serde)),
+            timestamp_extractor: consumed.timestamp_extractor.map(|extract| {
+                let extract: TimestampExtractor<K, Option<V>> =
+                    Arc::new(move |k: &K, v: &Option<V>, ts: i64, pt: i64| match v {
+                        Some(v) => extract(k, v, ts, pt),
+                        None => ts,
+                    });
+                extract
+            }),
+            offset_reset: consumed.offset_reset,
+            name: consumed.name,
+        };
+        let source = self.stream_from(SourceTopics::Names(vec![TopicName::user(topic)]), nullable);
+        let store = {
+            let mut b = self.inner.borrow_mut();
+            materialized.declare(
+                &mut b,
+                "KTABLE-SOURCE-",
+                Some(key_serde.clone()),
+                Some(value_serde.clone()),
+            )
+        };
+        let Some(store) = store else {
+            return KTable {
+                builder: self.inner.clone(),
+                node: source.node,
+                key_serde: None,
+                value_serde: None,
+                store: None,
+            };
+        };
+        let name = store.name.clone();
+        let node = ops::add_processor_node::<_, K, Option<V>, K, Change<V>>(
+            &self.inner,
+            "KTABLE-SOURCE-",
+            vec![source.node],
+            &[&store.name],
+            move || ops::table::TableSource {
+                store: name.clone(),
+            },
+        );
+        KTable {
+            builder: self.inner.clone(),
+            node,
+            key_serde: Some(key_serde),
+            value_serde: Some(value_serde),
+            store: Some(store.name),
+        }
     }
 
     /// A stream of the records of `topic`.

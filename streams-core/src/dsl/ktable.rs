@@ -1,0 +1,328 @@
+//! `KTable`: a changelog stream seen as a table of latest values per key, and its
+//! operators (filter, map_values, to_stream, joins, grouping).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::change::{Change, ChangeSerde};
+use super::kgrouped::KGroupedTable;
+use super::kstream::KStream;
+use super::materialized::{Grouped, Materialized};
+use super::ops::add_processor_node;
+use super::ops::aggregate::TableRegroup;
+use super::ops::join::{RowJoiner, TableJoinLeftSide, TableJoinRightSide};
+use super::ops::table::{TableFilter, TableMapValues, TableMaterialize, TableToStream};
+use super::options::Repartitioned;
+use crate::graph::{Data, PassThrough};
+use crate::serde::{Nullable, Serde};
+use crate::topology::node::NodeKind;
+use crate::topology::{TopologyBuilder, TopologyError};
+
+/// A table: the latest value per key of a changelog. Updates flow downstream as
+/// [`Change`]s (new and old value), so aggregations and joins can undo what an old value
+/// contributed.
+///
+/// A table is *materialized* when a store holds its current values (tables read from
+/// topics and aggregation results are); joins materialize the tables they read when needed.
+pub struct KTable<K, V> {
+    pub(crate) builder: Rc<RefCell<TopologyBuilder>>,
+    pub(crate) node: usize,
+    pub(crate) key_serde: Option<Arc<dyn Serde<K>>>,
+    pub(crate) value_serde: Option<Arc<dyn Serde<V>>>,
+    pub(crate) store: Option<String>,
+}
+
+impl<K, V> Clone for KTable<K, V> {
+    fn clone(&self) -> Self {
+        KTable {
+            builder: self.builder.clone(),
+            node: self.node,
+            key_serde: self.key_serde.clone(),
+            value_serde: self.value_serde.clone(),
+            store: self.store.clone(),
+        }
+    }
+}
+
+impl<K: Data, V: Data> KTable<K, V> {
+    /// The name of the store holding this table's current values, if it has one. Pass
+    /// it to processors (`process_with_stores`) or query it.
+    pub fn store_name(&self) -> Option<&str> {
+        self.store.as_deref()
+    }
+
+    fn derived<V2: Data>(
+        &self,
+        node: usize,
+        value_serde: Option<Arc<dyn Serde<V2>>>,
+    ) -> KTable<K, V2> {
+        KTable {
+            builder: self.builder.clone(),
+            node,
+            key_serde: self.key_serde.clone(),
+            value_serde,
+            store: None,
+        }
+    }
+
+    /// Keeps rows matching `predicate`; a row that stops matching is deleted downstream.
+    pub fn filter(
+        &self,
+        predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
+    ) -> KTable<K, V> {
+        let predicate: Arc<dyn Fn(&K, &V) -> bool + Send + Sync> = Arc::new(predicate);
+        let node = add_processor_node::<_, K, Change<V>, K, Change<V>>(
+            &self.builder,
+            "KTABLE-FILTER-",
+            vec![self.node],
+            &[],
+            move || TableFilter {
+                predicate: predicate.clone(),
+            },
+        );
+        self.derived(node, self.value_serde.clone())
+    }
+
+    /// Keeps rows not matching `predicate`.
+    pub fn filter_not(
+        &self,
+        predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
+    ) -> KTable<K, V> {
+        self.filter(move |k, v| !predicate(k, v))
+    }
+
+    /// Maps every value.
+    pub fn map_values<V2: Data>(
+        &self,
+        mapper: impl Fn(&V) -> V2 + Send + Sync + 'static,
+    ) -> KTable<K, V2> {
+        self.map_values_with_key(move |_, v| mapper(v))
+    }
+
+    /// Maps every value, seeing the key too.
+    pub fn map_values_with_key<V2: Data>(
+        &self,
+        mapper: impl Fn(&K, &V) -> V2 + Send + Sync + 'static,
+    ) -> KTable<K, V2> {
+        let mapper: Arc<dyn Fn(&K, &V) -> V2 + Send + Sync> = Arc::new(mapper);
+        let node = add_processor_node::<_, K, Change<V>, K, Change<V2>>(
+            &self.builder,
+            "KTABLE-MAPVALUES-",
+            vec![self.node],
+            &[],
+            move || TableMapValues {
+                mapper: mapper.clone(),
+            },
+        );
+        self.derived(node, None)
+    }
+
+    /// Keeps this table's current values in a store (named by `materialized`), so that it
+    /// can be joined, read by processors, or queried.
+    pub fn materialize(&self, materialized: Materialized<K, V>) -> KTable<K, V> {
+        let store = {
+            let mut b = self.builder.borrow_mut();
+            materialized.declare(
+                &mut b,
+                "KTABLE-",
+                self.key_serde.clone(),
+                self.value_serde.clone(),
+            )
+        };
+        let Some(store) = store else {
+            return self.clone();
+        };
+        let name = store.name.clone();
+        let node = add_processor_node::<_, K, Change<V>, K, Change<V>>(
+            &self.builder,
+            "KTABLE-MATERIALIZE-",
+            vec![self.node],
+            &[&store.name],
+            move || TableMaterialize {
+                store: name.clone(),
+            },
+        );
+        KTable {
+            store: Some(store.name),
+            ..self.derived(node, Some(store.value_serde))
+        }
+    }
+
+    /// This table, materialized if it is not yet.
+    pub(crate) fn ensure_materialized(&self) -> KTable<K, V> {
+        if self.store.is_some() {
+            self.clone()
+        } else {
+            self.materialize(Materialized::new())
+        }
+    }
+
+    /// The stream of updates: each change's new value, `None` for deletes (write it with
+    /// a [`Nullable`] serde to keep tombstones).
+    pub fn to_stream(&self) -> KStream<K, Option<V>> {
+        let node = add_processor_node::<_, K, Change<V>, K, Option<V>>(
+            &self.builder,
+            "KTABLE-TOSTREAM-",
+            vec![self.node],
+            &[],
+            || TableToStream,
+        );
+        let value_serde: Option<Arc<dyn Serde<Option<V>>>> = self
+            .value_serde
+            .clone()
+            .map(|s| Arc::new(Nullable(s)) as Arc<dyn Serde<Option<V>>>);
+        KStream::new(
+            self.builder.clone(),
+            node,
+            self.key_serde.clone(),
+            value_serde,
+        )
+    }
+
+    fn join_with<VO: Data, VR: Data>(
+        &self,
+        other: &KTable<K, VO>,
+        prefix: &str,
+        joiner: RowJoiner<V, VO, VR>,
+    ) -> KTable<K, VR> {
+        let left = self.ensure_materialized();
+        let right = other.ensure_materialized();
+        let (Some(left_store), Some(right_store)) = (left.store.clone(), right.store.clone())
+        else {
+            // A missing serde was reported; keep the chain going for build() to fail.
+            return self.derived(self.node, None);
+        };
+        let j = joiner.clone();
+        let store = right_store.clone();
+        let left_node = add_processor_node::<_, K, Change<V>, K, Change<VR>>(
+            &self.builder,
+            &format!("{prefix}THIS-"),
+            vec![left.node],
+            &[&right_store],
+            move || TableJoinLeftSide {
+                other_store: store.clone(),
+                joiner: j.clone(),
+            },
+        );
+        let store = left_store.clone();
+        let right_node = add_processor_node::<_, K, Change<VO>, K, Change<VR>>(
+            &self.builder,
+            &format!("{prefix}OTHER-"),
+            vec![right.node],
+            &[&left_store],
+            move || TableJoinRightSide {
+                other_store: store.clone(),
+                joiner: joiner.clone(),
+            },
+        );
+        let merged = {
+            let mut b = self.builder.borrow_mut();
+            let name = b.next_name(&format!("{prefix}MERGE-"));
+            b.add_node(
+                name,
+                NodeKind::Processor {
+                    factory: Arc::new(|| Box::new(PassThrough)),
+                },
+                vec![left_node, right_node],
+            )
+        };
+        self.derived(merged, None)
+    }
+
+    /// Inner join with `other` on the key: a row exists while both sides have one.
+    pub fn join<VO: Data, VR: Data>(
+        &self,
+        other: &KTable<K, VO>,
+        joiner: impl Fn(&V, &VO) -> VR + Send + Sync + 'static,
+    ) -> KTable<K, VR> {
+        self.join_with(
+            other,
+            "KTABLE-JOIN-",
+            Arc::new(move |l: Option<&V>, r: Option<&VO>| match (l, r) {
+                (Some(l), Some(r)) => Some(joiner(l, r)),
+                _ => None,
+            }),
+        )
+    }
+
+    /// Left join: a row exists while this side has one; `other`'s value may be missing.
+    pub fn left_join<VO: Data, VR: Data>(
+        &self,
+        other: &KTable<K, VO>,
+        joiner: impl Fn(&V, Option<&VO>) -> VR + Send + Sync + 'static,
+    ) -> KTable<K, VR> {
+        self.join_with(
+            other,
+            "KTABLE-LEFTJOIN-",
+            Arc::new(move |l: Option<&V>, r: Option<&VO>| l.map(|l| joiner(l, r))),
+        )
+    }
+
+    /// Outer join: a row exists while either side has one.
+    pub fn outer_join<VO: Data, VR: Data>(
+        &self,
+        other: &KTable<K, VO>,
+        joiner: impl Fn(Option<&V>, Option<&VO>) -> VR + Send + Sync + 'static,
+    ) -> KTable<K, VR> {
+        self.join_with(
+            other,
+            "KTABLE-OUTERJOIN-",
+            Arc::new(move |l: Option<&V>, r: Option<&VO>| {
+                (l.is_some() || r.is_some()).then(|| joiner(l, r))
+            }),
+        )
+    }
+
+    /// Groups rows by a new key (and value) for a table aggregation; rows are
+    /// repartitioned by the new key through an internal topic.
+    pub fn group_by<K2: Data, V2: Data>(
+        &self,
+        selector: impl Fn(&K, &V) -> (K2, V2) + Send + Sync + 'static,
+        grouped: Grouped<K2, V2>,
+    ) -> KGroupedTable<K2, V2> {
+        let selector: Arc<dyn Fn(&K, &V) -> (K2, V2) + Send + Sync> = Arc::new(selector);
+        let node = add_processor_node::<_, K, Change<V>, K2, Change<V2>>(
+            &self.builder,
+            "KTABLE-SELECT-",
+            vec![self.node],
+            &[],
+            move || TableRegroup {
+                selector: selector.clone(),
+            },
+        );
+        let value_serde = grouped.value_serde.clone();
+        let change_serde: Option<Arc<dyn Serde<Change<V2>>>> = value_serde
+            .clone()
+            .map(|s| Arc::new(ChangeSerde::new(s)) as Arc<dyn Serde<Change<V2>>>);
+        if grouped.key_serde.is_none() || change_serde.is_none() {
+            let what = if grouped.key_serde.is_none() {
+                "key"
+            } else {
+                "value"
+            };
+            self.builder
+                .borrow_mut()
+                .report(TopologyError::MissingSerde {
+                    node: "KTABLE-SELECT (group_by: pass Grouped::with(key serde, value serde))"
+                        .into(),
+                    what,
+                });
+        }
+        let regrouped: KStream<K2, Change<V2>> = KStream::new(
+            self.builder.clone(),
+            node,
+            grouped.key_serde.clone(),
+            change_serde,
+        );
+        let mut repartitioned = Repartitioned::new();
+        if let Some(name) = &grouped.name {
+            repartitioned = repartitioned.with_name(name.clone());
+        }
+        KGroupedTable {
+            stream: regrouped.repartition(repartitioned),
+            key_serde: grouped.key_serde,
+            value_serde,
+        }
+    }
+}

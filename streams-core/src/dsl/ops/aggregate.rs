@@ -1,0 +1,176 @@
+//! Aggregation operators: of grouped streams (initializer + aggregator) and of grouped
+//! tables (initializer + adder + subtractor), and the re-keying of table rows that
+//! precedes a table grouping.
+
+use std::sync::Arc;
+
+use crate::dsl::change::Change;
+use crate::processor::{ProcessError, Processor, ProcessorContext};
+use crate::record::Record;
+
+/// Creates the aggregate of a key not seen before.
+pub(crate) type Initializer<VA> = Arc<dyn Fn() -> VA + Send + Sync>;
+/// Folds one value into an aggregate: `(key, value, aggregate) -> aggregate`.
+pub(crate) type Aggregator<K, V, VA> = Arc<dyn Fn(&K, V, VA) -> VA + Send + Sync>;
+
+/// Aggregates a grouped stream per key in a store and emits each new aggregate.
+pub(crate) struct StreamAggregate<K, V, VA> {
+    pub store: String,
+    pub initializer: Initializer<VA>,
+    pub aggregator: Aggregator<K, V, VA>,
+}
+
+impl<K: Clone + Send + 'static, V: Clone + Send + 'static, VA: Clone + Send + 'static>
+    Processor<K, V, K, Change<VA>> for StreamAggregate<K, V, VA>
+{
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<VA>>,
+        record: Record<K, V>,
+    ) -> Result<(), ProcessError> {
+        let store = ctx.key_value_store::<K, VA>(&self.store)?;
+        let old = store.get(&record.key)?;
+        let start = old.clone().unwrap_or_else(|| (self.initializer)());
+        let new = (self.aggregator)(&record.key, record.value.clone(), start);
+        store.put(&record.key, &new)?;
+        ctx.forward(record.with_value(Change::new(Some(new), old)))
+    }
+}
+
+/// Picks the grouping key and value of a table row.
+pub(crate) type RowSelector<K, V, K2, V2> = Arc<dyn Fn(&K, &V) -> (K2, V2) + Send + Sync>;
+
+/// Re-keys table changes for a grouping: the old row is subtracted from its old group and
+/// the new row added to its new group, as two records.
+pub(crate) struct TableRegroup<K, V, K2, V2> {
+    pub selector: RowSelector<K, V, K2, V2>,
+}
+
+impl<K, V, K2, V2> Processor<K, Change<V>, K2, Change<V2>> for TableRegroup<K, V, K2, V2>
+where
+    K: Clone + Send + 'static,
+    V: Clone + Send + 'static,
+    K2: Clone + Send + 'static,
+    V2: Clone + Send + 'static,
+{
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K2, Change<V2>>,
+        record: Record<K, Change<V>>,
+    ) -> Result<(), ProcessError> {
+        if let Some(old) = &record.value.old {
+            let (key, value) = (self.selector)(&record.key, old);
+            ctx.forward(
+                record
+                    .clone()
+                    .with_key(key)
+                    .with_value(Change::new(None, Some(value))),
+            )?;
+        }
+        if let Some(new) = &record.value.new {
+            let (key, value) = (self.selector)(&record.key, new);
+            ctx.forward(
+                record
+                    .clone()
+                    .with_key(key)
+                    .with_value(Change::new(Some(value), None)),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Aggregates a grouped table: subtracts old rows and adds new ones.
+pub(crate) struct TableAggregate<K, V, VA> {
+    pub store: String,
+    pub initializer: Initializer<VA>,
+    pub adder: Aggregator<K, V, VA>,
+    pub subtractor: Aggregator<K, V, VA>,
+}
+
+impl<K: Clone + Send + 'static, V: Clone + Send + 'static, VA: Clone + Send + 'static>
+    Processor<K, Change<V>, K, Change<VA>> for TableAggregate<K, V, VA>
+{
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<VA>>,
+        record: Record<K, Change<V>>,
+    ) -> Result<(), ProcessError> {
+        let store = ctx.key_value_store::<K, VA>(&self.store)?;
+        let old = store.get(&record.key)?;
+        let mut aggregate = old.clone().unwrap_or_else(|| (self.initializer)());
+        if let Some(value) = record.value.old.clone() {
+            aggregate = (self.subtractor)(&record.key, value, aggregate);
+        }
+        if let Some(value) = record.value.new.clone() {
+            aggregate = (self.adder)(&record.key, value, aggregate);
+        }
+        store.put(&record.key, &aggregate)?;
+        ctx.forward(record.with_value(Change::new(Some(aggregate), old)))
+    }
+}
+
+/// Combines two values of a key: `(aggregate, value) -> aggregate`.
+pub(crate) type Reducer<V> = Arc<dyn Fn(V, V) -> V + Send + Sync>;
+
+/// Reduces a grouped stream: a key's first value is its aggregate, later ones are
+/// combined into it.
+pub(crate) struct StreamReduce<V> {
+    pub store: String,
+    pub reducer: Reducer<V>,
+}
+
+impl<K: Clone + Send + 'static, V: Clone + Send + 'static> Processor<K, V, K, Change<V>>
+    for StreamReduce<V>
+{
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+        record: Record<K, V>,
+    ) -> Result<(), ProcessError> {
+        let store = ctx.key_value_store::<K, V>(&self.store)?;
+        let old = store.get(&record.key)?;
+        let new = match old.clone() {
+            Some(aggregate) => (self.reducer)(aggregate, record.value.clone()),
+            None => record.value.clone(),
+        };
+        store.put(&record.key, &new)?;
+        ctx.forward(record.with_value(Change::new(Some(new), old)))
+    }
+}
+
+/// Reduces a grouped table: old rows are subtracted, new rows added; a key's first row
+/// is its aggregate.
+pub(crate) struct TableReduce<V> {
+    pub store: String,
+    pub adder: Reducer<V>,
+    pub subtractor: Reducer<V>,
+}
+
+impl<K: Clone + Send + 'static, V: Clone + Send + 'static> Processor<K, Change<V>, K, Change<V>>
+    for TableReduce<V>
+{
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+        record: Record<K, Change<V>>,
+    ) -> Result<(), ProcessError> {
+        let store = ctx.key_value_store::<K, V>(&self.store)?;
+        let old = store.get(&record.key)?;
+        let mut aggregate = old.clone();
+        if let (Some(row), Some(current)) = (record.value.old.clone(), aggregate.clone()) {
+            aggregate = Some((self.subtractor)(current, row));
+        }
+        if let Some(row) = record.value.new.clone() {
+            aggregate = Some(match aggregate {
+                Some(current) => (self.adder)(current, row),
+                None => row,
+            });
+        }
+        match &aggregate {
+            Some(value) => store.put(&record.key, value)?,
+            None => return Ok(()),
+        }
+        ctx.forward(record.with_value(Change::new(aggregate, old)))
+    }
+}

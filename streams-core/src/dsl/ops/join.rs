@@ -1,0 +1,121 @@
+//! Joins that look up a materialized table: stream-table joins, and each side of a
+//! table-table join.
+
+use std::sync::Arc;
+
+use crate::dsl::change::Change;
+use crate::processor::{ProcessError, Processor, ProcessorContext};
+use crate::record::Record;
+
+/// Joins a stream value with the table's current value for its key; `None` drops the
+/// record (inner join without a match).
+pub(crate) type StreamTableJoiner<V, VT, VR> =
+    Arc<dyn Fn(&V, Option<&VT>) -> Option<VR> + Send + Sync>;
+
+/// Looks every stream record up in the table's store.
+pub(crate) struct StreamTableJoin<V, VT, VR> {
+    pub table_store: String,
+    pub joiner: StreamTableJoiner<V, VT, VR>,
+}
+
+impl<K, V, VT, VR> Processor<K, V, K, VR> for StreamTableJoin<V, VT, VR>
+where
+    K: Clone + Send + 'static,
+    V: Clone + Send + 'static,
+    VT: Clone + Send + 'static,
+    VR: Clone + Send + 'static,
+{
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, VR>,
+        record: Record<K, V>,
+    ) -> Result<(), ProcessError> {
+        let table = ctx.key_value_store::<K, VT>(&self.table_store)?;
+        let current = table.get(&record.key)?;
+        match (self.joiner)(&record.value, current.as_ref()) {
+            Some(joined) => ctx.forward(record.with_value(joined)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Joins a left and a right row of one key; `None` means no result row.
+pub(crate) type RowJoiner<VL, VR, VO> =
+    Arc<dyn Fn(Option<&VL>, Option<&VR>) -> Option<VO> + Send + Sync>;
+
+/// The left side of a table-table join: a change on this side is joined with the other
+/// side's current value, for both the new and the old row.
+pub(crate) struct TableJoinLeftSide<VL, VR, VO> {
+    pub other_store: String,
+    pub joiner: RowJoiner<VL, VR, VO>,
+}
+
+impl<VL, VR, VO> TableJoinLeftSide<VL, VR, VO> {
+    fn join_left(&self, this: Option<&VL>, other: Option<&VR>) -> Option<VO> {
+        if this.is_none() && other.is_none() {
+            return None;
+        }
+        (self.joiner)(this, other)
+    }
+}
+
+impl<K, VL, VR, VO> Processor<K, Change<VL>, K, Change<VO>> for TableJoinLeftSide<VL, VR, VO>
+where
+    K: Clone + Send + 'static,
+    VL: Clone + Send + 'static,
+    VR: Clone + Send + 'static,
+    VO: Clone + Send + 'static,
+{
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<VO>>,
+        record: Record<K, Change<VL>>,
+    ) -> Result<(), ProcessError> {
+        let other = ctx
+            .key_value_store::<K, VR>(&self.other_store)?
+            .get(&record.key)?;
+        let new = self.join_left(record.value.new.as_ref(), other.as_ref());
+        let old = self.join_left(record.value.old.as_ref(), other.as_ref());
+        if new.is_none() && old.is_none() {
+            return Ok(());
+        }
+        ctx.forward(record.with_value(Change::new(new, old)))
+    }
+}
+
+/// The right side of a table-table join (the joiner still takes `(left, right)`).
+pub(crate) struct TableJoinRightSide<VL, VR, VO> {
+    pub other_store: String,
+    pub joiner: RowJoiner<VL, VR, VO>,
+}
+
+impl<K, VL, VR, VO> Processor<K, Change<VR>, K, Change<VO>> for TableJoinRightSide<VL, VR, VO>
+where
+    K: Clone + Send + 'static,
+    VL: Clone + Send + 'static,
+    VR: Clone + Send + 'static,
+    VO: Clone + Send + 'static,
+{
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<VO>>,
+        record: Record<K, Change<VR>>,
+    ) -> Result<(), ProcessError> {
+        let left = ctx
+            .key_value_store::<K, VL>(&self.other_store)?
+            .get(&record.key)?;
+        let join = |right: Option<&VR>| {
+            if left.is_none() && right.is_none() {
+                None
+            } else {
+                (self.joiner)(left.as_ref(), right)
+            }
+        };
+        let new = join(record.value.new.as_ref());
+        let old = join(record.value.old.as_ref());
+        if new.is_none() && old.is_none() {
+            return Ok(());
+        }
+        ctx.forward(record.with_value(Change::new(new, old)))
+    }
+}
