@@ -363,14 +363,14 @@ impl TopologyTestDriver {
     fn each_store_slot<T>(
         &self,
         name: &str,
-        mut f: impl FnMut(&crate::state::task_stores::StoreSlot) -> Option<T>,
+        f: impl FnMut(&crate::state::task_stores::StoreSlot) -> Option<T>,
     ) -> Option<T> {
         let state = self.state.borrow();
         state
             .tasks
             .values()
             .filter_map(|task| task.stores().slot(name))
-            .find_map(|slot| f(slot))
+            .find_map(f)
     }
 
     /// Ids of the driver's tasks.
