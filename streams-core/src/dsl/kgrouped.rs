@@ -8,10 +8,14 @@ use super::ktable::KTable;
 use super::materialized::Materialized;
 use super::ops::add_processor_node;
 use super::ops::aggregate::{
-    Aggregator, Initializer, Reducer, StreamAggregate, StreamReduce, TableAggregate, TableReduce,
+    aggregating, reducing, Aggregator, Combine, Initializer, Reducer, StreamAggregate,
+    TableAggregate, TableReduce,
 };
+use super::ops::windowed::{Merger, SessionWindowAggregate, TimeWindowAggregate};
+use super::windows::{SessionWindows, TimeWindows};
 use crate::graph::Data;
 use crate::serde::{I64Serde, Serde};
+use crate::state::{SessionWindowedSerde, TimeWindowedSerde, Windowed};
 
 /// Keeps a serde for `U` when `U` is `T`.
 fn same_type<T: Data, U: Data>(serde: &Option<Arc<dyn Serde<T>>>) -> Option<Arc<dyn Serde<U>>> {
@@ -34,46 +38,8 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         aggregator: impl Fn(&K, V, VA) -> VA + Send + Sync + 'static,
         materialized: Materialized<K, VA>,
     ) -> KTable<K, VA> {
-        let s = &self.stream;
-        let store = {
-            let mut b = s.builder.borrow_mut();
-            materialized.declare(
-                &mut b,
-                "KSTREAM-AGGREGATE-",
-                s.key_serde.clone(),
-                same_type(&s.value_serde),
-            )
-        };
-        let initializer: Initializer<VA> = Arc::new(initializer);
-        let aggregator: Aggregator<K, V, VA> = Arc::new(aggregator);
-        let Some(store) = store else {
-            return KTable {
-                builder: s.builder.clone(),
-                node: s.node,
-                key_serde: None,
-                value_serde: None,
-                store: None,
-            };
-        };
-        let name = store.name.clone();
-        let node = add_processor_node::<_, K, V, K, Change<VA>>(
-            &s.builder,
-            "KSTREAM-AGGREGATE-",
-            vec![s.node],
-            &[&store.name],
-            move || StreamAggregate {
-                store: name.clone(),
-                initializer: initializer.clone(),
-                aggregator: aggregator.clone(),
-            },
-        );
-        KTable {
-            builder: s.builder.clone(),
-            node,
-            key_serde: Some(store.key_serde),
-            value_serde: Some(store.value_serde),
-            store: Some(store.name),
-        }
+        let combine = aggregating(Arc::new(initializer), Arc::new(aggregator));
+        self.combine("KSTREAM-AGGREGATE-", combine, materialized)
     }
 
     /// Combines each key's values with `reducer(aggregate, value)`; the first value of a
@@ -83,35 +49,37 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
         materialized: Materialized<K, V>,
     ) -> KTable<K, V> {
-        let reducer: Reducer<V> = Arc::new(reducer);
+        self.combine("KSTREAM-REDUCE-", reducing(Arc::new(reducer)), materialized)
+    }
+
+    fn combine<VA: Data>(
+        &self,
+        prefix: &str,
+        combine: Combine<K, V, VA>,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<K, VA> {
         let s = &self.stream;
         let store = {
             let mut b = s.builder.borrow_mut();
             materialized.declare(
                 &mut b,
-                "KSTREAM-REDUCE-",
+                prefix,
                 s.key_serde.clone(),
-                s.value_serde.clone(),
+                same_type(&s.value_serde),
             )
         };
         let Some(store) = store else {
-            return KTable {
-                builder: s.builder.clone(),
-                node: s.node,
-                key_serde: None,
-                value_serde: None,
-                store: None,
-            };
+            return broken_table(s);
         };
         let name = store.name.clone();
-        let node = add_processor_node::<_, K, V, K, Change<V>>(
+        let node = add_processor_node::<_, K, V, K, Change<VA>>(
             &s.builder,
-            "KSTREAM-REDUCE-",
+            prefix,
             vec![s.node],
             &[&store.name],
-            move || StreamReduce {
+            move || StreamAggregate {
                 store: name.clone(),
-                reducer: reducer.clone(),
+                combine: combine.clone(),
             },
         );
         KTable {
@@ -131,6 +99,195 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
             materialized
         };
         self.aggregate(|| 0, |_, _, count| count + 1, materialized)
+    }
+}
+
+impl<K: Data, V: Data> KGroupedStream<K, V> {
+    /// Aggregates per key and time window (tumbling or hopping).
+    pub fn windowed_by(&self, windows: TimeWindows) -> TimeWindowedKStream<K, V> {
+        TimeWindowedKStream {
+            stream: self.stream.clone(),
+            windows,
+        }
+    }
+
+    /// Aggregates per key and session.
+    pub fn windowed_by_session(&self, windows: SessionWindows) -> SessionWindowedKStream<K, V> {
+        SessionWindowedKStream {
+            stream: self.stream.clone(),
+            windows,
+        }
+    }
+}
+
+/// A grouped stream aggregated per time window. Results are keyed by [`Windowed`] key;
+/// each update of a window is emitted (no suppression).
+pub struct TimeWindowedKStream<K, V> {
+    stream: KStream<K, V>,
+    windows: TimeWindows,
+}
+
+impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
+    /// Folds the records of each key and window into an aggregate kept in a window store.
+    pub fn aggregate<VA: Data>(
+        &self,
+        initializer: impl Fn() -> VA + Send + Sync + 'static,
+        aggregator: impl Fn(&K, V, VA) -> VA + Send + Sync + 'static,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<Windowed<K>, VA> {
+        self.combine(
+            aggregating(Arc::new(initializer), Arc::new(aggregator)),
+            materialized,
+        )
+    }
+
+    fn combine<VA: Data>(
+        &self,
+        combine: Combine<K, V, VA>,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<Windowed<K>, VA> {
+        let s = &self.stream;
+        let w = self.windows;
+        let store = {
+            let mut b = s.builder.borrow_mut();
+            materialized.declare_window(
+                &mut b,
+                "KSTREAM-AGGREGATE-",
+                s.key_serde.clone(),
+                same_type(&s.value_serde),
+                w.size_ms,
+                w.size_ms + w.grace_ms,
+            )
+        };
+        let Some(store) = store else {
+            return broken_table(s);
+        };
+        let name = store.name.clone();
+        let node = add_processor_node::<_, K, V, Windowed<K>, Change<VA>>(
+            &s.builder,
+            "KSTREAM-WINDOWED-AGGREGATE-",
+            vec![s.node],
+            &[&store.name],
+            move || TimeWindowAggregate {
+                store: name.clone(),
+                windows: w,
+                combine: combine.clone(),
+            },
+        );
+        let key_serde: Arc<dyn Serde<Windowed<K>>> =
+            Arc::new(TimeWindowedSerde::new(store.key_serde, w.size()));
+        KTable {
+            builder: s.builder.clone(),
+            node,
+            key_serde: Some(key_serde),
+            value_serde: Some(store.value_serde),
+            store: None,
+        }
+    }
+
+    /// Counts records per key and window.
+    pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
+        let materialized = with_count_serde(materialized);
+        self.aggregate(|| 0, |_, _, n| n + 1, materialized)
+    }
+
+    /// Combines the values of each key and window; a window's first value is its aggregate.
+    pub fn reduce(
+        &self,
+        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+        materialized: Materialized<K, V>,
+    ) -> KTable<Windowed<K>, V> {
+        let reducer: Reducer<V> = Arc::new(reducer);
+        self.combine(reducing(reducer), materialized)
+    }
+}
+
+/// A grouped stream aggregated per session. Results are keyed by [`Windowed`] key (the
+/// session's first and last record times); merged sessions are deleted downstream.
+pub struct SessionWindowedKStream<K, V> {
+    stream: KStream<K, V>,
+    windows: SessionWindows,
+}
+
+impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
+    /// Folds each session's records into an aggregate; `merger` combines the aggregates
+    /// of sessions a record bridges.
+    pub fn aggregate<VA: Data>(
+        &self,
+        initializer: impl Fn() -> VA + Send + Sync + 'static,
+        aggregator: impl Fn(&K, V, VA) -> VA + Send + Sync + 'static,
+        merger: impl Fn(&K, VA, VA) -> VA + Send + Sync + 'static,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<Windowed<K>, VA> {
+        let s = &self.stream;
+        let w = self.windows;
+        // Sessions stay findable for two gaps after their end: a record within the grace
+        // period may still bridge them to a newer session.
+        let store = {
+            let mut b = s.builder.borrow_mut();
+            materialized.declare_session(
+                &mut b,
+                "KSTREAM-SESSION-AGGREGATE-",
+                s.key_serde.clone(),
+                same_type(&s.value_serde),
+                2 * w.gap_ms + w.grace_ms + 1,
+            )
+        };
+        let Some(store) = store else {
+            return broken_table(s);
+        };
+        let initializer: Initializer<VA> = Arc::new(initializer);
+        let aggregator: Aggregator<K, V, VA> = Arc::new(aggregator);
+        let merger: Merger<K, VA> = Arc::new(merger);
+        let name = store.name.clone();
+        let node = add_processor_node::<_, K, V, Windowed<K>, Change<VA>>(
+            &s.builder,
+            "KSTREAM-SESSION-AGGREGATE-",
+            vec![s.node],
+            &[&store.name],
+            move || SessionWindowAggregate {
+                store: name.clone(),
+                windows: w,
+                initializer: initializer.clone(),
+                aggregator: aggregator.clone(),
+                merger: merger.clone(),
+            },
+        );
+        let key_serde: Arc<dyn Serde<Windowed<K>>> =
+            Arc::new(SessionWindowedSerde::new(store.key_serde));
+        KTable {
+            builder: s.builder.clone(),
+            node,
+            key_serde: Some(key_serde),
+            value_serde: Some(store.value_serde),
+            store: None,
+        }
+    }
+
+    /// Counts records per session.
+    pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
+        let materialized = with_count_serde(materialized);
+        self.aggregate(|| 0, |_, _, n| n + 1, |_, a, b| a + b, materialized)
+    }
+}
+
+fn with_count_serde<K>(materialized: Materialized<K, i64>) -> Materialized<K, i64> {
+    if materialized.value_serde.is_none() {
+        materialized.with_value_serde(I64Serde)
+    } else {
+        materialized
+    }
+}
+
+/// A table at `stream`'s node with no serdes, returned after a reported build error so
+/// DSL chains stay infallible; `build` fails.
+fn broken_table<K, V, K2, V2>(stream: &KStream<K, V>) -> KTable<K2, V2> {
+    KTable {
+        builder: stream.builder.clone(),
+        node: stream.node,
+        key_serde: None,
+        value_serde: None,
+        store: None,
     }
 }
 
@@ -162,13 +319,7 @@ impl<K: Data, V: Data> KGroupedTable<K, V> {
             )
         };
         let Some(store) = store else {
-            return KTable {
-                builder: s.builder.clone(),
-                node: s.node,
-                key_serde: None,
-                value_serde: None,
-                store: None,
-            };
+            return broken_table(s);
         };
         let initializer: Initializer<VA> = Arc::new(initializer);
         let adder: Aggregator<K, V, VA> = Arc::new(adder);
@@ -224,13 +375,7 @@ impl<K: Data, V: Data> KGroupedTable<K, V> {
             )
         };
         let Some(store) = store else {
-            return KTable {
-                builder: s.builder.clone(),
-                node: s.node,
-                key_serde: None,
-                value_serde: None,
-                store: None,
-            };
+            return broken_table(s);
         };
         let adder: Reducer<V> = Arc::new(adder);
         let subtractor: Reducer<V> = Arc::new(subtractor);

@@ -12,13 +12,17 @@ use super::ops::join::{StreamTableJoin, StreamTableJoiner};
 use super::ops::sink::{SinkNode, SinkTarget, TopicChooser};
 use super::ops::split::BranchedKStream;
 use super::ops::stateless::{Stateless, StatelessFn};
+use super::ops::stream_join::{PairJoiner, StreamJoinSide};
 use super::options::{Consumed, Produced, Repartitioned};
+use super::windows::JoinWindows;
 use crate::graph::{Data, PassThrough};
 use crate::processor::{FixedKeyProcessor, FixedKeyProcessorNode, Processor, ProcessorNode};
 use crate::record::Record;
 use crate::serde::Serde;
+use crate::state::{StoreBuilder, Stores};
 use crate::topology::node::{NodeKind, SinkTopic, SourceTopics, TopicName};
 use crate::topology::{InternalTopic, InternalTopicKind, TopologyBuilder, TopologyError};
+use std::time::Duration;
 
 /// An unbounded stream of key-value records.
 ///
@@ -579,6 +583,172 @@ impl<K: Data, V: Data> KStream<K, V> {
             table,
             "KSTREAM-LEFTJOIN-",
             Arc::new(move |v: &V, t: Option<&VT>| Some(joiner(v, t))),
+        )
+    }
+
+    fn join_stream_with<VO: Data, VR: Data>(
+        &self,
+        other: &KStream<K, VO>,
+        windows: JoinWindows,
+        prefix: &str,
+        joiner: PairJoiner<V, VO, VR>,
+        emit_unmatched: (bool, bool),
+    ) -> KStream<K, VR> {
+        let left = self.repartition_if_required(None);
+        let right = other.repartition_if_required(None);
+        let (Some(key_serde), Some(left_serde), Some(right_serde)) = (
+            left.key_serde.clone(),
+            left.value_serde.clone(),
+            right.value_serde.clone(),
+        ) else {
+            self.builder
+                .borrow_mut()
+                .report(TopologyError::MissingSerde {
+                    node: format!(
+                        "{prefix}(stream-stream join: both streams need key and value serdes)"
+                    ),
+                    what: if left.key_serde.is_none() {
+                        "key"
+                    } else {
+                        "value"
+                    },
+                });
+            return KStream::new(self.builder.clone(), self.node, None, None);
+        };
+        let retention = Duration::from_millis(
+            (windows.before_ms + windows.after_ms + windows.grace_ms).max(1) as u64,
+        );
+        let size = Duration::from_millis((windows.before_ms + windows.after_ms).max(1) as u64);
+        let (this_store, other_store) = {
+            let mut b = self.builder.borrow_mut();
+            let this_store = b.next_name(&format!("{prefix}THIS-STORE-"));
+            let other_store = b.next_name(&format!("{prefix}OTHER-STORE-"));
+            b.add_store(
+                Stores::window(
+                    this_store.clone(),
+                    key_serde.clone(),
+                    left_serde,
+                    retention,
+                    size,
+                    true,
+                )
+                .into_definition()
+                .0,
+            );
+            b.add_store(
+                Stores::window(
+                    other_store.clone(),
+                    key_serde.clone(),
+                    right_serde,
+                    retention,
+                    size,
+                    true,
+                )
+                .into_definition()
+                .0,
+            );
+            (this_store, other_store)
+        };
+        let (ts, os) = (this_store.clone(), other_store.clone());
+        let j = joiner.clone();
+        let left_node = add_processor_node::<_, K, V, K, VR>(
+            &self.builder,
+            &format!("{prefix}THIS-"),
+            vec![left.node],
+            &[&this_store, &other_store],
+            move || StreamJoinSide {
+                this_store: ts.clone(),
+                other_store: os.clone(),
+                before_ms: windows.before_ms,
+                after_ms: windows.after_ms,
+                grace_ms: windows.grace_ms,
+                joiner: {
+                    let j = j.clone();
+                    Arc::new(move |l: &V, r: Option<&VO>| j(Some(l), r))
+                },
+                emit_unmatched: emit_unmatched.0,
+            },
+        );
+        let (ts, os) = (this_store.clone(), other_store.clone());
+        let right_node = add_processor_node::<_, K, VO, K, VR>(
+            &self.builder,
+            &format!("{prefix}OTHER-"),
+            vec![right.node],
+            &[&this_store, &other_store],
+            move || StreamJoinSide {
+                this_store: os.clone(),
+                other_store: ts.clone(),
+                // Seen from the right, left records may be `after` earlier or `before` later.
+                before_ms: windows.after_ms,
+                after_ms: windows.before_ms,
+                grace_ms: windows.grace_ms,
+                joiner: {
+                    let j = joiner.clone();
+                    Arc::new(move |r: &VO, l: Option<&V>| j(l, Some(r)))
+                },
+                emit_unmatched: emit_unmatched.1,
+            },
+        );
+        let merged = {
+            let mut b = self.builder.borrow_mut();
+            let name = b.next_name(&format!("{prefix}MERGE-"));
+            b.add_node(
+                name,
+                NodeKind::Processor {
+                    factory: Arc::new(|| Box::new(PassThrough)),
+                },
+                vec![left_node, right_node],
+            )
+        };
+        KStream::new(self.builder.clone(), merged, Some(key_serde), None)
+    }
+
+    /// Joins records of two streams with the same key whose timestamps are within
+    /// `windows`; each pair is emitted once, with the later timestamp. Both streams are
+    /// co-partitioned (repartitioned first if their keys may have changed).
+    pub fn join_stream<VO: Data, VR: Data>(
+        &self,
+        other: &KStream<K, VO>,
+        joiner: impl Fn(&V, &VO) -> VR + Send + Sync + 'static,
+        windows: JoinWindows,
+    ) -> KStream<K, VR> {
+        let joiner = Arc::new(move |l: Option<&V>, r: Option<&VO>| match (l, r) {
+            (Some(l), Some(r)) => joiner(l, r),
+            _ => unreachable!("an inner join only joins matched records"),
+        });
+        self.join_stream_with(other, windows, "KSTREAM-JOIN-", joiner, (false, false))
+    }
+
+    /// Like [`join_stream`](Self::join_stream), also emitting each record of this stream
+    /// that has no match when it arrives (with `None`). Unlike Kafka Streams 3.x, which
+    /// waits for the window to close, the unmatched result is emitted at once, so a
+    /// record matched later appears both alone and joined.
+    pub fn left_join_stream<VO: Data, VR: Data>(
+        &self,
+        other: &KStream<K, VO>,
+        joiner: impl Fn(&V, Option<&VO>) -> VR + Send + Sync + 'static,
+        windows: JoinWindows,
+    ) -> KStream<K, VR> {
+        let joiner = Arc::new(move |l: Option<&V>, r: Option<&VO>| match l {
+            Some(l) => joiner(l, r),
+            None => unreachable!("a left join never emits a right record alone"),
+        });
+        self.join_stream_with(other, windows, "KSTREAM-LEFTJOIN-", joiner, (true, false))
+    }
+
+    /// Like [`left_join_stream`](Self::left_join_stream), for both sides.
+    pub fn outer_join_stream<VO: Data, VR: Data>(
+        &self,
+        other: &KStream<K, VO>,
+        joiner: impl Fn(Option<&V>, Option<&VO>) -> VR + Send + Sync + 'static,
+        windows: JoinWindows,
+    ) -> KStream<K, VR> {
+        self.join_stream_with(
+            other,
+            windows,
+            "KSTREAM-OUTERJOIN-",
+            Arc::new(joiner),
+            (true, true),
         )
     }
 

@@ -10,9 +10,11 @@ use super::kgrouped::KGroupedTable;
 use super::kstream::KStream;
 use super::materialized::{Grouped, Materialized};
 use super::ops::add_processor_node;
-use super::ops::aggregate::TableRegroup;
+use super::ops::aggregate::{RowSelector, TableRegroup};
 use super::ops::join::{RowJoiner, TableJoinLeftSide, TableJoinRightSide};
-use super::ops::table::{TableFilter, TableMapValues, TableMaterialize, TableToStream};
+use super::ops::table::{
+    RowMapper, RowPredicate, TableFilter, TableMapValues, TableMaterialize, TableToStream,
+};
 use super::options::Repartitioned;
 use crate::graph::{Data, PassThrough};
 use crate::serde::{Nullable, Serde};
@@ -71,7 +73,7 @@ impl<K: Data, V: Data> KTable<K, V> {
         &self,
         predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
     ) -> KTable<K, V> {
-        let predicate: Arc<dyn Fn(&K, &V) -> bool + Send + Sync> = Arc::new(predicate);
+        let predicate: RowPredicate<K, V> = Arc::new(predicate);
         let node = add_processor_node::<_, K, Change<V>, K, Change<V>>(
             &self.builder,
             "KTABLE-FILTER-",
@@ -105,7 +107,7 @@ impl<K: Data, V: Data> KTable<K, V> {
         &self,
         mapper: impl Fn(&K, &V) -> V2 + Send + Sync + 'static,
     ) -> KTable<K, V2> {
-        let mapper: Arc<dyn Fn(&K, &V) -> V2 + Send + Sync> = Arc::new(mapper);
+        let mapper: RowMapper<K, V, V2> = Arc::new(mapper);
         let node = add_processor_node::<_, K, Change<V>, K, Change<V2>>(
             &self.builder,
             "KTABLE-MAPVALUES-",
@@ -281,7 +283,7 @@ impl<K: Data, V: Data> KTable<K, V> {
         selector: impl Fn(&K, &V) -> (K2, V2) + Send + Sync + 'static,
         grouped: Grouped<K2, V2>,
     ) -> KGroupedTable<K2, V2> {
-        let selector: Arc<dyn Fn(&K, &V) -> (K2, V2) + Send + Sync> = Arc::new(selector);
+        let selector: RowSelector<K, V, K2, V2> = Arc::new(selector);
         let node = add_processor_node::<_, K, Change<V>, K2, Change<V2>>(
             &self.builder,
             "KTABLE-SELECT-",

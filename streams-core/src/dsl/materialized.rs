@@ -2,6 +2,7 @@
 //! and how a stream is grouped (`Grouped`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::graph::Data;
 use crate::serde::Serde;
@@ -17,6 +18,7 @@ pub struct Materialized<K, V> {
     pub(crate) value_serde: Option<Arc<dyn Serde<V>>>,
     pub(crate) in_memory: bool,
     pub(crate) logging: bool,
+    pub(crate) retention: Option<Duration>,
 }
 
 impl<K, V> Default for Materialized<K, V> {
@@ -27,6 +29,7 @@ impl<K, V> Default for Materialized<K, V> {
             value_serde: None,
             in_memory: false,
             logging: true,
+            retention: None,
         }
     }
 }
@@ -84,6 +87,14 @@ impl<K, V> Materialized<K, V> {
         self.logging = enabled;
         self
     }
+
+    /// How long windowed results are kept (window and session stores only). Defaults to
+    /// the window size (or inactivity gap) plus the grace period, the shortest that
+    /// works; raise it to query older windows.
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = Some(retention);
+        self
+    }
 }
 
 /// A store ready to be connected: its name and serdes.
@@ -126,6 +137,95 @@ impl<K: Data, V: Data> Materialized<K, V> {
             key_serde,
             value_serde,
         })
+    }
+
+    /// Resolves name and serdes, reporting a missing serde.
+    fn resolve(
+        &self,
+        b: &mut TopologyBuilder,
+        prefix: &str,
+        key: Option<Arc<dyn Serde<K>>>,
+        value: Option<Arc<dyn Serde<V>>>,
+    ) -> Option<MaterializedStore<K, V>> {
+        let name = self
+            .store_name
+            .clone()
+            .unwrap_or_else(|| b.next_name(&format!("{prefix}STATE-STORE-")));
+        let key_serde = self.key_serde.clone().or(key);
+        let value_serde = self.value_serde.clone().or(value);
+        match (key_serde, value_serde) {
+            (Some(key_serde), Some(value_serde)) => Some(MaterializedStore {
+                name,
+                key_serde,
+                value_serde,
+            }),
+            (k, _) => {
+                let what = if k.is_none() { "key" } else { "value" };
+                b.report(TopologyError::MissingSerde { node: name, what });
+                None
+            }
+        }
+    }
+
+    /// Declares a window store for windows of `size_ms`, kept `min_retention_ms` at least.
+    pub(crate) fn declare_window(
+        self,
+        b: &mut TopologyBuilder,
+        prefix: &str,
+        key: Option<Arc<dyn Serde<K>>>,
+        value: Option<Arc<dyn Serde<V>>>,
+        size_ms: i64,
+        min_retention_ms: i64,
+    ) -> Option<MaterializedStore<K, V>> {
+        let store = self.resolve(b, prefix, key, value)?;
+        let retention = self
+            .retention
+            .unwrap_or(Duration::from_millis(min_retention_ms.max(1) as u64));
+        let builder = Stores::window(
+            store.name.clone(),
+            store.key_serde.clone(),
+            store.value_serde.clone(),
+            retention,
+            Duration::from_millis(size_ms as u64),
+            false,
+        )
+        .with_logging(self.logging);
+        let builder = if self.in_memory {
+            builder.in_memory()
+        } else {
+            builder
+        };
+        b.add_store(builder.into_definition().0);
+        Some(store)
+    }
+
+    /// Declares a session store kept `min_retention_ms` at least.
+    pub(crate) fn declare_session(
+        self,
+        b: &mut TopologyBuilder,
+        prefix: &str,
+        key: Option<Arc<dyn Serde<K>>>,
+        value: Option<Arc<dyn Serde<V>>>,
+        min_retention_ms: i64,
+    ) -> Option<MaterializedStore<K, V>> {
+        let store = self.resolve(b, prefix, key, value)?;
+        let retention = self
+            .retention
+            .unwrap_or(Duration::from_millis(min_retention_ms.max(1) as u64));
+        let builder = Stores::session(
+            store.name.clone(),
+            store.key_serde.clone(),
+            store.value_serde.clone(),
+            retention,
+        )
+        .with_logging(self.logging);
+        let builder = if self.in_memory {
+            builder.in_memory()
+        } else {
+            builder
+        };
+        b.add_store(builder.into_definition().0);
+        Some(store)
     }
 }
 

@@ -22,6 +22,7 @@ mod ktable;
 mod materialized;
 pub(crate) mod ops;
 mod options;
+mod windows;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -29,11 +30,13 @@ use std::sync::Arc;
 
 pub use change::Change;
 pub use kgrouped::{KGroupedStream, KGroupedTable};
+pub use kgrouped::{SessionWindowedKStream, TimeWindowedKStream};
 pub use kstream::KStream;
 pub use ktable::KTable;
 pub use materialized::{Grouped, Materialized};
 pub use ops::split::BranchedKStream;
 pub use options::{Consumed, Produced, Repartitioned, StreamPartitioner, TimestampExtractor};
+pub use windows::{JoinWindows, SessionWindows, TimeWindows};
 
 use crate::graph::Data;
 use crate::topology::node::{NodeKind, SourceTopics, TopicName};

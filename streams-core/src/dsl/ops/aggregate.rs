@@ -13,11 +13,30 @@ pub(crate) type Initializer<VA> = Arc<dyn Fn() -> VA + Send + Sync>;
 /// Folds one value into an aggregate: `(key, value, aggregate) -> aggregate`.
 pub(crate) type Aggregator<K, V, VA> = Arc<dyn Fn(&K, V, VA) -> VA + Send + Sync>;
 
+/// Folds a value into a key's aggregate, `None` before the key's first value:
+/// `(key, value, aggregate) -> aggregate`. Aggregations and reductions are both this.
+pub(crate) type Combine<K, V, VA> = Arc<dyn Fn(&K, V, Option<VA>) -> VA + Send + Sync>;
+
+/// An aggregation: the initializer starts a key's aggregate, the aggregator folds in values.
+pub(crate) fn aggregating<K: 'static, V: 'static, VA: 'static>(
+    initializer: Initializer<VA>,
+    aggregator: Aggregator<K, V, VA>,
+) -> Combine<K, V, VA> {
+    Arc::new(move |k, v, aggregate| aggregator(k, v, aggregate.unwrap_or_else(|| initializer())))
+}
+
+/// A reduction: a key's first value is its aggregate, later ones are combined into it.
+pub(crate) fn reducing<K: 'static, V: 'static>(reducer: Reducer<V>) -> Combine<K, V, V> {
+    Arc::new(move |_, v, aggregate| match aggregate {
+        Some(current) => reducer(current, v),
+        None => v,
+    })
+}
+
 /// Aggregates a grouped stream per key in a store and emits each new aggregate.
 pub(crate) struct StreamAggregate<K, V, VA> {
     pub store: String,
-    pub initializer: Initializer<VA>,
-    pub aggregator: Aggregator<K, V, VA>,
+    pub combine: Combine<K, V, VA>,
 }
 
 impl<K: Clone + Send + 'static, V: Clone + Send + 'static, VA: Clone + Send + 'static>
@@ -30,8 +49,7 @@ impl<K: Clone + Send + 'static, V: Clone + Send + 'static, VA: Clone + Send + 's
     ) -> Result<(), ProcessError> {
         let store = ctx.key_value_store::<K, VA>(&self.store)?;
         let old = store.get(&record.key)?;
-        let start = old.clone().unwrap_or_else(|| (self.initializer)());
-        let new = (self.aggregator)(&record.key, record.value.clone(), start);
+        let new = (self.combine)(&record.key, record.value.clone(), old.clone());
         store.put(&record.key, &new)?;
         ctx.forward(record.with_value(Change::new(Some(new), old)))
     }
@@ -112,32 +130,6 @@ impl<K: Clone + Send + 'static, V: Clone + Send + 'static, VA: Clone + Send + 's
 
 /// Combines two values of a key: `(aggregate, value) -> aggregate`.
 pub(crate) type Reducer<V> = Arc<dyn Fn(V, V) -> V + Send + Sync>;
-
-/// Reduces a grouped stream: a key's first value is its aggregate, later ones are
-/// combined into it.
-pub(crate) struct StreamReduce<V> {
-    pub store: String,
-    pub reducer: Reducer<V>,
-}
-
-impl<K: Clone + Send + 'static, V: Clone + Send + 'static> Processor<K, V, K, Change<V>>
-    for StreamReduce<V>
-{
-    fn process(
-        &mut self,
-        ctx: &mut ProcessorContext<'_, K, Change<V>>,
-        record: Record<K, V>,
-    ) -> Result<(), ProcessError> {
-        let store = ctx.key_value_store::<K, V>(&self.store)?;
-        let old = store.get(&record.key)?;
-        let new = match old.clone() {
-            Some(aggregate) => (self.reducer)(aggregate, record.value.clone()),
-            None => record.value.clone(),
-        };
-        store.put(&record.key, &new)?;
-        ctx.forward(record.with_value(Change::new(Some(new), old)))
-    }
-}
 
 /// Reduces a grouped table: old rows are subtracted, new rows added; a key's first row
 /// is its aggregate.

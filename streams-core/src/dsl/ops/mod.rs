@@ -6,7 +6,9 @@ pub(crate) mod sink;
 pub(crate) mod source;
 pub(crate) mod split;
 pub(crate) mod stateless;
+pub(crate) mod stream_join;
 pub(crate) mod table;
+pub(crate) mod windowed;
 
 use std::cell::RefCell;
 use std::rc::Rc;

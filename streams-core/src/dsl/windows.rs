@@ -1,0 +1,167 @@
+//! Window specifications: tumbling and hopping time windows, session windows, and the
+//! windows of stream-stream joins. Times are event times in milliseconds.
+
+use std::time::Duration;
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Fixed-size windows: tumbling (advance = size) or hopping (advance < size). A record
+/// belongs to every window `[start, start + size)` containing its timestamp, with starts
+/// on multiples of the advance. A window accepts records until stream time passes its
+/// end plus the grace period; later records are dropped and counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeWindows {
+    pub(crate) size_ms: i64,
+    pub(crate) advance_ms: i64,
+    pub(crate) grace_ms: i64,
+}
+
+impl TimeWindows {
+    /// Tumbling windows of `size` that close as soon as stream time passes their end.
+    pub fn of_size_with_no_grace(size: Duration) -> Self {
+        Self::of_size_and_grace(size, Duration::ZERO)
+    }
+
+    /// Tumbling windows of `size` accepting records up to `grace` after their end.
+    ///
+    /// # Panics
+    /// If `size` is zero.
+    pub fn of_size_and_grace(size: Duration, grace: Duration) -> Self {
+        let size_ms = millis(size);
+        assert!(size_ms > 0, "a window size must be positive");
+        TimeWindows {
+            size_ms,
+            advance_ms: size_ms,
+            grace_ms: millis(grace),
+        }
+    }
+
+    /// Makes the windows hop by `advance` (overlapping windows when `advance < size`).
+    ///
+    /// # Panics
+    /// If `advance` is zero or larger than the size.
+    pub fn advance_by(mut self, advance: Duration) -> Self {
+        let advance_ms = millis(advance);
+        assert!(
+            advance_ms > 0 && advance_ms <= self.size_ms,
+            "the advance must be in (0, size]"
+        );
+        self.advance_ms = advance_ms;
+        self
+    }
+
+    /// The window size.
+    pub fn size(&self) -> Duration {
+        Duration::from_millis(self.size_ms as u64)
+    }
+
+    /// Starts of the windows containing `timestamp`, ascending.
+    pub fn windows_for(&self, timestamp: i64) -> Vec<i64> {
+        let last_start = timestamp - timestamp.rem_euclid(self.advance_ms);
+        let mut start = (last_start - self.size_ms + self.advance_ms).max(0);
+        // Align the first start to the advance grid.
+        start += (self.advance_ms - start.rem_euclid(self.advance_ms)) % self.advance_ms;
+        let mut starts = Vec::new();
+        while start <= last_start {
+            starts.push(start);
+            start += self.advance_ms;
+        }
+        starts
+    }
+}
+
+/// Session windows: records of a key closer than the inactivity gap belong to one
+/// session; a record bridging two sessions merges them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionWindows {
+    pub(crate) gap_ms: i64,
+    pub(crate) grace_ms: i64,
+}
+
+impl SessionWindows {
+    /// Sessions with inactivity `gap`, closed as soon as stream time passes their end.
+    pub fn with_inactivity_gap_and_no_grace(gap: Duration) -> Self {
+        Self::with_inactivity_gap_and_grace(gap, Duration::ZERO)
+    }
+
+    /// Sessions with inactivity `gap`, accepting records up to `grace` after their end.
+    ///
+    /// # Panics
+    /// If `gap` is zero.
+    pub fn with_inactivity_gap_and_grace(gap: Duration, grace: Duration) -> Self {
+        let gap_ms = millis(gap);
+        assert!(gap_ms > 0, "an inactivity gap must be positive");
+        SessionWindows {
+            gap_ms,
+            grace_ms: millis(grace),
+        }
+    }
+}
+
+/// Which records of two streams join: those whose timestamps differ by at most `before`
+/// (other side earlier) or `after` (other side later).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JoinWindows {
+    pub(crate) before_ms: i64,
+    pub(crate) after_ms: i64,
+    pub(crate) grace_ms: i64,
+}
+
+impl JoinWindows {
+    /// Records within `difference` of each other, either way; no grace.
+    pub fn of_time_difference_with_no_grace(difference: Duration) -> Self {
+        Self::of_time_difference_and_grace(difference, Duration::ZERO)
+    }
+
+    /// Records within `difference` of each other, accepting out-of-order records up to
+    /// `grace` late.
+    pub fn of_time_difference_and_grace(difference: Duration, grace: Duration) -> Self {
+        let d = millis(difference);
+        JoinWindows {
+            before_ms: d,
+            after_ms: d,
+            grace_ms: millis(grace),
+        }
+    }
+
+    /// Sets how much earlier the other side's record may be.
+    pub fn before(mut self, before: Duration) -> Self {
+        self.before_ms = millis(before);
+        self
+    }
+
+    /// Sets how much later the other side's record may be.
+    pub fn after(mut self, after: Duration) -> Self {
+        self.after_ms = millis(after);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tumbling_windows_hold_each_record_once() {
+        let w = TimeWindows::of_size_with_no_grace(Duration::from_millis(10));
+        assert_eq!(w.windows_for(0), [0]);
+        assert_eq!(w.windows_for(9), [0]);
+        assert_eq!(w.windows_for(10), [10]);
+        assert_eq!(w.windows_for(25), [20]);
+    }
+
+    #[test]
+    fn hopping_windows_hold_each_record_size_over_advance_times() {
+        let w = TimeWindows::of_size_with_no_grace(Duration::from_millis(10))
+            .advance_by(Duration::from_millis(5));
+        assert_eq!(w.windows_for(12), [5, 10]);
+        assert_eq!(w.windows_for(15), [10, 15]);
+        // Near zero there are no negative starts.
+        assert_eq!(w.windows_for(3), [0]);
+        let w = TimeWindows::of_size_with_no_grace(Duration::from_millis(10))
+            .advance_by(Duration::from_millis(3));
+        assert_eq!(w.windows_for(10), [3, 6, 9]);
+    }
+}

@@ -1,0 +1,235 @@
+//! Windowed operators on the test driver: tumbling, hopping and session aggregations
+//! with grace and late-record dropping, and windowed stream-stream joins.
+
+use std::time::Duration;
+
+use streams_core::dsl::{JoinWindows, SessionWindows, TimeWindows};
+use streams_core::serde::{I64Serde, Nullable, StringSerde};
+use streams_core::state::{SessionWindowedSerde, TimeWindowedSerde, Windowed};
+use streams_core::test_driver::TopologyTestDriver;
+use streams_core::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
+
+fn s(v: &str) -> String {
+    v.to_string()
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn windowed_counts(windows: TimeWindows) -> TopologyTestDriver {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("clicks", Consumed::with(StringSerde, StringSerde))
+        .group_by_key(Grouped::new())
+        .windowed_by(windows)
+        // Kept a minute, longer than the default (size + grace), to query closed windows.
+        .count(Materialized::as_store("clicks-per-window").with_retention(Duration::from_secs(60)))
+        .to_stream()
+        .to(
+            "counts",
+            Produced::with(
+                TimeWindowedSerde::new(StringSerde, windows.size()),
+                Nullable(I64Serde),
+            ),
+        );
+    TopologyTestDriver::new(builder.build().unwrap())
+}
+
+fn read_counts(
+    driver: &TopologyTestDriver,
+    size: Duration,
+) -> Vec<((String, i64, i64), Option<i64>)> {
+    driver
+        .output_topic(
+            "counts",
+            TimeWindowedSerde::new(StringSerde, size),
+            Nullable(I64Serde),
+        )
+        .read_key_values()
+        .into_iter()
+        .map(|(w, c): (Windowed<String>, Option<i64>)| ((w.key, w.window.start, w.window.end), c))
+        .collect()
+}
+
+#[test]
+fn tumbling_windows_count_per_key_and_window() {
+    let driver = windowed_counts(TimeWindows::of_size_with_no_grace(ms(10)));
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    for ts in [1, 5, 12] {
+        input.pipe_input_at(s("a"), s("x"), ts);
+    }
+    input.pipe_input_at(s("b"), s("x"), 13);
+    assert_eq!(
+        read_counts(&driver, ms(10)),
+        [
+            ((s("a"), 0, 10), Some(1)),
+            ((s("a"), 0, 10), Some(2)),
+            ((s("a"), 10, 20), Some(1)),
+            ((s("b"), 10, 20), Some(1)),
+        ]
+    );
+    let store = driver
+        .window_store::<String, i64>("clicks-per-window")
+        .unwrap();
+    assert_eq!(store.fetch(&s("a"), 0), Some(2));
+}
+
+#[test]
+fn hopping_windows_count_a_record_in_every_window_containing_it() {
+    let windows = TimeWindows::of_size_with_no_grace(ms(10)).advance_by(ms(5));
+    let driver = windowed_counts(windows);
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    input.pipe_input_at(s("a"), s("x"), 7); // windows [0,10) and [5,15)
+    input.pipe_input_at(s("a"), s("x"), 12); // windows [5,15) and [10,20)
+    assert_eq!(
+        read_counts(&driver, ms(10)),
+        [
+            ((s("a"), 0, 10), Some(1)),
+            ((s("a"), 5, 15), Some(1)),
+            ((s("a"), 5, 15), Some(2)),
+            ((s("a"), 10, 20), Some(1)),
+        ]
+    );
+}
+
+#[test]
+fn records_later_than_the_grace_period_are_dropped() {
+    let driver = windowed_counts(TimeWindows::of_size_and_grace(ms(10), ms(5)));
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    input.pipe_input_at(s("a"), s("x"), 3);
+    input.pipe_input_at(s("a"), s("x"), 14); // stream time 14: window [0,10) open until 15
+    input.pipe_input_at(s("a"), s("x"), 8); // late but within grace: counted
+    input.pipe_input_at(s("a"), s("x"), 15); // stream time 15: [0,10) closes
+    input.pipe_input_at(s("a"), s("x"), 9); // beyond grace: dropped
+    let counts = read_counts(&driver, ms(10));
+    assert_eq!(
+        counts,
+        [
+            ((s("a"), 0, 10), Some(1)),
+            ((s("a"), 10, 20), Some(1)),
+            ((s("a"), 0, 10), Some(2)),
+            ((s("a"), 10, 20), Some(2)),
+        ]
+    );
+}
+
+#[test]
+fn a_record_bridging_two_sessions_merges_them() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("events", Consumed::with(StringSerde, I64Serde))
+        .group_by_key(Grouped::new())
+        .windowed_by_session(SessionWindows::with_inactivity_gap_and_no_grace(ms(10)))
+        .aggregate(
+            || 0i64,
+            |_, v, sum| sum + v,
+            |_, a, b| a + b,
+            Materialized::as_store("sessions"),
+        )
+        .to_stream()
+        .to(
+            "totals",
+            Produced::with(SessionWindowedSerde::new(StringSerde), Nullable(I64Serde)),
+        );
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("events", StringSerde, I64Serde);
+    input.pipe_input_at(s("u"), 1, 0); // session [0,0]
+    input.pipe_input_at(s("u"), 2, 20); // separate session [20,20]
+    input.pipe_input_at(s("u"), 4, 10); // within 10 of both: merges into [0,20]
+    let totals: Vec<((i64, i64), Option<i64>)> = driver
+        .output_topic(
+            "totals",
+            SessionWindowedSerde::new(StringSerde),
+            Nullable(I64Serde),
+        )
+        .read_key_values()
+        .into_iter()
+        .map(|(w, v)| ((w.window.start, w.window.end), v))
+        .collect();
+    assert_eq!(
+        totals,
+        [
+            ((0, 0), Some(1)),
+            ((20, 20), Some(2)),
+            ((0, 0), None),
+            ((20, 20), None),
+            ((0, 20), Some(7)),
+        ]
+    );
+    let sessions = driver.session_store::<String, i64>("sessions").unwrap();
+    assert_eq!(sessions.fetch_session(&s("u"), 0, 20), Some(7));
+}
+
+fn join_driver(kind: &str) -> TopologyTestDriver {
+    let builder = StreamsBuilder::new();
+    let orders = builder.stream("orders", Consumed::with(StringSerde, StringSerde));
+    let payments = builder.stream("payments", Consumed::with(StringSerde, StringSerde));
+    let windows = JoinWindows::of_time_difference_with_no_grace(ms(10));
+    let joined = match kind {
+        "inner" => orders.join_stream(&payments, |o, p| format!("{o}+{p}"), windows),
+        "left" => orders.left_join_stream(
+            &payments,
+            |o, p| format!("{o}+{}", p.map_or("-", String::as_str)),
+            windows,
+        ),
+        _ => orders.outer_join_stream(
+            &payments,
+            |o, p| {
+                format!(
+                    "{}+{}",
+                    o.map_or("-", String::as_str),
+                    p.map_or("-", String::as_str)
+                )
+            },
+            windows,
+        ),
+    };
+    joined.to("joined", Produced::with(StringSerde, StringSerde));
+    TopologyTestDriver::new(builder.build().unwrap())
+}
+
+fn run_join(kind: &str) -> Vec<(String, i64)> {
+    let driver = join_driver(kind);
+    let orders = driver.input_topic("orders", StringSerde, StringSerde);
+    let payments = driver.input_topic("payments", StringSerde, StringSerde);
+    orders.pipe_input_at(s("k"), s("o1"), 100);
+    payments.pipe_input_at(s("k"), s("p1"), 105); // within 10 of o1
+    payments.pipe_input_at(s("k"), s("p2"), 130); // no order near
+    orders.pipe_input_at(s("k"), s("o2"), 125); // within 10 of p2 (later side)
+    orders.pipe_input_at(s("x"), s("o3"), 131); // other key: no payment
+    driver
+        .output_topic("joined", StringSerde, StringSerde)
+        .read_records()
+        .into_iter()
+        .map(|r| (r.value, r.timestamp))
+        .collect()
+}
+
+#[test]
+fn stream_stream_inner_join_pairs_records_within_the_window() {
+    assert_eq!(run_join("inner"), [(s("o1+p1"), 105), (s("o2+p2"), 130)]);
+}
+
+#[test]
+fn stream_stream_left_and_outer_joins_also_emit_unmatched_records() {
+    assert_eq!(
+        run_join("left"),
+        [
+            (s("o1+-"), 100),
+            (s("o1+p1"), 105),
+            (s("o2+p2"), 130),
+            (s("o3+-"), 131)
+        ]
+    );
+    assert_eq!(
+        run_join("outer"),
+        [
+            (s("o1+-"), 100),
+            (s("o1+p1"), 105),
+            (s("-+p2"), 130),
+            (s("o2+p2"), 130),
+            (s("o3+-"), 131)
+        ]
+    );
+}
