@@ -14,8 +14,8 @@ pub mod test_driver;
 pub mod topology;
 
 pub use dsl::{
-    Change, Consumed, Grouped, KGroupedStream, KGroupedTable, KStream, KTable, Materialized,
-    Produced, Repartitioned, StreamsBuilder,
+    Change, Consumed, GlobalKTable, Grouped, KGroupedStream, KGroupedTable, KStream, KTable,
+    Materialized, Produced, Repartitioned, StreamsBuilder,
 };
 pub use graph::Data;
 pub use record::{Header, Headers, Record, RecordMetadata};

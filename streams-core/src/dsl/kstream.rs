@@ -4,11 +4,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use super::global_ktable::GlobalKTable;
 use super::kgrouped::KGroupedStream;
 use super::ktable::KTable;
 use super::materialized::Grouped;
 use super::ops::add_processor_node;
-use super::ops::join::{StreamTableJoin, StreamTableJoiner};
+use super::ops::join::{GlobalKeySelector, StreamGlobalJoin, StreamTableJoin, StreamTableJoiner};
 use super::ops::sink::{SinkNode, SinkTarget, TopicChooser};
 use super::ops::split::BranchedKStream;
 use super::ops::stateless::{Stateless, StatelessFn};
@@ -749,6 +750,61 @@ impl<K: Data, V: Data> KStream<K, V> {
             "KSTREAM-OUTERJOIN-",
             Arc::new(joiner),
             (true, true),
+        )
+    }
+
+    fn join_global_with<GK: Data, GV: Data, VR: Data>(
+        &self,
+        global: &GlobalKTable<GK, GV>,
+        prefix: &str,
+        key_selector: GlobalKeySelector<K, V, GK>,
+        joiner: StreamTableJoiner<V, GV, VR>,
+    ) -> KStream<K, VR> {
+        let store = global.store.clone();
+        let node = add_processor_node::<_, K, V, K, VR>(
+            &self.builder,
+            prefix,
+            vec![self.node],
+            &[],
+            move || StreamGlobalJoin {
+                global_store: store.clone(),
+                key_selector: key_selector.clone(),
+                joiner: joiner.clone(),
+            },
+        );
+        // The key is unchanged and no repartitioning is needed: the table is everywhere.
+        KStream::new(self.builder.clone(), node, self.key_serde.clone(), None)
+            .with_repartition(self.repartition_required)
+    }
+
+    /// Joins each record with the global table row whose key `key_selector` computes;
+    /// records without a row are dropped.
+    pub fn join_global<GK: Data, GV: Data, VR: Data>(
+        &self,
+        global: &GlobalKTable<GK, GV>,
+        key_selector: impl Fn(&K, &V) -> GK + Send + Sync + 'static,
+        joiner: impl Fn(&V, &GV) -> VR + Send + Sync + 'static,
+    ) -> KStream<K, VR> {
+        self.join_global_with(
+            global,
+            "KSTREAM-GLOBALJOIN-",
+            Arc::new(key_selector),
+            Arc::new(move |v: &V, g: Option<&GV>| g.map(|g| joiner(v, g))),
+        )
+    }
+
+    /// Like [`join_global`](Self::join_global), keeping records without a row (`None`).
+    pub fn left_join_global<GK: Data, GV: Data, VR: Data>(
+        &self,
+        global: &GlobalKTable<GK, GV>,
+        key_selector: impl Fn(&K, &V) -> GK + Send + Sync + 'static,
+        joiner: impl Fn(&V, Option<&GV>) -> VR + Send + Sync + 'static,
+    ) -> KStream<K, VR> {
+        self.join_global_with(
+            global,
+            "KSTREAM-GLOBALLEFTJOIN-",
+            Arc::new(key_selector),
+            Arc::new(move |v: &V, g: Option<&GV>| Some(joiner(v, g))),
         )
     }
 

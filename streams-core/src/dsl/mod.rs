@@ -16,6 +16,7 @@
 //! ```
 
 mod change;
+mod global_ktable;
 mod kgrouped;
 mod kstream;
 mod ktable;
@@ -29,6 +30,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 pub use change::Change;
+pub use global_ktable::GlobalKTable;
 pub use kgrouped::{KGroupedStream, KGroupedTable};
 pub use kgrouped::{SessionWindowedKStream, TimeWindowedKStream};
 pub use kstream::KStream;
@@ -123,6 +125,37 @@ impl StreamsBuilder {
             key_serde: Some(key_serde),
             value_serde: Some(value_serde),
             store: Some(store.name),
+        }
+    }
+
+    /// Reads `topic` in full, on every instance, into a global store (named by
+    /// `materialized`, or generated); the table stays up to date while the application
+    /// runs. On a broker, `KafkaStreams::start` returns once every global table has
+    /// caught up with its topic. Keys and values are stored as the topic holds them, so
+    /// the serdes must be the topic's.
+    pub fn global_table<K: Data, V: Data>(
+        &self,
+        topic: &str,
+        consumed: Consumed<K, V>,
+        materialized: Materialized<K, V>,
+    ) -> GlobalKTable<K, V> {
+        let mut b = self.inner.borrow_mut();
+        let name = materialized
+            .store_name
+            .clone()
+            .unwrap_or_else(|| b.next_name("GLOBALKTABLE-STATE-STORE-"));
+        let key_serde = materialized.key_serde.unwrap_or(consumed.key_serde);
+        let value_serde = materialized.value_serde.unwrap_or(consumed.value_serde);
+        let definition = crate::state::Stores::key_value(name.clone(), key_serde, value_serde)
+            .in_memory()
+            .with_logging(false);
+        b.add_global_table(
+            topic,
+            crate::state::StoreBuilder::into_definition(definition).0,
+        );
+        GlobalKTable {
+            store: name,
+            types: std::marker::PhantomData,
         }
     }
 

@@ -7,7 +7,7 @@ use super::{FixedKeyRecord, ProcessError, PunctuationType, PunctuatorId, TaskId}
 use crate::graph::{Data, ErasedRecord, Exec};
 use crate::record::{Record, RecordMetadata};
 use crate::state::task_stores::StoreSlot;
-use crate::state::{KeyValueStore, SessionStore, WindowStore};
+use crate::state::{GlobalKeyValueStore, KeyValueStore, SessionStore, WindowStore};
 
 /// What every processor context offers besides forwarding: scheduling, commits, time,
 /// metadata of the current record and the task's identity.
@@ -85,6 +85,24 @@ impl<'a> TaskContext<'a> {
             .stores
             .slot(name)
             .ok_or_else(|| store_error("no such store in this task".to_string()))
+    }
+
+    /// The global store `name` (of a [`GlobalKTable`](crate::dsl::GlobalKTable)), read-only
+    /// and shared by every task; no connection is needed.
+    pub fn global_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<GlobalKeyValueStore<'a, K, V>, ProcessError> {
+        let exec: &'a Exec<'a> = self.exec;
+        let slot = exec
+            .state
+            .stores
+            .global(name)
+            .ok_or_else(|| ProcessError::Store {
+                store: name.to_string(),
+                reason: "no such global store".to_string(),
+            })?;
+        GlobalKeyValueStore::from_slot(slot)
     }
 
     /// The key-value store `name`, typed by the serdes it was declared with. The

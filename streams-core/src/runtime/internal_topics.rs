@@ -76,6 +76,11 @@ pub(crate) fn prepare_topics(
             }
         }
     }
+    for global in &topology.global_tables {
+        if !existing.contains_key(&global.topic) {
+            missing.push(global.topic.clone());
+        }
+    }
     for handler_topic in dead_letter_topics(config) {
         if !existing.contains_key(&handler_topic) {
             missing.push(handler_topic);

@@ -7,9 +7,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::global_thread::GlobalUpdater;
 use super::internal_topics::prepare_topics;
 use super::stream_thread::{self, ThreadSpec};
 use super::{ProcessingGuarantee, StreamsConfig, StreamsError};
+use crate::state::global::GlobalStores;
 use streams_state::{RestoreListener, TracingRestoreListener};
 
 use crate::processor::TaskId;
@@ -180,6 +182,7 @@ struct Inner {
     next_thread: Mutex<usize>,
     client_id: String,
     restore_listener: Mutex<Arc<dyn RestoreListener>>,
+    globals: Arc<GlobalStores>,
 }
 
 /// Runs a [`Topology`] against Kafka.
@@ -211,6 +214,7 @@ impl KafkaStreams {
     pub fn new(topology: Topology, config: StreamsConfig) -> Result<Self, StreamsError> {
         config.validate()?;
         let client_id = format!("{}-{}", config.application_id, uuid::Uuid::new_v4());
+        let globals = Arc::new(GlobalStores::new(&topology.global_tables));
         Ok(KafkaStreams {
             inner: Arc::new(Inner {
                 topology: Arc::new(topology),
@@ -220,6 +224,7 @@ impl KafkaStreams {
                 handles: Mutex::new(Vec::new()),
                 next_thread: Mutex::new(1),
                 restore_listener: Mutex::new(Arc::new(TracingRestoreListener)),
+                globals,
                 client_id,
             }),
         })
@@ -315,6 +320,9 @@ impl KafkaStreams {
         }
         prepare_topics(&self.inner.topology, &self.inner.config)?;
         self.inner.shared.transition(State::Rebalancing);
+        if !self.inner.globals.topics().is_empty() {
+            Inner::start_global_thread(&self.inner)?;
+        }
         for _ in 0..self.inner.config.num_stream_threads {
             Inner::spawn_thread(&self.inner)?;
         }
@@ -367,6 +375,32 @@ impl Drop for KafkaStreams {
 }
 
 impl Inner {
+    /// Fills the global stores (blocking until they caught up with their topics), then
+    /// keeps them up to date on a thread of their own.
+    fn start_global_thread(inner: &Arc<Inner>) -> Result<(), StreamsError> {
+        let updater = GlobalUpdater::new(&inner.config, &inner.client_id, inner.globals.clone())?;
+        updater.bootstrap(&inner.shared.shutdown)?;
+        let me = inner.clone();
+        let handle = std::thread::Builder::new()
+            .name("global-thread".into())
+            .spawn(move || {
+                if let Err(error) = updater.run(&me.shared.shutdown) {
+                    tracing::error!("global thread failed: {error}");
+                    locked(&me.shared.errors).push(error.to_string());
+                    me.shared.transition(State::PendingError);
+                    me.shared.shutdown.store(true, Ordering::Release);
+                    if me.shared.live_threads() == 0 {
+                        me.shared.transition(State::Error);
+                    }
+                }
+            })
+            .map_err(|e| {
+                StreamsError::InvalidState(format!("cannot spawn the global thread: {e}"))
+            })?;
+        locked(&inner.handles).push(handle);
+        Ok(())
+    }
+
     fn spawn_thread(inner: &Arc<Inner>) -> Result<(), StreamsError> {
         let index = {
             let mut next = locked(&inner.next_thread);
@@ -382,6 +416,7 @@ impl Inner {
             client: inner.shared.clone(),
             client_id: inner.client_id.clone(),
             restore_listener: locked(&inner.restore_listener).clone(),
+            globals: inner.globals.clone(),
         };
         let me = inner.clone();
         let handle = std::thread::Builder::new()

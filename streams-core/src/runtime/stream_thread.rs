@@ -17,6 +17,8 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, TopicPartitionList};
 use streams_state::RestoreListener;
 
+use crate::state::global::GlobalStores;
+
 use super::kafka_collector::KafkaCollector;
 use super::kafka_streams::{ClientShared, ThreadState};
 use super::task_manager::TaskManager;
@@ -115,6 +117,7 @@ pub(crate) struct ThreadSpec {
     pub client: Arc<ClientShared>,
     pub client_id: String,
     pub restore_listener: Arc<dyn RestoreListener>,
+    pub globals: Arc<GlobalStores>,
 }
 
 /// Runs the poll loop until shutdown is requested or a fatal error occurs.
@@ -128,6 +131,7 @@ pub(crate) fn run(spec: ThreadSpec) -> Result<(), StreamsError> {
         collector,
         &name,
         spec.restore_listener.clone(),
+        spec.globals.clone(),
     )?));
     let consumer = create_consumer(&spec, &name, manager.clone())?;
     let subscription = lock(&manager).router().subscription();

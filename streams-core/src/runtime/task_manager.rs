@@ -19,6 +19,7 @@ use super::task::{StreamTask, TaskHandlers};
 use super::{metrics, StreamsConfig, StreamsError};
 use crate::processor::{PunctuationType, TaskId};
 use crate::state::changelog_topic;
+use crate::state::global::GlobalStores;
 use crate::state::task_stores::{StoreLocation, TaskStores};
 use crate::topology::node::{OffsetReset, RawRecord, SourceTopics};
 use crate::topology::Topology;
@@ -109,6 +110,7 @@ pub(crate) struct TaskManager {
     /// Locks of the task directories of tasks with persistent stores.
     locks: HashMap<TaskId, TaskDirLock>,
     restorer: Restorer,
+    globals: Arc<GlobalStores>,
 }
 
 /// Wall-clock time in ms since the epoch.
@@ -125,6 +127,7 @@ impl TaskManager {
         collector: KafkaCollector,
         thread_name: &str,
         restore_listener: Arc<dyn RestoreListener>,
+        globals: Arc<GlobalStores>,
     ) -> Result<Self, StreamsError> {
         let state_dir =
             StateDirectory::new(&config.state_dir, &config.application_id).map_err(|e| {
@@ -134,6 +137,7 @@ impl TaskManager {
                 ))
             })?;
         Ok(TaskManager {
+            globals,
             state_dir,
             rocksdb: RocksDbConfig::default(),
             locks: HashMap::new(),
@@ -165,7 +169,10 @@ impl TaskManager {
     ) -> Result<(TaskStores, Vec<RestoreRequest>), StreamsError> {
         let definitions = self.topology.stores_of(id.subtopology);
         if definitions.is_empty() {
-            return Ok((TaskStores::empty(id.partition), Vec::new()));
+            return Ok((
+                TaskStores::empty(id.partition).with_globals(self.globals.clone()),
+                Vec::new(),
+            ));
         }
         let store_error =
             |e: StoreError| StreamsError::Config(format!("state stores of task {id}: {e}"));
@@ -201,7 +208,8 @@ impl TaskManager {
             rocksdb: &self.rocksdb,
         });
         let stores = TaskStores::open(&definitions, &self.application_id, id.partition, location)
-            .map_err(store_error)?;
+            .map_err(store_error)?
+            .with_globals(self.globals.clone());
         let requests = stores
             .changelog_partitions()
             .into_iter()

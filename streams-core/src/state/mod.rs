@@ -52,6 +52,7 @@
 //! ```
 
 mod definition;
+pub(crate) mod global;
 mod key_value;
 mod session;
 pub(crate) mod task_stores;
@@ -63,6 +64,7 @@ pub use definition::{
     KeyValueStoreBuilder, SessionStoreBuilder, StoreBuilder, Stores, WindowStoreBuilder,
 };
 pub(crate) use definition::{KvSerdes, StoreDefinition, StoreKind};
+pub use global::GlobalKeyValueStore;
 pub use key_value::KeyValueStore;
 pub use session::SessionStore;
 pub use window::WindowStore;

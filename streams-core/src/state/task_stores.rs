@@ -16,6 +16,7 @@ use streams_state::{
 };
 
 use super::definition::StoreKind;
+use super::global::{GlobalSlot, GlobalStores};
 use super::{changelog_topic, StoreDefinition};
 use crate::graph::OutgoingRecord;
 use crate::record::Headers;
@@ -151,6 +152,8 @@ pub(crate) struct TaskStores {
     clock: RecordTimestamp,
     partition: i32,
     task_dir: Option<PathBuf>,
+    /// The instance's global stores, readable from every task.
+    globals: Arc<GlobalStores>,
 }
 
 impl TaskStores {
@@ -162,7 +165,19 @@ impl TaskStores {
             clock: RecordTimestamp::new(),
             partition,
             task_dir: None,
+            globals: Arc::new(GlobalStores::default()),
         }
+    }
+
+    /// Gives the task read access to the instance's global stores.
+    pub fn with_globals(mut self, globals: Arc<GlobalStores>) -> Self {
+        self.globals = globals;
+        self
+    }
+
+    /// The global store `name`.
+    pub fn global(&self, name: &str) -> Option<&GlobalSlot> {
+        self.globals.slot(name)
     }
 
     /// Opens the stores of `definitions` for the task of `partition`: persistent ones in

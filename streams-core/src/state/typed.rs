@@ -4,6 +4,7 @@
 use super::definition::StoreKind;
 use super::task_stores::StoreSlot;
 use super::KvSerdes;
+use super::StoreDefinition;
 use crate::processor::ProcessError;
 use crate::serde::SerdeError;
 
@@ -18,23 +19,30 @@ pub(crate) struct StoreCodec<'a, K, V> {
 impl<'a, K: 'static, V: 'static> StoreCodec<'a, K, V> {
     /// The codec of `slot`; fails if the store was declared with other types.
     pub fn for_slot(slot: &'a StoreSlot) -> Result<Self, ProcessError> {
-        let serdes = slot
-            .definition
+        Self::for_definition(&slot.definition, &slot.topic)
+    }
+
+    /// The codec of a store declared by `definition`, whose serdes see `topic`.
+    pub fn for_definition(
+        definition: &'a StoreDefinition,
+        topic: &'a str,
+    ) -> Result<Self, ProcessError> {
+        let serdes = definition
             .serdes
             .downcast_ref::<KvSerdes<K, V>>()
             .ok_or_else(|| ProcessError::Store {
-                store: slot.definition.name.clone(),
+                store: definition.name.clone(),
                 reason: format!(
                     "it holds {}/{}, not {}/{}",
-                    slot.definition.types.0,
-                    slot.definition.types.1,
+                    definition.types.0,
+                    definition.types.1,
                     std::any::type_name::<K>(),
                     std::any::type_name::<V>()
                 ),
             })?;
         Ok(StoreCodec {
-            name: &slot.definition.name,
-            topic: &slot.topic,
+            name: &definition.name,
+            topic,
             serdes,
         })
     }

@@ -46,6 +46,7 @@ use crate::runtime::partitioner::partition_for_key;
 use crate::runtime::task::{StreamTask, TaskHandlers};
 use crate::runtime::{DeserializationErrorHandler, ProcessingErrorHandler, StreamsError};
 use crate::serde::Serde;
+use crate::state::global::GlobalStores;
 use crate::state::task_stores::TaskStores;
 use crate::state::Windowed;
 use crate::topology::node::RawRecord;
@@ -140,6 +141,8 @@ impl RecordCollector for DriverCollector {
 }
 
 struct DriverState {
+    /// Global stores, updated as soon as a record reaches their topic.
+    globals: Arc<GlobalStores>,
     topology: Topology,
     router: crate::runtime::task_manager::TopicRouter,
     handlers: Arc<TaskHandlers>,
@@ -202,6 +205,7 @@ impl TopologyTestDriver {
             next_offset: HashMap::new(),
             outputs: HashMap::new(),
             round_robin: HashMap::new(),
+            globals: Arc::new(GlobalStores::new(&topology.global_tables)),
             topology,
         };
         // One task per sub-topology and partition of its named source topics.
@@ -663,7 +667,8 @@ impl DriverState {
             id.partition,
             None,
         )
-        .map_err(|e| StreamsError::Config(format!("cannot open the stores of task {id}: {e}")))?;
+        .map_err(|e| StreamsError::Config(format!("cannot open the stores of task {id}: {e}")))?
+        .with_globals(self.globals.clone());
         let mut task = StreamTask::new(
             &self.topology,
             id,
@@ -702,6 +707,14 @@ impl DriverState {
 
     /// Buffers `raw` in the task reading its partition; `false` if no source reads it.
     fn deliver_input(&mut self, raw: RawRecord) -> Result<bool, StreamsError> {
+        if self.globals.reads(&raw.topic) {
+            self.globals
+                .apply(&raw.topic, raw.key.as_deref(), raw.value.as_deref())
+                .map_err(|e| {
+                    StreamsError::Config(format!("updating the global store of {}: {e}", raw.topic))
+                })?;
+            return Ok(true);
+        }
         let Some((sub, _)) = self.router.route(&raw.topic) else {
             return Ok(false);
         };

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::node::{NodeKind, NodeSpec, SourceTopics, TopicName};
 use super::{InternalTopic, Subtopology, Topology, TopologyError};
+use crate::state::global::GlobalTableSpec;
 use crate::state::StoreDefinition;
 
 /// The mutable graph behind a `StreamsBuilder`. Errors found while the DSL is used (a
@@ -17,6 +18,7 @@ pub(crate) struct TopologyBuilder {
     counter: usize,
     internal_topics: Vec<InternalTopic>,
     stores: BTreeMap<String, Arc<StoreDefinition>>,
+    global_tables: Vec<GlobalTableSpec>,
     errors: Vec<TopologyError>,
 }
 
@@ -59,6 +61,27 @@ impl TopologyBuilder {
             .insert(definition.name.clone(), Arc::new(definition));
     }
 
+    /// Declares a global table: `topic` copied in full into store `definition` on every
+    /// instance.
+    pub fn add_global_table(&mut self, topic: &str, definition: StoreDefinition) {
+        let taken = self.stores.contains_key(&definition.name)
+            || self
+                .global_tables
+                .iter()
+                .any(|g| g.store.name == definition.name);
+        if taken {
+            self.report(TopologyError::Invalid(format!(
+                "two state stores are named {}",
+                definition.name
+            )));
+            return;
+        }
+        self.global_tables.push(GlobalTableSpec {
+            topic: topic.to_string(),
+            store: Arc::new(definition),
+        });
+    }
+
     pub fn connect_store(&mut self, node: usize, store: &str) {
         self.nodes[node].stores.push(store.to_string());
     }
@@ -95,7 +118,7 @@ impl TopologyBuilder {
                 }
             }
         }
-        if self.nodes.is_empty() {
+        if self.nodes.is_empty() && self.global_tables.is_empty() {
             return Err(TopologyError::Empty);
         }
         for node in &self.nodes {
@@ -112,6 +135,7 @@ impl TopologyBuilder {
             subtopologies,
             internal_topics: self.internal_topics,
             stores: self.stores,
+            global_tables: self.global_tables,
         })
     }
 }

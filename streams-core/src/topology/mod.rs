@@ -91,6 +91,7 @@ pub struct Topology {
     pub(crate) internal_topics: Vec<InternalTopic>,
     pub(crate) stores:
         std::collections::BTreeMap<String, std::sync::Arc<crate::state::StoreDefinition>>,
+    pub(crate) global_tables: Vec<crate::state::global::GlobalTableSpec>,
 }
 
 /// A source of an instantiated graph: what it reads and how to decode it.

@@ -119,3 +119,35 @@ where
         ctx.forward(record.with_value(Change::new(new, old)))
     }
 }
+
+/// Picks the global table key a stream record joins with.
+pub(crate) type GlobalKeySelector<K, V, GK> = Arc<dyn Fn(&K, &V) -> GK + Send + Sync>;
+
+/// Looks every stream record up in a global store by a key computed from the record.
+pub(crate) struct StreamGlobalJoin<K, V, GK, GV, VR> {
+    pub global_store: String,
+    pub key_selector: GlobalKeySelector<K, V, GK>,
+    pub joiner: StreamTableJoiner<V, GV, VR>,
+}
+
+impl<K, V, GK, GV, VR> Processor<K, V, K, VR> for StreamGlobalJoin<K, V, GK, GV, VR>
+where
+    K: Clone + Send + 'static,
+    V: Clone + Send + 'static,
+    GK: Clone + Send + 'static,
+    GV: Clone + Send + 'static,
+    VR: Clone + Send + 'static,
+{
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, VR>,
+        record: Record<K, V>,
+    ) -> Result<(), ProcessError> {
+        let global = ctx.global_store::<GK, GV>(&self.global_store)?;
+        let current = global.get(&(self.key_selector)(&record.key, &record.value))?;
+        match (self.joiner)(&record.value, current.as_ref()) {
+            Some(joined) => ctx.forward(record.with_value(joined)),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The global thread: fills global stores from every partition of their topics before
+//! stream threads start, then keeps them up to date.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use super::{ProcessingGuarantee, StreamsConfig, StreamsError};
+use crate::state::global::GlobalStores;
+
+const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(100);
+
+/// Reads global topics into global stores.
+pub(crate) struct GlobalUpdater {
+    consumer: BaseConsumer,
+    globals: Arc<GlobalStores>,
+    /// End offsets at start, per partition: bootstrapping reads up to these.
+    ends: BTreeMap<(String, i32), i64>,
+}
+
+impl GlobalUpdater {
+    /// A consumer assigned to every partition of every global topic, from the beginning.
+    pub fn new(
+        config: &StreamsConfig,
+        client_id: &str,
+        globals: Arc<GlobalStores>,
+    ) -> Result<Self, StreamsError> {
+        let isolation = match config.processing_guarantee {
+            ProcessingGuarantee::AtLeastOnce => "read_uncommitted",
+            ProcessingGuarantee::ExactlyOnceV2 => "read_committed",
+        };
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &config.bootstrap_servers)
+            .set("client.id", format!("{client_id}-global-consumer"))
+            // Never joins a group: every instance reads everything.
+            .set("group.id", format!("{}-global", config.application_id))
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", isolation)
+            .create()
+            .map_err(|e| StreamsError::kafka("creating the global consumer", e))?;
+        let mut assignment = TopicPartitionList::new();
+        let mut ends = BTreeMap::new();
+        for topic in globals.topics() {
+            let metadata = consumer
+                .fetch_metadata(Some(&topic), METADATA_TIMEOUT)
+                .map_err(|e| {
+                    StreamsError::kafka(format!("reading metadata of global topic {topic}"), e)
+                })?;
+            let partitions: Vec<i32> = metadata
+                .topics()
+                .iter()
+                .filter(|t| t.name() == topic)
+                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                .collect();
+            if partitions.is_empty() {
+                return Err(StreamsError::MissingSourceTopics(vec![topic]));
+            }
+            for p in partitions {
+                let (_, high) = consumer
+                    .fetch_watermarks(&topic, p, METADATA_TIMEOUT)
+                    .map_err(|e| {
+                        StreamsError::kafka(format!("reading the end of {topic}-{p}"), e)
+                    })?;
+                ends.insert((topic.clone(), p), high);
+                assignment
+                    .add_partition_offset(&topic, p, Offset::Beginning)
+                    .map_err(|e| StreamsError::kafka("building the global assignment", e))?;
+            }
+        }
+        consumer
+            .assign(&assignment)
+            .map_err(|e| StreamsError::kafka("assigning global topics", e))?;
+        Ok(GlobalUpdater {
+            consumer,
+            globals,
+            ends,
+        })
+    }
+
+    fn poll_once(&self) -> Result<(), StreamsError> {
+        let mut next = self.consumer.poll(POLL);
+        while let Some(result) = next {
+            match result {
+                Ok(m) => self
+                    .globals
+                    .apply(m.topic(), m.key(), m.payload())
+                    .map_err(|e| {
+                        StreamsError::Config(format!(
+                            "updating the global store of {}: {e}",
+                            m.topic()
+                        ))
+                    })?,
+                Err(e) => tracing::warn!("global consumer: {e}"),
+            }
+            next = self.consumer.poll(Duration::ZERO);
+        }
+        Ok(())
+    }
+
+    /// Reads until every partition reached the end it had at start (or `stop` is set).
+    pub fn bootstrap(&self, stop: &AtomicBool) -> Result<(), StreamsError> {
+        loop {
+            if stop.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            let caught_up = self
+                .consumer
+                .position()
+                .map_err(|e| StreamsError::kafka("reading global positions", e))?
+                .elements()
+                .iter()
+                .all(|e| {
+                    match (
+                        e.offset(),
+                        self.ends.get(&(e.topic().to_string(), e.partition())),
+                    ) {
+                        (_, Some(&0)) => true,
+                        (Offset::Offset(p), Some(&end)) => p >= end,
+                        _ => false,
+                    }
+                });
+            if caught_up {
+                tracing::info!(topics = ?self.globals.topics(), "global stores bootstrapped");
+                return Ok(());
+            }
+            self.poll_once()?;
+        }
+    }
+
+    /// Applies new records until `stop` is set.
+    pub fn run(self, stop: &AtomicBool) -> Result<(), StreamsError> {
+        while !stop.load(Ordering::Acquire) {
+            self.poll_once()?;
+        }
+        Ok(())
+    }
+}
