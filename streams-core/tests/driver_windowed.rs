@@ -233,3 +233,79 @@ fn stream_stream_left_and_outer_joins_also_emit_unmatched_records() {
         ]
     );
 }
+
+#[test]
+fn suppression_emits_each_window_once_when_it_closes() {
+    let windows = TimeWindows::of_size_and_grace(ms(10), ms(5));
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("clicks", Consumed::with(StringSerde, StringSerde))
+        .group_by_key(Grouped::new())
+        .windowed_by(windows)
+        .count(Materialized::new())
+        .suppress_until_window_closes()
+        .to_stream()
+        .to(
+            "final",
+            Produced::with(
+                TimeWindowedSerde::new(StringSerde, windows.size()),
+                Nullable(I64Serde),
+            ),
+        );
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    let output = driver.output_topic(
+        "final",
+        TimeWindowedSerde::new(StringSerde, ms(10)),
+        Nullable(I64Serde),
+    );
+    for ts in [1, 4, 9, 12] {
+        input.pipe_input_at(s("a"), s("x"), ts);
+    }
+    assert!(
+        output.is_empty(),
+        "window [0,10) is open until stream time 15"
+    );
+    input.pipe_input_at(s("a"), s("x"), 14); // window [10,20)
+    input.pipe_input_at(s("b"), s("x"), 8); // late but within grace for [0,10)
+    assert!(output.is_empty());
+    input.pipe_input_at(s("c"), s("x"), 15); // stream time 15: [0,10) closes for every key
+    let finals: Vec<(String, i64, Option<i64>)> = output
+        .read_key_values()
+        .into_iter()
+        .map(|(w, c)| (w.key, w.window.start, c))
+        .collect();
+    assert_eq!(finals, [(s("a"), 0, Some(3)), (s("b"), 0, Some(1))]);
+    input.pipe_input_at(s("a"), s("x"), 30); // closes [10,20)
+    let finals: Vec<(String, i64, Option<i64>)> = output
+        .read_key_values()
+        .into_iter()
+        .map(|(w, c)| (w.key, w.window.start, c))
+        .collect();
+    assert_eq!(finals, [(s("a"), 10, Some(2)), (s("c"), 10, Some(1))]);
+}
+
+#[test]
+fn suppression_with_a_time_limit_emits_the_latest_update_per_key() {
+    let builder = StreamsBuilder::new();
+    builder
+        .table(
+            "prices",
+            Consumed::with(StringSerde, I64Serde),
+            Materialized::new(),
+        )
+        .suppress_until_time_limit(ms(100))
+        .to_stream()
+        .to("settled", Produced::with(StringSerde, Nullable(I64Serde)));
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("prices", StringSerde, Nullable(I64Serde));
+    let output = driver.output_topic("settled", StringSerde, Nullable(I64Serde));
+    input.pipe_input_at(s("tea"), Some(1), 0);
+    input.pipe_input_at(s("tea"), Some(2), 50);
+    input.pipe_input_at(s("jam"), Some(7), 60);
+    assert!(output.is_empty());
+    input.pipe_input_at(s("tea"), Some(3), 100); // tea's first update was at 0: due now
+    assert_eq!(output.read_key_values(), [(s("tea"), Some(3))]);
+    input.pipe_input_at(s("pie"), Some(1), 170); // jam due at 160
+    assert_eq!(output.read_key_values(), [(s("jam"), Some(7))]);
+}

@@ -88,6 +88,7 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
             key_serde: Some(store.key_serde),
             value_serde: Some(store.value_serde),
             store: Some(store.name),
+            grace_ms: None,
         }
     }
 
@@ -182,6 +183,7 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
             key_serde: Some(key_serde),
             value_serde: Some(store.value_serde),
             store: None,
+            grace_ms: Some(w.grace_ms),
         }
     }
 
@@ -261,6 +263,8 @@ impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
             key_serde: Some(key_serde),
             value_serde: Some(store.value_serde),
             store: None,
+            // A session is final once no record can extend it: gap plus grace after its end.
+            grace_ms: Some(w.gap_ms + w.grace_ms),
         }
     }
 
@@ -288,6 +292,7 @@ fn broken_table<K, V, K2, V2>(stream: &KStream<K, V>) -> KTable<K2, V2> {
         key_serde: None,
         value_serde: None,
         store: None,
+        grace_ms: None,
     }
 }
 
@@ -343,6 +348,7 @@ impl<K: Data, V: Data> KGroupedTable<K, V> {
             key_serde: Some(store.key_serde),
             value_serde: Some(store.value_serde),
             store: Some(store.name),
+            grace_ms: None,
         }
     }
 
@@ -397,6 +403,7 @@ impl<K: Data, V: Data> KGroupedTable<K, V> {
             key_serde: Some(store.key_serde),
             value_serde: Some(store.value_serde),
             store: Some(store.name),
+            grace_ms: None,
         }
     }
 }

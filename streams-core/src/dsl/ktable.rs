@@ -12,14 +12,36 @@ use super::materialized::{Grouped, Materialized};
 use super::ops::add_processor_node;
 use super::ops::aggregate::{RowSelector, TableRegroup};
 use super::ops::join::{RowJoiner, TableJoinLeftSide, TableJoinRightSide};
+use super::ops::suppress::{BufferedSerde, EmitTime, Suppress};
 use super::ops::table::{
     RowMapper, RowPredicate, TableFilter, TableMapValues, TableMaterialize, TableToStream,
 };
 use super::options::Repartitioned;
 use crate::graph::{Data, PassThrough};
 use crate::serde::{Nullable, Serde};
+use crate::state::{StoreBuilder, Stores, Windowed};
 use crate::topology::node::NodeKind;
 use crate::topology::{TopologyBuilder, TopologyError};
+use std::time::Duration;
+
+impl<K: Data, V: Data> KTable<Windowed<K>, V> {
+    /// Holds back a windowed aggregation's updates and emits each window's final
+    /// result once, when the window closes (stream time passes its end plus the grace
+    /// period; for sessions, plus the inactivity gap). The buffer is a change-logged
+    /// in-memory store, so held-back results survive restarts.
+    pub fn suppress_until_window_closes(&self) -> KTable<Windowed<K>, V> {
+        let Some(grace) = self.grace_ms else {
+            self.builder.borrow_mut().report(TopologyError::Invalid(
+                "suppress_until_window_closes applies to the result of a windowed aggregation"
+                    .into(),
+            ));
+            return self.clone();
+        };
+        self.suppress_with(Arc::new(move |key: &Windowed<K>, _, _| {
+            key.window.end.saturating_add(grace)
+        }))
+    }
+}
 
 /// A table: the latest value per key of a changelog. Updates flow downstream as
 /// [`Change`]s (new and old value), so aggregations and joins can undo what an old value
@@ -33,6 +55,9 @@ pub struct KTable<K, V> {
     pub(crate) key_serde: Option<Arc<dyn Serde<K>>>,
     pub(crate) value_serde: Option<Arc<dyn Serde<V>>>,
     pub(crate) store: Option<String>,
+    /// For windowed tables, the grace period of their windows: a window is final once
+    /// stream time passes its end plus this.
+    pub(crate) grace_ms: Option<i64>,
 }
 
 impl<K, V> Clone for KTable<K, V> {
@@ -43,6 +68,7 @@ impl<K, V> Clone for KTable<K, V> {
             key_serde: self.key_serde.clone(),
             value_serde: self.value_serde.clone(),
             store: self.store.clone(),
+            grace_ms: self.grace_ms,
         }
     }
 }
@@ -65,6 +91,7 @@ impl<K: Data, V: Data> KTable<K, V> {
             key_serde: self.key_serde.clone(),
             value_serde,
             store: None,
+            grace_ms: self.grace_ms,
         }
     }
 
@@ -147,6 +174,7 @@ impl<K: Data, V: Data> KTable<K, V> {
         );
         KTable {
             store: Some(store.name),
+            grace_ms: None,
             ..self.derived(node, Some(store.value_serde))
         }
     }
@@ -274,6 +302,51 @@ impl<K: Data, V: Data> KTable<K, V> {
                 (l.is_some() || r.is_some()).then(|| joiner(l, r))
             }),
         )
+    }
+
+    /// Holds back each key's updates for `limit` (of stream time) after its first
+    /// held-back update, then emits only the latest one.
+    pub fn suppress_until_time_limit(&self, limit: Duration) -> KTable<K, V> {
+        let limit = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
+        self.suppress_with(Arc::new(move |_: &K, timestamp, first: Option<i64>| {
+            first.unwrap_or_else(|| timestamp.saturating_add(limit))
+        }))
+    }
+
+    fn suppress_with(&self, emit_time: EmitTime<K>) -> KTable<K, V> {
+        let (Some(key_serde), Some(value_serde)) =
+            (self.key_serde.clone(), self.value_serde.clone())
+        else {
+            self.builder
+                .borrow_mut()
+                .report(TopologyError::MissingSerde {
+                    node: "KTABLE-SUPPRESS (materialize the table with serdes first)".into(),
+                    what: if self.key_serde.is_none() {
+                        "key"
+                    } else {
+                        "value"
+                    },
+                });
+            return self.clone();
+        };
+        let store = {
+            let mut b = self.builder.borrow_mut();
+            let name = b.next_name("KTABLE-SUPPRESS-STATE-STORE-");
+            let buffer =
+                Stores::key_value(name.clone(), key_serde, BufferedSerde::new(value_serde))
+                    .in_memory();
+            b.add_store(buffer.into_definition().0);
+            name
+        };
+        let name = store.clone();
+        let node = add_processor_node::<_, K, Change<V>, K, Change<V>>(
+            &self.builder,
+            "KTABLE-SUPPRESS-",
+            vec![self.node],
+            &[&store],
+            move || Suppress::new(name.clone(), emit_time.clone()),
+        );
+        self.derived(node, self.value_serde.clone())
     }
 
     /// Groups rows by a new key (and value) for a table aggregation; rows are

@@ -107,6 +107,7 @@ impl StreamsBuilder {
                 key_serde: None,
                 value_serde: None,
                 store: None,
+                grace_ms: None,
             };
         };
         let name = store.name.clone();
@@ -125,6 +126,7 @@ impl StreamsBuilder {
             key_serde: Some(key_serde),
             value_serde: Some(value_serde),
             store: Some(store.name),
+            grace_ms: None,
         }
     }
 

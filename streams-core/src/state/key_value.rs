@@ -6,9 +6,7 @@ use streams_state::KeyValueStore as BytesKeyValueStore;
 
 use super::task_stores::{ByteStore, StoreSlot};
 use super::typed::{wrong_kind, StoreCodec};
-use super::KvSerdes;
 use crate::processor::ProcessError;
-use crate::serde::SerdeError;
 
 /// A key-value store of one task, typed by its serdes. Get one from a processor's
 /// context with [`key_value_store`](crate::processor::TaskContext::key_value_store).
@@ -16,10 +14,8 @@ use crate::serde::SerdeError;
 /// Keys are ordered by their serialized bytes (unsigned), as in Kafka Streams; range
 /// bounds are inclusive. Writes go to the changelog too when the store is logged.
 pub struct KeyValueStore<'a, K, V> {
-    pub(crate) name: &'a str,
-    pub(crate) topic: &'a str,
-    pub(crate) store: &'a RefCell<Box<dyn BytesKeyValueStore>>,
-    pub(crate) serdes: &'a KvSerdes<K, V>,
+    codec: StoreCodec<'a, K, V>,
+    store: &'a RefCell<Box<dyn BytesKeyValueStore>>,
 }
 
 impl<'a, K: 'static, V: 'static> KeyValueStore<'a, K, V> {
@@ -28,82 +24,52 @@ impl<'a, K: 'static, V: 'static> KeyValueStore<'a, K, V> {
         let ByteStore::KeyValue(store) = &slot.store else {
             return Err(wrong_kind(slot, "a key-value store"));
         };
-        let codec = StoreCodec::<K, V>::for_slot(slot)?;
         Ok(KeyValueStore {
-            name: codec.name,
-            topic: codec.topic,
+            codec: StoreCodec::<K, V>::for_slot(slot)?,
             store,
-            serdes: codec.serdes,
         })
     }
 
-    fn store_error(&self, reason: impl std::fmt::Display) -> ProcessError {
-        ProcessError::Store {
-            store: self.name.to_string(),
-            reason: reason.to_string(),
-        }
-    }
-
-    fn key_bytes(&self, key: &K) -> Result<Vec<u8>, ProcessError> {
-        self.serdes
-            .key
-            .serialize(self.topic, key)
-            .map_err(|e| self.serde_error("key", e))?
-            .ok_or_else(|| self.store_error("keys must not serialize to null"))
-    }
-
-    fn value_bytes(&self, value: &V) -> Result<Option<Vec<u8>>, ProcessError> {
-        self.serdes
-            .value
-            .serialize(self.topic, value)
-            .map_err(|e| self.serde_error("value", e))
-    }
-
-    fn decode_value(&self, bytes: &[u8]) -> Result<V, ProcessError> {
-        self.serdes
-            .value
-            .deserialize(self.topic, Some(bytes))
-            .map_err(|e| self.serde_error("value", e))
-    }
-
     fn decode(&self, (k, v): (Vec<u8>, Vec<u8>)) -> Result<(K, V), ProcessError> {
-        let key = self
-            .serdes
-            .key
-            .deserialize(self.topic, Some(&k))
-            .map_err(|e| self.serde_error("key", e))?;
-        Ok((key, self.decode_value(&v)?))
+        Ok((self.codec.key(&k)?, self.codec.value(&v)?))
     }
 
-    fn serde_error(&self, what: &str, error: SerdeError) -> ProcessError {
-        self.store_error(format!("{what} serde: {error}"))
+    /// The serialized form of `key`, as the store orders it.
+    pub(crate) fn key_bytes(&self, key: &K) -> Result<Vec<u8>, ProcessError> {
+        self.codec.key_bytes(key)
+    }
+
+    /// The key serialized as `bytes`.
+    pub(crate) fn key_from_bytes(&self, bytes: &[u8]) -> Result<K, ProcessError> {
+        self.codec.key(bytes)
     }
 
     /// The store's name.
     pub fn name(&self) -> &str {
-        self.name
+        self.codec.name
     }
 
     /// The value for `key`.
     pub fn get(&self, key: &K) -> Result<Option<V>, ProcessError> {
-        let key = self.key_bytes(key)?;
+        let key = self.codec.key_bytes(key)?;
         let bytes = self
             .store
             .borrow()
             .get(&key)
-            .map_err(|e| self.store_error(e))?;
-        bytes.map(|b| self.decode_value(&b)).transpose()
+            .map_err(|e| self.codec.error(e))?;
+        bytes.map(|b| self.codec.value(&b)).transpose()
     }
 
     /// Stores `value` for `key`. A value serializing to null deletes the key.
     pub fn put(&self, key: &K, value: &V) -> Result<(), ProcessError> {
-        let key = self.key_bytes(key)?;
+        let key = self.codec.key_bytes(key)?;
+        let value = self.codec.value_bytes(value)?;
         let mut store = self.store.borrow_mut();
-        match self.value_bytes(value)? {
+        match value {
             Some(bytes) => store.put(&key, &bytes),
             None => store.delete(&key).map(|_| ()),
         }
-        .map_err(|e| self.store_error(e))
+        .map_err(|e| self.codec.error(e))
     }
 
     /// Stores `value` unless `key` has one; returns the existing value.
@@ -117,36 +83,36 @@ impl<'a, K: 'static, V: 'static> KeyValueStore<'a, K, V> {
 
     /// Removes `key`; returns its previous value.
     pub fn delete(&self, key: &K) -> Result<Option<V>, ProcessError> {
-        let key = self.key_bytes(key)?;
+        let key = self.codec.key_bytes(key)?;
         let old = self
             .store
             .borrow_mut()
             .delete(&key)
-            .map_err(|e| self.store_error(e))?;
-        old.map(|b| self.decode_value(&b)).transpose()
+            .map_err(|e| self.codec.error(e))?;
+        old.map(|b| self.codec.value(&b)).transpose()
     }
 
     /// Entries with `from <= key <= to` in key order; `None` leaves an end open.
     pub fn range(&self, from: Option<&K>, to: Option<&K>) -> Result<Vec<(K, V)>, ProcessError> {
-        let from = from.map(|k| self.key_bytes(k)).transpose()?;
-        let to = to.map(|k| self.key_bytes(k)).transpose()?;
+        let from = from.map(|k| self.codec.key_bytes(k)).transpose()?;
+        let to = to.map(|k| self.codec.key_bytes(k)).transpose()?;
         let entries = self
             .store
             .borrow()
             .range(from.as_deref(), to.as_deref())
-            .map_err(|e| self.store_error(e))?;
+            .map_err(|e| self.codec.error(e))?;
         entries.into_iter().map(|e| self.decode(e)).collect()
     }
 
     /// Entries whose serialized key starts with the serialized `prefix` (useful with
     /// string keys).
     pub fn prefix_scan(&self, prefix: &K) -> Result<Vec<(K, V)>, ProcessError> {
-        let prefix = self.key_bytes(prefix)?;
+        let prefix = self.codec.key_bytes(prefix)?;
         let entries = self
             .store
             .borrow()
             .prefix_scan(&prefix)
-            .map_err(|e| self.store_error(e))?;
+            .map_err(|e| self.codec.error(e))?;
         entries.into_iter().map(|e| self.decode(e)).collect()
     }
 
@@ -160,6 +126,6 @@ impl<'a, K: 'static, V: 'static> KeyValueStore<'a, K, V> {
         self.store
             .borrow()
             .approximate_num_entries()
-            .map_err(|e| self.store_error(e))
+            .map_err(|e| self.codec.error(e))
     }
 }

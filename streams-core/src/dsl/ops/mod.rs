@@ -7,6 +7,7 @@ pub(crate) mod source;
 pub(crate) mod split;
 pub(crate) mod stateless;
 pub(crate) mod stream_join;
+pub(crate) mod suppress;
 pub(crate) mod table;
 pub(crate) mod windowed;
 
