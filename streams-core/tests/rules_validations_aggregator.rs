@@ -371,9 +371,6 @@ fn interleaved_results_of_many_orders_each_end_once() {
 }
 
 #[test]
-#[ignore = "library gap: internal_partition_counts (runtime/internal_topics.rs) cannot size a \
-            repartition topic read by the sub-topology that writes it; the driver then gives \
-            it 1 partition and joins miss, the broker runtime refuses to start"]
 fn the_internal_topic_count_is_derived_from_the_source_topics() {
     // The same topology without a declared count for "orders-all-passed": Kafka Streams
     // sizes it from the writing sub-topology's other source topics (3 here).

@@ -69,6 +69,11 @@ pub enum StreamsError {
         /// What the broker said.
         reason: String,
     },
+    /// The transactional producer was fenced (another instance took over its
+    /// transactional id or group generation) or failed fatally; the stream thread
+    /// replaces it and rejoins the group.
+    #[error("transactional producer unusable: {0}")]
+    TransactionFatal(String),
     /// The operation is not valid in the application's current state.
     #[error("{0}")]
     InvalidState(String),

@@ -238,12 +238,18 @@ pub(crate) fn internal_partition_counts(
             if writes.is_empty() {
                 continue;
             }
+            // The highest count among the topics the writer reads whose count is known; a
+            // writer that also reads what it writes (a cycle) sizes it from the others.
             let reads = read_topics(topology, id, app, existing);
-            let known: Option<Vec<i32>> = reads
+            let known: Vec<i32> = reads
                 .iter()
-                .map(|t| counts.get(t).copied().or_else(|| existing.get(t).copied()))
+                .filter(|t| !writes.contains(t))
+                .filter_map(|t| counts.get(t).copied().or_else(|| existing.get(t).copied()))
                 .collect();
-            if let Some(known) = known {
+            let all_known = reads.iter().filter(|t| !writes.contains(t)).count() == known.len();
+            if all_known
+                || (!known.is_empty() && !progress_possible(&reads, &writes, &counts, &internal))
+            {
                 let n = known.into_iter().max().unwrap_or(1);
                 for t in writes {
                     counts.insert(t, n);
@@ -255,6 +261,19 @@ pub(crate) fn internal_partition_counts(
             return counts;
         }
     }
+}
+
+/// Whether an unknown input of a writer may still get a count from another writer: an
+/// internal topic not yet sized. Without that, the writer sizes from what is known.
+fn progress_possible(
+    reads: &[String],
+    writes: &[String],
+    counts: &HashMap<String, i32>,
+    internal: &HashMap<String, Option<i32>>,
+) -> bool {
+    reads
+        .iter()
+        .any(|t| !writes.contains(t) && internal.contains_key(t) && !counts.contains_key(t))
 }
 
 /// Topics sub-topology `id` reads: its named sources and the existing topics matching

@@ -7,15 +7,52 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
+use rdkafka::TopicPartitionList;
 
 use super::error_handling::ProductionErrorHandler;
 use super::{metrics, StreamsConfig, StreamsError};
 use crate::graph::{OutgoingRecord, RecordCollector};
 use crate::processor::ProcessError;
+
+/// How long transactional calls may take.
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a transaction could not be committed.
+#[derive(Debug, Clone)]
+pub(crate) enum TransactionFailure {
+    /// Abort it, rewind to the last committed offsets and go on.
+    Abortable(String),
+    /// The producer is fenced or broken: it must be replaced.
+    Fatal(String),
+}
+
+impl TransactionFailure {
+    fn classify(error: &KafkaError) -> Self {
+        match error {
+            KafkaError::Transaction(e) if e.is_fatal() => TransactionFailure::Fatal(e.to_string()),
+            other => TransactionFailure::Abortable(other.to_string()),
+        }
+    }
+}
+
+/// Runs a transactional call again while it fails with a retriable error.
+fn retry(mut call: impl FnMut() -> Result<(), KafkaError>) -> Result<(), KafkaError> {
+    let mut attempts = 0;
+    loop {
+        match call() {
+            Err(KafkaError::Transaction(e)) if e.is_retriable() && attempts < 5 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(100 * attempts));
+            }
+            other => return other,
+        }
+    }
+}
 
 /// How long metadata lookups for partition counts may take.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
@@ -68,6 +105,9 @@ impl ProducerContext for DeliveryTracker {
 /// Sends a stream thread's output to Kafka.
 pub(crate) struct KafkaCollector {
     producer: ThreadedProducer<DeliveryTracker>,
+    /// Exactly-once: every write and offset commit is part of a transaction.
+    transactional: bool,
+    in_transaction: std::cell::Cell<bool>,
     handler: ProductionErrorHandler,
     partition_counts: RefCell<HashMap<String, i32>>,
     sent: std::cell::Cell<u64>,
@@ -76,7 +116,11 @@ pub(crate) struct KafkaCollector {
 
 impl KafkaCollector {
     /// Creates the producer of stream thread `thread_name`.
-    pub fn new(config: &StreamsConfig, thread_name: &str) -> Result<Self, StreamsError> {
+    pub fn new(
+        config: &StreamsConfig,
+        thread_name: &str,
+        transactional_id: Option<&str>,
+    ) -> Result<Self, StreamsError> {
         let mut client = ClientConfig::new();
         client
             .set("bootstrap.servers", &config.bootstrap_servers)
@@ -89,13 +133,27 @@ impl KafkaCollector {
         for (k, v) in &config.producer_overrides {
             client.set(k, v);
         }
-        let producer = client
+        if let Some(id) = transactional_id {
+            client
+                .set("transactional.id", id)
+                // An instance that dies mid-transaction blocks read_committed readers of
+                // its partitions until the broker aborts it: keep that short.
+                .set("transaction.timeout.ms", "10000");
+        }
+        let producer: ThreadedProducer<DeliveryTracker> = client
             .create_with_context(DeliveryTracker {
                 failures: Mutex::new(Vec::new()),
                 changelog_offsets: Mutex::new(HashMap::new()),
             })
             .map_err(|e| StreamsError::kafka("creating the producer", e))?;
+        if transactional_id.is_some() {
+            producer
+                .init_transactions(TRANSACTION_TIMEOUT)
+                .map_err(|e| StreamsError::kafka("initializing transactions", e))?;
+        }
         Ok(KafkaCollector {
+            transactional: transactional_id.is_some(),
+            in_transaction: std::cell::Cell::new(false),
             producer,
             handler: config.production_error_handler.clone(),
             partition_counts: RefCell::new(HashMap::new()),
@@ -141,6 +199,66 @@ impl KafkaCollector {
         }
     }
 
+    /// Starts a transaction unless one is open (exactly-once only).
+    fn ensure_transaction(&self) -> Result<(), KafkaError> {
+        if self.transactional && !self.in_transaction.get() {
+            self.producer.begin_transaction()?;
+            self.in_transaction.set(true);
+        }
+        Ok(())
+    }
+
+    /// Whether writes go through transactions.
+    pub fn is_transactional(&self) -> bool {
+        self.transactional
+    }
+
+    /// Commits the open transaction together with `offsets` (the consumed positions of
+    /// the group described by `group`). Retriable errors are retried; the error says
+    /// whether the transaction can be aborted and redone or the producer is unusable.
+    pub fn commit_transaction(
+        &self,
+        offsets: &TopicPartitionList,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<(), TransactionFailure> {
+        let classify = |e: KafkaError| TransactionFailure::classify(&e);
+        if offsets.count() == 0 && !self.in_transaction.get() {
+            return Ok(());
+        }
+        self.ensure_transaction().map_err(classify)?;
+        if offsets.count() > 0 {
+            retry(|| {
+                self.producer
+                    .send_offsets_to_transaction(offsets, group, TRANSACTION_TIMEOUT)
+            })
+            .map_err(classify)?;
+        }
+        retry(|| self.producer.commit_transaction(TRANSACTION_TIMEOUT)).map_err(classify)?;
+        self.in_transaction.set(false);
+        let sent = self.sent.replace(0);
+        if sent > 0 {
+            metrics::record_produced(&self.thread_name, sent);
+        }
+        Ok(())
+    }
+
+    /// Aborts the open transaction, if any: none of its writes will be visible.
+    pub fn abort_transaction(&self) -> Result<(), TransactionFailure> {
+        if !self.in_transaction.replace(false) {
+            return Ok(());
+        }
+        self.sent.set(0);
+        // Failures of the aborted writes no longer matter.
+        self.producer
+            .context()
+            .failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        retry(|| self.producer.abort_transaction(TRANSACTION_TIMEOUT))
+            .map_err(|e| TransactionFailure::classify(&e))
+    }
+
     /// The highest acknowledged offset of a changelog partition, if any was written.
     pub fn changelog_offset(&self, topic: &str, partition: i32) -> Option<i64> {
         self.producer
@@ -169,6 +287,11 @@ impl KafkaCollector {
 
 impl RecordCollector for KafkaCollector {
     fn send(&self, record: OutgoingRecord) -> Result<(), ProcessError> {
+        self.ensure_transaction()
+            .map_err(|e| ProcessError::Produce {
+                topic: record.topic.clone(),
+                reason: format!("cannot begin a transaction: {e}"),
+            })?;
         let mut base: BaseRecord<'_, [u8], [u8]> =
             BaseRecord::to(&record.topic).timestamp(record.timestamp);
         if let Some(key) = &record.key {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::global_thread::GlobalUpdater;
 use super::internal_topics::prepare_topics;
 use super::stream_thread::{self, ThreadSpec};
-use super::{ProcessingGuarantee, StreamsConfig, StreamsError};
+use super::{StreamsConfig, StreamsError};
 use crate::state::global::GlobalStores;
 use streams_state::{RestoreListener, TracingRestoreListener};
 
@@ -312,11 +312,6 @@ impl KafkaStreams {
                 "start called in state {:?}",
                 self.state()
             )));
-        }
-        if self.inner.config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2 {
-            return Err(StreamsError::NotSupported(
-                "processing guarantee exactly_once_v2; use at_least_once for now".into(),
-            ));
         }
         prepare_topics(&self.inner.topology, &self.inner.config)?;
         self.inner.shared.transition(State::Rebalancing);

@@ -122,9 +122,30 @@ pub(crate) struct ThreadSpec {
 
 /// Runs the poll loop until shutdown is requested or a fatal error occurs.
 pub(crate) fn run(spec: ThreadSpec) -> Result<(), StreamsError> {
+    loop {
+        match run_member(&spec) {
+            // Fenced or broken producer: start over with a fresh producer, consumer and
+            // tasks, rejoining the group; the tasks restart from committed offsets.
+            Err(StreamsError::TransactionFatal(reason))
+                if !spec.client.shutdown.load(Ordering::Acquire) =>
+            {
+                tracing::warn!(
+                    thread = spec.index,
+                    "recreating the stream thread's clients: {reason}"
+                );
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One life of the thread as a group member, from subscribing to leaving.
+fn run_member(spec: &ThreadSpec) -> Result<(), StreamsError> {
     let config = &spec.config;
     let name = format!("{}-StreamThread-{}", spec.client_id, spec.index);
-    let collector = KafkaCollector::new(config, &name)?;
+    let transactional_id = (config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2)
+        .then(|| format!("{}-{}", spec.client_id, spec.index));
+    let collector = KafkaCollector::new(config, &name, transactional_id.as_deref())?;
     let manager = Arc::new(Mutex::new(TaskManager::new(
         spec.topology.clone(),
         config,
@@ -133,7 +154,7 @@ pub(crate) fn run(spec: ThreadSpec) -> Result<(), StreamsError> {
         spec.restore_listener.clone(),
         spec.globals.clone(),
     )?));
-    let consumer = create_consumer(&spec, &name, manager.clone())?;
+    let consumer = create_consumer(spec, &name, manager.clone())?;
     let subscription = lock(&manager).router().subscription();
     let topics: Vec<&str> = subscription.iter().map(String::as_str).collect();
     consumer
@@ -141,7 +162,7 @@ pub(crate) fn run(spec: ThreadSpec) -> Result<(), StreamsError> {
         .map_err(|e| StreamsError::kafka("subscribing to the source topics", e))?;
     tracing::info!(thread = name, ?topics, "stream thread started");
 
-    let result = poll_loop(&spec, &consumer, &manager);
+    let result = poll_loop(spec, &consumer, &manager);
     match &result {
         Ok(()) => {
             // Graceful: commit what was processed, then leave the group.

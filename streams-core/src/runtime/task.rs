@@ -377,8 +377,9 @@ impl StreamTask {
         self.idle_since = None;
     }
 
-    /// Closes every node; the task must not be used afterwards.
-    pub fn close(&mut self, collector: &dyn RecordCollector) {
+    /// Closes the processors (they may still forward and write) and sends the stores'
+    /// last changelog writes; the stores stay open for a final commit and checkpoint.
+    pub fn close_processors(&mut self, collector: &dyn RecordCollector) {
         if !self.initialized {
             return;
         }
@@ -390,7 +391,20 @@ impl StreamTask {
         if let Err(e) = self.send_changelog(collector) {
             tracing::warn!(task = %self.id, "changelog writes at close were not sent: {e}");
         }
+        self.initialized = false;
+    }
+
+    /// Closes the stores, dropping changelog writes not sent yet (after a failure,
+    /// nothing of them is committed).
+    pub fn close_stores_only(&mut self) {
+        self.state.stores.take_changelog();
         self.state.stores.close();
         self.initialized = false;
+    }
+
+    /// Closes processors, then stores; the task must not be used afterwards.
+    pub fn close(&mut self, collector: &dyn RecordCollector) {
+        self.close_processors(collector);
+        self.close_stores_only();
     }
 }

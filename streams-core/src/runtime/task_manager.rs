@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::kafka_collector::KafkaCollector;
+use super::kafka_collector::{KafkaCollector, TransactionFailure};
 use streams_state::{
     OffsetCheckpoint, RestoreListener, RocksDbConfig, StateDirectory, StoreError, TaskDirLock,
     TopicPartition,
@@ -201,6 +201,12 @@ impl TaskManager {
                 self.state_dir.wipe(&task_name).map_err(store_error)?;
                 checkpointed.clear();
             }
+            if self.collector.is_transactional() {
+                // Until this task closes cleanly, its stores may hold uncommitted writes.
+                OffsetCheckpoint::in_dir(lock.dir())
+                    .delete()
+                    .map_err(store_error)?;
+            }
             self.locks.insert(id, lock);
         }
         let location = self.locks.get(&id).map(|lock| StoreLocation {
@@ -378,10 +384,24 @@ impl TaskManager {
         &mut self,
         consumer: &BaseConsumer<C>,
     ) -> Result<(), StreamsError> {
-        let result = self.commit(consumer);
+        // Processors close first: what they write in close is part of the final commit.
         for task in self.tasks.values_mut() {
             task.clear_buffers();
-            task.close(&self.collector);
+            task.close_processors(&self.collector);
+        }
+        let result = if self.collector.is_transactional() {
+            // A clean close under exactly-once: commit, then checkpoint (the checkpoint is
+            // deleted while tasks run, so that a crash makes the next owner wipe and restore).
+            match self.commit_transaction(consumer) {
+                Ok(true) => self.checkpoint(),
+                Ok(false) => Ok(()),
+                Err(e) => Err(e),
+            }
+        } else {
+            self.commit(consumer)
+        };
+        for task in self.tasks.values_mut() {
+            task.close_stores_only();
         }
         self.restorer.clear();
         self.locks.clear();
@@ -468,14 +488,8 @@ impl TaskManager {
         self.tasks.values().any(StreamTask::commit_requested)
     }
 
-    /// Flushes the producer, then commits every task's processed offsets. Nothing is
-    /// committed unless everything produced before it was acknowledged.
-    pub fn commit<C: ConsumerContext>(
-        &mut self,
-        consumer: &BaseConsumer<C>,
-    ) -> Result<(), StreamsError> {
-        let start = Instant::now();
-        self.collector.flush(FLUSH_TIMEOUT)?;
+    /// The offsets every task processed since its last commit.
+    fn pending_offsets(&self) -> Result<TopicPartitionList, StreamsError> {
         let mut offsets = TopicPartitionList::new();
         for task in self.tasks.values() {
             for ((topic, partition), offset) in task.offsets_to_commit() {
@@ -484,6 +498,27 @@ impl TaskManager {
                     .map_err(|e| StreamsError::kafka("building the commit", e))?;
             }
         }
+        Ok(offsets)
+    }
+
+    /// Commits what the tasks processed. At-least-once: flushes the producer, then
+    /// commits offsets, so nothing is committed before what it produced is acknowledged.
+    /// Exactly-once: commits the transaction holding the outputs, changelog writes and
+    /// offsets; an abortable failure aborts it and rewinds every task (see
+    /// [`rewind`](Self::rewind)).
+    pub fn commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), StreamsError> {
+        if self.collector.is_transactional() {
+            if !self.commit_transaction(consumer)? {
+                self.rewind(consumer)?;
+            }
+            return Ok(());
+        }
+        let start = Instant::now();
+        self.collector.flush(FLUSH_TIMEOUT)?;
+        let offsets = self.pending_offsets()?;
         if offsets.count() > 0 {
             match consumer.commit(&offsets, CommitMode::Sync) {
                 Ok(()) => {}
@@ -509,14 +544,94 @@ impl TaskManager {
         Ok(())
     }
 
-    /// Closes all tasks without committing (after a fatal error).
-    pub fn close_dirty(&mut self) {
-        for task in self.tasks.values_mut() {
-            task.close(&self.collector);
+    /// Commits the open transaction with the processed offsets. Returns `Ok(false)` if it
+    /// had to be aborted (the caller decides whether to rewind), an error if the producer
+    /// is unusable.
+    fn commit_transaction<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<bool, StreamsError> {
+        let start = Instant::now();
+        let offsets = self.pending_offsets()?;
+        let group = consumer.group_metadata().ok_or_else(|| {
+            StreamsError::TransactionFatal("the consumer has no group metadata".into())
+        })?;
+        match self.collector.commit_transaction(&offsets, &group) {
+            Ok(()) => {
+                for task in self.tasks.values_mut() {
+                    task.mark_committed();
+                }
+                metrics::record_commit(&self.thread_name, start.elapsed());
+                Ok(true)
+            }
+            Err(TransactionFailure::Abortable(reason)) => {
+                tracing::warn!(
+                    thread = self.thread_name,
+                    "aborting the transaction: {reason}"
+                );
+                match self.collector.abort_transaction() {
+                    Ok(()) => Ok(false),
+                    Err(TransactionFailure::Abortable(e) | TransactionFailure::Fatal(e)) => Err(
+                        StreamsError::TransactionFatal(format!("abort failed after {reason}: {e}")),
+                    ),
+                }
+            }
+            Err(TransactionFailure::Fatal(reason)) => Err(StreamsError::TransactionFatal(reason)),
         }
-        self.restorer.clear();
+    }
+
+    /// After an aborted transaction: drops every task and its local state (which may
+    /// hold aborted writes), and recreates them from the committed offsets, restoring
+    /// stores from their changelogs (read committed). Wiping rather than buffering
+    /// uncommitted store writes keeps the store layer simple; aborts are rare.
+    fn rewind<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), StreamsError> {
+        let assignment = consumer
+            .assignment()
+            .map_err(|e| StreamsError::kafka("reading the assignment to rewind", e))?;
+        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        self.drop_tasks();
+        for id in ids {
+            if self.locks.contains_key(&id) {
+                self.state_dir.wipe(&id.to_string()).map_err(|e| {
+                    StreamsError::Config(format!("wiping the state of task {id}: {e}"))
+                })?;
+            }
+        }
         self.locks.clear();
+        let start = self.on_assigned(consumer, &assignment)?;
+        consumer
+            .assign(&start)
+            .map_err(|e| StreamsError::kafka("reassigning partitions after an abort", e))?;
+        tracing::info!(thread = self.thread_name, tasks = ?self.task_ids(), "tasks rewound to committed offsets");
+        Ok(())
+    }
+
+    /// Drops every task without running processors' `close` (its output would be part of
+    /// no committed transaction) and forgets buffers, pauses and restoration.
+    fn drop_tasks(&mut self) {
+        for task in self.tasks.values_mut() {
+            task.clear_buffers();
+            task.close_stores_only();
+        }
         self.tasks.clear();
         self.by_partition.clear();
+        self.paused.clear();
+        self.restorer.clear();
+    }
+
+    /// Closes all tasks without committing (after a fatal error); under exactly-once the
+    /// open transaction is aborted.
+    pub fn close_dirty(&mut self) {
+        if let Err(e) = self.collector.abort_transaction() {
+            tracing::warn!(
+                thread = self.thread_name,
+                "aborting the transaction at close failed: {e:?}"
+            );
+        }
+        self.drop_tasks();
+        self.locks.clear();
     }
 }
