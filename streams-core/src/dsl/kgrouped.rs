@@ -8,8 +8,8 @@ use super::ktable::KTable;
 use super::materialized::Materialized;
 use super::ops::add_processor_node;
 use super::ops::aggregate::{
-    aggregating, reducing, Aggregator, Combine, Initializer, Reducer, StreamAggregate,
-    TableAggregate, TableReduce,
+    aggregating, reducing, Aggregator, Combine, Initializer, Reducer, Retract, StreamAggregate,
+    TableAggregate,
 };
 use super::ops::windowed::{Merger, SessionWindowAggregate, TimeWindowAggregate};
 use super::windows::{SessionWindows, TimeWindows};
@@ -313,12 +313,32 @@ impl<K: Data, V: Data> KGroupedTable<K, V> {
         subtractor: impl Fn(&K, V, VA) -> VA + Send + Sync + 'static,
         materialized: Materialized<K, VA>,
     ) -> KTable<K, VA> {
+        let initializer: Initializer<VA> = Arc::new(initializer);
+        let start = initializer.clone();
+        let retract: Retract<K, V, VA> = Arc::new(move |k, row, aggregate: Option<VA>| {
+            Some(subtractor(k, row, aggregate.unwrap_or_else(|| start())))
+        });
+        self.combine(
+            "KTABLE-AGGREGATE-",
+            aggregating(initializer, Arc::new(adder)),
+            retract,
+            materialized,
+        )
+    }
+
+    fn combine<VA: Data>(
+        &self,
+        prefix: &str,
+        add: Combine<K, V, VA>,
+        retract: Retract<K, V, VA>,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<K, VA> {
         let s = &self.stream;
         let store = {
             let mut b = s.builder.borrow_mut();
             materialized.declare(
                 &mut b,
-                "KTABLE-AGGREGATE-",
+                prefix,
                 self.key_serde.clone(),
                 same_type(&self.value_serde),
             )
@@ -326,20 +346,16 @@ impl<K: Data, V: Data> KGroupedTable<K, V> {
         let Some(store) = store else {
             return broken_table(s);
         };
-        let initializer: Initializer<VA> = Arc::new(initializer);
-        let adder: Aggregator<K, V, VA> = Arc::new(adder);
-        let subtractor: Aggregator<K, V, VA> = Arc::new(subtractor);
         let name = store.name.clone();
         let node = add_processor_node::<_, K, Change<V>, K, Change<VA>>(
             &s.builder,
-            "KTABLE-AGGREGATE-",
+            prefix,
             vec![s.node],
             &[&store.name],
             move || TableAggregate {
                 store: name.clone(),
-                initializer: initializer.clone(),
-                adder: adder.clone(),
-                subtractor: subtractor.clone(),
+                add: add.clone(),
+                retract: retract.clone(),
             },
         );
         KTable {
@@ -370,40 +386,13 @@ impl<K: Data, V: Data> KGroupedTable<K, V> {
         subtractor: impl Fn(V, V) -> V + Send + Sync + 'static,
         materialized: Materialized<K, V>,
     ) -> KTable<K, V> {
-        let s = &self.stream;
-        let store = {
-            let mut b = s.builder.borrow_mut();
-            materialized.declare(
-                &mut b,
-                "KTABLE-REDUCE-",
-                self.key_serde.clone(),
-                self.value_serde.clone(),
-            )
-        };
-        let Some(store) = store else {
-            return broken_table(s);
-        };
-        let adder: Reducer<V> = Arc::new(adder);
-        let subtractor: Reducer<V> = Arc::new(subtractor);
-        let name = store.name.clone();
-        let node = add_processor_node::<_, K, Change<V>, K, Change<V>>(
-            &s.builder,
+        let retract: Retract<K, V, V> =
+            Arc::new(move |_, row, aggregate: Option<V>| aggregate.map(|a| subtractor(a, row)));
+        self.combine(
             "KTABLE-REDUCE-",
-            vec![s.node],
-            &[&store.name],
-            move || TableReduce {
-                store: name.clone(),
-                adder: adder.clone(),
-                subtractor: subtractor.clone(),
-            },
-        );
-        KTable {
-            builder: s.builder.clone(),
-            node,
-            key_serde: Some(store.key_serde),
-            value_serde: Some(store.value_serde),
-            store: Some(store.name),
-            grace_ms: None,
-        }
+            reducing(Arc::new(adder)),
+            retract,
+            materialized,
+        )
     }
 }

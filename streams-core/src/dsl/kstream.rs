@@ -8,15 +8,15 @@ use super::global_ktable::GlobalKTable;
 use super::kgrouped::KGroupedStream;
 use super::ktable::KTable;
 use super::materialized::Grouped;
-use super::ops::add_processor_node;
 use super::ops::join::{GlobalKeySelector, StreamGlobalJoin, StreamTableJoin, StreamTableJoiner};
 use super::ops::sink::{SinkNode, SinkTarget, TopicChooser};
 use super::ops::split::BranchedKStream;
 use super::ops::stateless::{Stateless, StatelessFn};
 use super::ops::stream_join::{PairJoiner, StreamJoinSide};
+use super::ops::{add_merge_node, add_processor_node};
 use super::options::{Consumed, Produced, Repartitioned};
 use super::windows::JoinWindows;
-use crate::graph::{Data, PassThrough};
+use crate::graph::Data;
 use crate::processor::{FixedKeyProcessor, FixedKeyProcessorNode, Processor, ProcessorNode};
 use crate::record::Record;
 use crate::serde::Serde;
@@ -303,16 +303,7 @@ impl<K: Data, V: Data> KStream<K, V> {
     /// One stream with the records of both. No ordering between the two is promised
     /// beyond each one's own order.
     pub fn merge(&self, other: &KStream<K, V>) -> KStream<K, V> {
-        let mut b = self.builder.borrow_mut();
-        let name = b.next_name("KSTREAM-MERGE-");
-        let node = b.add_node(
-            name,
-            NodeKind::Processor {
-                factory: Arc::new(|| Box::new(PassThrough)),
-            },
-            vec![self.node, other.node],
-        );
-        drop(b);
+        let node = add_merge_node(&self.builder, "KSTREAM-MERGE-", vec![self.node, other.node]);
         let mut merged = self.derive(
             node,
             self.repartition_required || other.repartition_required,
@@ -690,17 +681,11 @@ impl<K: Data, V: Data> KStream<K, V> {
                 emit_unmatched: emit_unmatched.1,
             },
         );
-        let merged = {
-            let mut b = self.builder.borrow_mut();
-            let name = b.next_name(&format!("{prefix}MERGE-"));
-            b.add_node(
-                name,
-                NodeKind::Processor {
-                    factory: Arc::new(|| Box::new(PassThrough)),
-                },
-                vec![left_node, right_node],
-            )
-        };
+        let merged = add_merge_node(
+            &self.builder,
+            &format!("{prefix}MERGE-"),
+            vec![left_node, right_node],
+        );
         KStream::new(self.builder.clone(), merged, Some(key_serde), None)
     }
 

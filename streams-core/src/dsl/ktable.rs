@@ -9,18 +9,17 @@ use super::change::{Change, ChangeSerde};
 use super::kgrouped::KGroupedTable;
 use super::kstream::KStream;
 use super::materialized::{Grouped, Materialized};
-use super::ops::add_processor_node;
 use super::ops::aggregate::{RowSelector, TableRegroup};
-use super::ops::join::{RowJoiner, TableJoinLeftSide, TableJoinRightSide};
+use super::ops::join::{RowJoiner, TableJoinSide};
 use super::ops::suppress::{BufferedSerde, EmitTime, Suppress};
 use super::ops::table::{
     RowMapper, RowPredicate, TableFilter, TableMapValues, TableMaterialize, TableToStream,
 };
+use super::ops::{add_merge_node, add_processor_node};
 use super::options::Repartitioned;
-use crate::graph::{Data, PassThrough};
+use crate::graph::Data;
 use crate::serde::{Nullable, Serde};
 use crate::state::{StoreBuilder, Stores, Windowed};
-use crate::topology::node::NodeKind;
 use crate::topology::{TopologyBuilder, TopologyError};
 use std::time::Duration;
 
@@ -230,7 +229,7 @@ impl<K: Data, V: Data> KTable<K, V> {
             &format!("{prefix}THIS-"),
             vec![left.node],
             &[&right_store],
-            move || TableJoinLeftSide {
+            move || TableJoinSide {
                 other_store: store.clone(),
                 joiner: j.clone(),
             },
@@ -241,22 +240,20 @@ impl<K: Data, V: Data> KTable<K, V> {
             &format!("{prefix}OTHER-"),
             vec![right.node],
             &[&left_store],
-            move || TableJoinRightSide {
+            move || TableJoinSide {
                 other_store: store.clone(),
-                joiner: joiner.clone(),
+                joiner: {
+                    let joiner = joiner.clone();
+                    Arc::new(move |right: Option<&VO>, left: Option<&V>| joiner(left, right))
+                        as RowJoiner<VO, V, VR>
+                },
             },
         );
-        let merged = {
-            let mut b = self.builder.borrow_mut();
-            let name = b.next_name(&format!("{prefix}MERGE-"));
-            b.add_node(
-                name,
-                NodeKind::Processor {
-                    factory: Arc::new(|| Box::new(PassThrough)),
-                },
-                vec![left_node, right_node],
-            )
-        };
+        let merged = add_merge_node(
+            &self.builder,
+            &format!("{prefix}MERGE-"),
+            vec![left_node, right_node],
+        );
         self.derived(merged, None)
     }
 

@@ -98,12 +98,18 @@ where
     }
 }
 
-/// Aggregates a grouped table: subtracts old rows and adds new ones.
+/// Combines two values of a key: `(aggregate, value) -> aggregate`.
+pub(crate) type Reducer<V> = Arc<dyn Fn(V, V) -> V + Send + Sync>;
+
+/// Removes a row from a key's aggregate (`None` when the key has none yet).
+pub(crate) type Retract<K, V, VA> = Arc<dyn Fn(&K, V, Option<VA>) -> Option<VA> + Send + Sync>;
+
+/// Aggregates a grouped table: an old row is retracted from its key's aggregate, a new
+/// row combined into it. Aggregations and reductions of tables are both this.
 pub(crate) struct TableAggregate<K, V, VA> {
     pub store: String,
-    pub initializer: Initializer<VA>,
-    pub adder: Aggregator<K, V, VA>,
-    pub subtractor: Aggregator<K, V, VA>,
+    pub add: Combine<K, V, VA>,
+    pub retract: Retract<K, V, VA>,
 }
 
 impl<K: Clone + Send + 'static, V: Clone + Send + 'static, VA: Clone + Send + 'static>
@@ -116,53 +122,17 @@ impl<K: Clone + Send + 'static, V: Clone + Send + 'static, VA: Clone + Send + 's
     ) -> Result<(), ProcessError> {
         let store = ctx.key_value_store::<K, VA>(&self.store)?;
         let old = store.get(&record.key)?;
-        let mut aggregate = old.clone().unwrap_or_else(|| (self.initializer)());
-        if let Some(value) = record.value.old.clone() {
-            aggregate = (self.subtractor)(&record.key, value, aggregate);
-        }
-        if let Some(value) = record.value.new.clone() {
-            aggregate = (self.adder)(&record.key, value, aggregate);
-        }
-        store.put(&record.key, &aggregate)?;
-        ctx.forward(record.with_value(Change::new(Some(aggregate), old)))
-    }
-}
-
-/// Combines two values of a key: `(aggregate, value) -> aggregate`.
-pub(crate) type Reducer<V> = Arc<dyn Fn(V, V) -> V + Send + Sync>;
-
-/// Reduces a grouped table: old rows are subtracted, new rows added; a key's first row
-/// is its aggregate.
-pub(crate) struct TableReduce<V> {
-    pub store: String,
-    pub adder: Reducer<V>,
-    pub subtractor: Reducer<V>,
-}
-
-impl<K: Clone + Send + 'static, V: Clone + Send + 'static> Processor<K, Change<V>, K, Change<V>>
-    for TableReduce<V>
-{
-    fn process(
-        &mut self,
-        ctx: &mut ProcessorContext<'_, K, Change<V>>,
-        record: Record<K, Change<V>>,
-    ) -> Result<(), ProcessError> {
-        let store = ctx.key_value_store::<K, V>(&self.store)?;
-        let old = store.get(&record.key)?;
         let mut aggregate = old.clone();
-        if let (Some(row), Some(current)) = (record.value.old.clone(), aggregate.clone()) {
-            aggregate = Some((self.subtractor)(current, row));
+        if let Some(row) = record.value.old.clone() {
+            aggregate = (self.retract)(&record.key, row, aggregate);
         }
         if let Some(row) = record.value.new.clone() {
-            aggregate = Some(match aggregate {
-                Some(current) => (self.adder)(current, row),
-                None => row,
-            });
+            aggregate = Some((self.add)(&record.key, row, aggregate));
         }
-        match &aggregate {
-            Some(value) => store.put(&record.key, value)?,
-            None => return Ok(()),
-        }
+        let Some(value) = &aggregate else {
+            return Ok(());
+        };
+        store.put(&record.key, value)?;
         ctx.forward(record.with_value(Change::new(aggregate, old)))
     }
 }

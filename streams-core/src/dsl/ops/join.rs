@@ -43,72 +43,35 @@ where
 pub(crate) type RowJoiner<VL, VR, VO> =
     Arc<dyn Fn(Option<&VL>, Option<&VR>) -> Option<VO> + Send + Sync>;
 
-/// The left side of a table-table join: a change on this side is joined with the other
-/// side's current value, for both the new and the old row.
-pub(crate) struct TableJoinLeftSide<VL, VR, VO> {
+/// One side of a table-table join: a change on this side is joined with the other
+/// side's current value, for both the new and the old row. The joiner is oriented from
+/// this side (`(this, other)`); the right side's swaps the user's `(left, right)`.
+pub(crate) struct TableJoinSide<VThis, VOther, VO> {
     pub other_store: String,
-    pub joiner: RowJoiner<VL, VR, VO>,
+    pub joiner: RowJoiner<VThis, VOther, VO>,
 }
 
-impl<VL, VR, VO> TableJoinLeftSide<VL, VR, VO> {
-    fn join_left(&self, this: Option<&VL>, other: Option<&VR>) -> Option<VO> {
-        if this.is_none() && other.is_none() {
-            return None;
-        }
-        (self.joiner)(this, other)
-    }
-}
-
-impl<K, VL, VR, VO> Processor<K, Change<VL>, K, Change<VO>> for TableJoinLeftSide<VL, VR, VO>
+impl<K, VThis, VOther, VO> Processor<K, Change<VThis>, K, Change<VO>>
+    for TableJoinSide<VThis, VOther, VO>
 where
     K: Clone + Send + 'static,
-    VL: Clone + Send + 'static,
-    VR: Clone + Send + 'static,
+    VThis: Clone + Send + 'static,
+    VOther: Clone + Send + 'static,
     VO: Clone + Send + 'static,
 {
     fn process(
         &mut self,
         ctx: &mut ProcessorContext<'_, K, Change<VO>>,
-        record: Record<K, Change<VL>>,
+        record: Record<K, Change<VThis>>,
     ) -> Result<(), ProcessError> {
         let other = ctx
-            .key_value_store::<K, VR>(&self.other_store)?
+            .key_value_store::<K, VOther>(&self.other_store)?
             .get(&record.key)?;
-        let new = self.join_left(record.value.new.as_ref(), other.as_ref());
-        let old = self.join_left(record.value.old.as_ref(), other.as_ref());
-        if new.is_none() && old.is_none() {
-            return Ok(());
-        }
-        ctx.forward(record.with_value(Change::new(new, old)))
-    }
-}
-
-/// The right side of a table-table join (the joiner still takes `(left, right)`).
-pub(crate) struct TableJoinRightSide<VL, VR, VO> {
-    pub other_store: String,
-    pub joiner: RowJoiner<VL, VR, VO>,
-}
-
-impl<K, VL, VR, VO> Processor<K, Change<VR>, K, Change<VO>> for TableJoinRightSide<VL, VR, VO>
-where
-    K: Clone + Send + 'static,
-    VL: Clone + Send + 'static,
-    VR: Clone + Send + 'static,
-    VO: Clone + Send + 'static,
-{
-    fn process(
-        &mut self,
-        ctx: &mut ProcessorContext<'_, K, Change<VO>>,
-        record: Record<K, Change<VR>>,
-    ) -> Result<(), ProcessError> {
-        let left = ctx
-            .key_value_store::<K, VL>(&self.other_store)?
-            .get(&record.key)?;
-        let join = |right: Option<&VR>| {
-            if left.is_none() && right.is_none() {
+        let join = |this: Option<&VThis>| {
+            if this.is_none() && other.is_none() {
                 None
             } else {
-                (self.joiner)(left.as_ref(), right)
+                (self.joiner)(this, other.as_ref())
             }
         };
         let new = join(record.value.new.as_ref());

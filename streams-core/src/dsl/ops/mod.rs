@@ -51,3 +51,21 @@ where
     }
     node
 }
+
+/// Adds a node forwarding the records of all `parents` unchanged (the end of a join's two
+/// sides).
+pub(crate) fn add_merge_node(
+    builder: &Rc<RefCell<TopologyBuilder>>,
+    prefix: &str,
+    parents: Vec<usize>,
+) -> usize {
+    let mut b = builder.borrow_mut();
+    let name = b.next_name(prefix);
+    b.add_node(
+        name,
+        NodeKind::Processor {
+            factory: Arc::new(|| Box::new(crate::graph::PassThrough)),
+        },
+        parents,
+    )
+}
