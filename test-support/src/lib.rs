@@ -2,13 +2,15 @@
 //! registry started by `dev/kafka start` and `dev/registry start` (or by
 //! `dev/test`, which starts both): connection settings, readiness checks that
 //! fail loudly, throw-away topics, producing and consuming records, time
-//! limits, and Kafka's own murmur2 partitioning vectors.
+//! limits, Kafka's own murmur2 partitioning vectors, and a chaos harness that
+//! kills and restarts application processes ([`chaos`]).
 //!
 //! Every helper panics with a clear message instead of returning errors: it
 //! is only meant for tests, and a test must never pass silently because the
 //! broker was missing.
 
 mod broker;
+pub mod chaos;
 mod murmur2;
 mod records;
 mod registry;
@@ -16,6 +18,7 @@ mod time_limit;
 mod topic;
 
 pub use broker::{bootstrap, client_config, require_broker, DEFAULT_BOOTSTRAP};
+pub use chaos::{ChaosProcess, ChaosRng};
 pub use murmur2::{murmur2_vectors, Murmur2Vector, MURMUR2_PARTITION_COUNTS};
 pub use records::{
     consume_n, consume_to_end, consume_with, produce_keyed, ConsumeOptions, ConsumedRecord,
