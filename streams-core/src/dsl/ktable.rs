@@ -10,6 +10,7 @@ use super::kgrouped::KGroupedTable;
 use super::kstream::KStream;
 use super::materialized::{Grouped, Materialized};
 use super::ops::aggregate::{RowSelector, TableRegroup};
+use super::ops::foreign_key;
 use super::ops::join::{RowJoiner, TableJoinSide};
 use super::ops::suppress::{BufferedSerde, EmitTime, Suppress};
 use super::ops::table::{
@@ -298,6 +299,100 @@ impl<K: Data, V: Data> KTable<K, V> {
             Arc::new(move |l: Option<&V>, r: Option<&VO>| {
                 (l.is_some() || r.is_some()).then(|| joiner(l, r))
             }),
+        )
+    }
+
+    /// Inner join on a foreign key (Kafka's KIP-213): each row of this table joins the
+    /// row of `other` whose key `foreign_key` extracts from its value. A result row,
+    /// keyed like this table, exists while both rows do; it follows updates on either
+    /// side, including a row of this table switching to another foreign key.
+    ///
+    /// The tables need not be co-partitioned: subscriptions travel to `other`'s tasks
+    /// through `<application.id>-KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-<n>-topic`
+    /// (partitioned by foreign key) and answers come back through
+    /// `<application.id>-KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-<n>-topic` (partitioned by
+    /// this table's key); answers for a value this row no longer has are dropped, so no
+    /// stale result is emitted. Both tables need key and value serdes (read from topics,
+    /// or materialized with serdes); the foreign key is serialized with `other`'s key serde.
+    ///
+    /// The subscription topic must have as many partitions as `other`'s topic and the
+    /// response topic as many as this table's. The runtime sizes internal topics from the
+    /// sub-topology writing them, which here is the wrong side (and the two topics form a
+    /// cycle), so these counts are not derived: the test driver gives both one partition,
+    /// and on a broker the application refuses to start. Outside single-partition tests,
+    /// use [`join_on_foreign_key_with_partitions`](Self::join_on_foreign_key_with_partitions).
+    pub fn join_on_foreign_key<KO: Data, VO: Data, VR: Data>(
+        &self,
+        other: &KTable<KO, VO>,
+        foreign_key: impl Fn(&V) -> KO + Send + Sync + 'static,
+        joiner: impl Fn(&V, &VO) -> VR + Send + Sync + 'static,
+    ) -> KTable<K, VR> {
+        foreign_key::join(
+            self,
+            other,
+            Arc::new(foreign_key),
+            Arc::new(move |v: &V, o: Option<&VO>| o.map(|o| joiner(v, o))),
+            None,
+        )
+    }
+
+    /// Left join on a foreign key: like [`join_on_foreign_key`](Self::join_on_foreign_key),
+    /// but a result row exists while this table's row does; the joiner sees `None` while
+    /// `other` has no row for the foreign key.
+    pub fn left_join_on_foreign_key<KO: Data, VO: Data, VR: Data>(
+        &self,
+        other: &KTable<KO, VO>,
+        foreign_key: impl Fn(&V) -> KO + Send + Sync + 'static,
+        joiner: impl Fn(&V, Option<&VO>) -> VR + Send + Sync + 'static,
+    ) -> KTable<K, VR> {
+        foreign_key::join(
+            self,
+            other,
+            Arc::new(foreign_key),
+            Arc::new(move |v: &V, o: Option<&VO>| Some(joiner(v, o))),
+            None,
+        )
+    }
+
+    /// [`join_on_foreign_key`](Self::join_on_foreign_key) with the partition counts of
+    /// the two tables' topics: `this_partitions` (given to the response topic) and
+    /// `other_partitions` (given to the subscription topic). The runtime creates the
+    /// internal topics with these counts and checks at start-up that each is
+    /// co-partitioned with the table it is read with.
+    pub fn join_on_foreign_key_with_partitions<KO: Data, VO: Data, VR: Data>(
+        &self,
+        other: &KTable<KO, VO>,
+        foreign_key: impl Fn(&V) -> KO + Send + Sync + 'static,
+        joiner: impl Fn(&V, &VO) -> VR + Send + Sync + 'static,
+        this_partitions: i32,
+        other_partitions: i32,
+    ) -> KTable<K, VR> {
+        foreign_key::join(
+            self,
+            other,
+            Arc::new(foreign_key),
+            Arc::new(move |v: &V, o: Option<&VO>| o.map(|o| joiner(v, o))),
+            Some((other_partitions, this_partitions)),
+        )
+    }
+
+    /// [`left_join_on_foreign_key`](Self::left_join_on_foreign_key) with the partition
+    /// counts of the two tables' topics, as in
+    /// [`join_on_foreign_key_with_partitions`](Self::join_on_foreign_key_with_partitions).
+    pub fn left_join_on_foreign_key_with_partitions<KO: Data, VO: Data, VR: Data>(
+        &self,
+        other: &KTable<KO, VO>,
+        foreign_key: impl Fn(&V) -> KO + Send + Sync + 'static,
+        joiner: impl Fn(&V, Option<&VO>) -> VR + Send + Sync + 'static,
+        this_partitions: i32,
+        other_partitions: i32,
+    ) -> KTable<K, VR> {
+        foreign_key::join(
+            self,
+            other,
+            Arc::new(foreign_key),
+            Arc::new(move |v: &V, o: Option<&VO>| Some(joiner(v, o))),
+            Some((other_partitions, this_partitions)),
         )
     }
 

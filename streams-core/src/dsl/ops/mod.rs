@@ -1,6 +1,7 @@
 //! Implementations of the DSL operators, one file per operator family.
 
 pub(crate) mod aggregate;
+pub(crate) mod foreign_key;
 pub(crate) mod join;
 pub(crate) mod sink;
 pub(crate) mod source;

@@ -1,0 +1,961 @@
+//! The table-table foreign-key join (Kafka's KIP-213): each row of the left table joins
+//! the right table's row whose key the left value names, even when the two tables are
+//! partitioned differently.
+//!
+//! The join runs in three hops:
+//! 1. On the left table's task, every change becomes a *subscription* keyed by foreign
+//!    key: subscribe to the new foreign key (with a hash of the new left value),
+//!    unsubscribe from the old one when it changed or the row was deleted. Subscriptions
+//!    travel through the internal `KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-<n>-topic`,
+//!    partitioned like the right table.
+//! 2. On the right table's task, a subscription store keyed by
+//!    `[4-byte foreign key length][foreign key][primary key]` records who subscribes to
+//!    what, so that a prefix scan by foreign key finds every subscriber. Each subscription
+//!    is answered with the right table's current value for its foreign key, and each
+//!    right-table change is sent to all current subscribers of its key. Answers travel
+//!    through `KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-<n>-topic`, keyed (and partitioned)
+//!    by primary key.
+//! 3. Back on the left table's task, an answer whose value hash no longer matches the
+//!    current left value is stale (the row changed while the answer was on its way) and
+//!    is dropped; otherwise the joined row is emitted. A result store remembers what was
+//!    emitted per primary key, so downstream operators receive correct old values.
+//!
+//! A deleted left row is deleted downstream at once, on the left task.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::dsl::change::Change;
+use crate::dsl::ops::sink::{SinkNode, SinkTarget};
+use crate::dsl::ops::{add_merge_node, add_processor_node};
+use crate::dsl::KTable;
+use crate::dsl::{Consumed, StreamsBuilder};
+use crate::graph::Data;
+use crate::processor::{ProcessError, Processor, ProcessorContext};
+use crate::record::Record;
+use crate::serde::{Serde, SerdeError};
+use crate::state::{StoreBuilder, Stores};
+use crate::topology::node::{NodeKind, SinkTopic, SourceTopics, TopicName};
+use crate::topology::{InternalTopic, InternalTopicKind, TopologyBuilder, TopologyError};
+
+/// 64-bit FNV-1a of a serialized left value: what a response carries to prove it answers
+/// the current left value.
+pub(crate) fn value_hash(bytes: &[u8]) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    bytes
+        .iter()
+        .fold(OFFSET, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(PRIME))
+}
+
+fn serialize_or_empty<T: 'static>(
+    serde: &dyn Serde<T>,
+    topic: &str,
+    value: &T,
+) -> Result<Vec<u8>, SerdeError> {
+    Ok(serde.serialize(topic, value)?.unwrap_or_default())
+}
+
+fn require(bytes: Option<&[u8]>, topic: &str) -> Result<Vec<u8>, SerdeError> {
+    bytes.map(<[u8]>::to_vec).ok_or_else(|| SerdeError::Null {
+        topic: topic.to_string(),
+    })
+}
+
+fn invalid(reason: impl Into<String>) -> SerdeError {
+    SerdeError::Invalid {
+        format: "foreign-key join",
+        reason: reason.into(),
+    }
+}
+
+fn read_u64(bytes: &[u8], at: usize) -> Result<u64, SerdeError> {
+    let slice = bytes.get(at..at + 8).ok_or(SerdeError::Length {
+        expected: at + 8,
+        actual: bytes.len(),
+    })?;
+    Ok(u64::from_be_bytes(slice.try_into().expect("8 bytes")))
+}
+
+/// Wire format version written first in subscriptions and responses.
+const VERSION: u8 = 0;
+
+/// What a subscription asks of the right side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Instruction {
+    /// Record the subscriber and answer with the right value of the foreign key.
+    Subscribe,
+    /// Forget the subscriber; no answer (the left side has moved on).
+    Unsubscribe,
+}
+
+/// A left row (un)subscribing to a foreign key; the record key is the foreign key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Subscription<K> {
+    pub instruction: Instruction,
+    pub primary_key: K,
+    /// Hash of the left value that subscribed (0 for unsubscriptions).
+    pub hash: u64,
+}
+
+/// Writes a [`Subscription`] as `[version][instruction][8-byte hash][primary key]`.
+pub(crate) struct SubscriptionSerde<K> {
+    key: Arc<dyn Serde<K>>,
+}
+
+impl<K> SubscriptionSerde<K> {
+    pub fn new(key: Arc<dyn Serde<K>>) -> Self {
+        SubscriptionSerde { key }
+    }
+}
+
+impl<K: 'static> Serde<Subscription<K>> for SubscriptionSerde<K> {
+    fn serialize(&self, topic: &str, s: &Subscription<K>) -> Result<Option<Vec<u8>>, SerdeError> {
+        let key = serialize_or_empty(self.key.as_ref(), topic, &s.primary_key)?;
+        let mut out = Vec::with_capacity(10 + key.len());
+        out.push(VERSION);
+        out.push(match s.instruction {
+            Instruction::Subscribe => 0,
+            Instruction::Unsubscribe => 1,
+        });
+        out.extend_from_slice(&s.hash.to_be_bytes());
+        out.extend_from_slice(&key);
+        Ok(Some(out))
+    }
+
+    fn deserialize(
+        &self,
+        topic: &str,
+        bytes: Option<&[u8]>,
+    ) -> Result<Subscription<K>, SerdeError> {
+        let bytes = require(bytes, topic)?;
+        if bytes.len() < 10 {
+            return Err(SerdeError::Length {
+                expected: 10,
+                actual: bytes.len(),
+            });
+        }
+        if bytes[0] != VERSION {
+            return Err(invalid(format!(
+                "unknown subscription version {}",
+                bytes[0]
+            )));
+        }
+        let instruction = match bytes[1] {
+            0 => Instruction::Subscribe,
+            1 => Instruction::Unsubscribe,
+            other => return Err(invalid(format!("unknown subscription instruction {other}"))),
+        };
+        Ok(Subscription {
+            instruction,
+            hash: read_u64(&bytes, 2)?,
+            primary_key: self.key.deserialize(topic, Some(&bytes[10..]))?,
+        })
+    }
+}
+
+/// The right side's answer for one subscriber; the record key is the primary key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Response<VO> {
+    /// The hash of the subscription this answers.
+    pub hash: u64,
+    /// The right table's value for the foreign key, `None` if it has none.
+    pub value: Option<VO>,
+}
+
+/// Writes a [`Response`] as `[version][1 if a value follows][8-byte hash][value]`.
+pub(crate) struct ResponseSerde<VO> {
+    value: Arc<dyn Serde<VO>>,
+}
+
+impl<VO> ResponseSerde<VO> {
+    pub fn new(value: Arc<dyn Serde<VO>>) -> Self {
+        ResponseSerde { value }
+    }
+}
+
+impl<VO: 'static> Serde<Response<VO>> for ResponseSerde<VO> {
+    fn serialize(&self, topic: &str, r: &Response<VO>) -> Result<Option<Vec<u8>>, SerdeError> {
+        let value = r
+            .value
+            .as_ref()
+            .map(|v| serialize_or_empty(self.value.as_ref(), topic, v))
+            .transpose()?;
+        let mut out = Vec::with_capacity(10 + value.as_ref().map_or(0, Vec::len));
+        out.push(VERSION);
+        out.push(u8::from(value.is_some()));
+        out.extend_from_slice(&r.hash.to_be_bytes());
+        out.extend_from_slice(value.as_deref().unwrap_or_default());
+        Ok(Some(out))
+    }
+
+    fn deserialize(&self, topic: &str, bytes: Option<&[u8]>) -> Result<Response<VO>, SerdeError> {
+        let bytes = require(bytes, topic)?;
+        if bytes.len() < 10 {
+            return Err(SerdeError::Length {
+                expected: 10,
+                actual: bytes.len(),
+            });
+        }
+        if bytes[0] != VERSION {
+            return Err(invalid(format!("unknown response version {}", bytes[0])));
+        }
+        let value = match bytes[1] {
+            0 => None,
+            1 => Some(self.value.deserialize(topic, Some(&bytes[10..]))?),
+            other => return Err(invalid(format!("unknown response flags {other}"))),
+        };
+        Ok(Response {
+            hash: read_u64(&bytes, 2)?,
+            value,
+        })
+    }
+}
+
+/// Key of the subscription store: foreign key, then primary key. `primary: None` only
+/// serializes, to the prefix shared by every subscriber of `foreign`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CombinedKey<KO, K> {
+    pub foreign: KO,
+    pub primary: Option<K>,
+}
+
+/// Writes a [`CombinedKey`] as `[4-byte length of the foreign key][foreign key][primary
+/// key]`; the length keeps foreign key `a` from matching the prefix of `ab`.
+pub(crate) struct CombinedKeySerde<KO, K> {
+    foreign: Arc<dyn Serde<KO>>,
+    primary: Arc<dyn Serde<K>>,
+}
+
+impl<KO, K> CombinedKeySerde<KO, K> {
+    pub fn new(foreign: Arc<dyn Serde<KO>>, primary: Arc<dyn Serde<K>>) -> Self {
+        CombinedKeySerde { foreign, primary }
+    }
+}
+
+impl<KO: 'static, K: 'static> Serde<CombinedKey<KO, K>> for CombinedKeySerde<KO, K> {
+    fn serialize(
+        &self,
+        topic: &str,
+        key: &CombinedKey<KO, K>,
+    ) -> Result<Option<Vec<u8>>, SerdeError> {
+        let foreign = serialize_or_empty(self.foreign.as_ref(), topic, &key.foreign)?;
+        let len = u32::try_from(foreign.len()).map_err(|_| invalid("foreign key too long"))?;
+        let mut out = Vec::with_capacity(4 + foreign.len());
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&foreign);
+        if let Some(primary) = &key.primary {
+            out.extend(serialize_or_empty(self.primary.as_ref(), topic, primary)?);
+        }
+        Ok(Some(out))
+    }
+
+    fn deserialize(
+        &self,
+        topic: &str,
+        bytes: Option<&[u8]>,
+    ) -> Result<CombinedKey<KO, K>, SerdeError> {
+        let bytes = require(bytes, topic)?;
+        if bytes.len() < 4 {
+            return Err(SerdeError::Length {
+                expected: 4,
+                actual: bytes.len(),
+            });
+        }
+        let len = u32::from_be_bytes(bytes[..4].try_into().expect("4 bytes")) as usize;
+        let Some(foreign) = bytes.get(4..4 + len) else {
+            return Err(SerdeError::Length {
+                expected: 4 + len,
+                actual: bytes.len(),
+            });
+        };
+        Ok(CombinedKey {
+            foreign: self.foreign.deserialize(topic, Some(foreign))?,
+            primary: Some(self.primary.deserialize(topic, Some(&bytes[4 + len..]))?),
+        })
+    }
+}
+
+/// The subscription store's value: the hash of the subscribing left value, 8 bytes.
+pub(crate) struct HashSerde;
+
+impl Serde<u64> for HashSerde {
+    fn serialize(&self, _topic: &str, hash: &u64) -> Result<Option<Vec<u8>>, SerdeError> {
+        Ok(Some(hash.to_be_bytes().to_vec()))
+    }
+
+    fn deserialize(&self, topic: &str, bytes: Option<&[u8]>) -> Result<u64, SerdeError> {
+        let bytes = require(bytes, topic)?;
+        if bytes.len() != 8 {
+            return Err(SerdeError::Length {
+                expected: 8,
+                actual: bytes.len(),
+            });
+        }
+        read_u64(&bytes, 0)
+    }
+}
+
+/// What the join last emitted for a primary key: the left value and right value it was
+/// computed from (the result store keeps these rather than the result, which may have no
+/// serde). Present only while a result row exists downstream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Emitted<V, VO> {
+    pub left: V,
+    pub right: Option<VO>,
+}
+
+/// Writes an [`Emitted`] as `[1 if a right value follows][4-byte left length][left][right]`.
+pub(crate) struct EmittedSerde<V, VO> {
+    left: Arc<dyn Serde<V>>,
+    right: Arc<dyn Serde<VO>>,
+}
+
+impl<V, VO> EmittedSerde<V, VO> {
+    pub fn new(left: Arc<dyn Serde<V>>, right: Arc<dyn Serde<VO>>) -> Self {
+        EmittedSerde { left, right }
+    }
+}
+
+impl<V: 'static, VO: 'static> Serde<Emitted<V, VO>> for EmittedSerde<V, VO> {
+    fn serialize(&self, topic: &str, e: &Emitted<V, VO>) -> Result<Option<Vec<u8>>, SerdeError> {
+        let left = serialize_or_empty(self.left.as_ref(), topic, &e.left)?;
+        let right = e
+            .right
+            .as_ref()
+            .map(|v| serialize_or_empty(self.right.as_ref(), topic, v))
+            .transpose()?;
+        let len = u32::try_from(left.len()).map_err(|_| invalid("left value too long"))?;
+        let mut out = Vec::with_capacity(5 + left.len() + right.as_ref().map_or(0, Vec::len));
+        out.push(u8::from(right.is_some()));
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&left);
+        out.extend_from_slice(right.as_deref().unwrap_or_default());
+        Ok(Some(out))
+    }
+
+    fn deserialize(&self, topic: &str, bytes: Option<&[u8]>) -> Result<Emitted<V, VO>, SerdeError> {
+        let bytes = require(bytes, topic)?;
+        if bytes.len() < 5 {
+            return Err(SerdeError::Length {
+                expected: 5,
+                actual: bytes.len(),
+            });
+        }
+        let len = u32::from_be_bytes(bytes[1..5].try_into().expect("4 bytes")) as usize;
+        let Some(left) = bytes.get(5..5 + len) else {
+            return Err(SerdeError::Length {
+                expected: 5 + len,
+                actual: bytes.len(),
+            });
+        };
+        let right = &bytes[5 + len..];
+        Ok(Emitted {
+            left: self.left.deserialize(topic, Some(left))?,
+            right: match bytes[0] {
+                0 => None,
+                _ => Some(self.right.deserialize(topic, Some(right))?),
+            },
+        })
+    }
+}
+
+/// Extracts the foreign key from a left value.
+pub(crate) type ForeignKeyExtractor<V, KO> = Arc<dyn Fn(&V) -> KO + Send + Sync>;
+
+/// Joins a left value with the right value of its foreign key; `None` means no result
+/// row (an inner join without a right value).
+pub(crate) type ForeignKeyJoiner<V, VO, VR> =
+    Arc<dyn Fn(&V, Option<&VO>) -> Option<VR> + Send + Sync>;
+
+fn serialize_error(node: &str, topic: &str, source: SerdeError) -> ProcessError {
+    ProcessError::Serialize {
+        node: node.to_string(),
+        topic: topic.to_string(),
+        source,
+    }
+}
+
+/// Left side, hop 1: turns left changes into subscriptions keyed by foreign key.
+pub(crate) struct SubscriptionSender<V, KO> {
+    pub foreign_key: ForeignKeyExtractor<V, KO>,
+    pub foreign_key_serde: Arc<dyn Serde<KO>>,
+    pub value_serde: Arc<dyn Serde<V>>,
+    /// The subscription topic (unresolved), passed to the serdes.
+    pub topic: String,
+}
+
+impl<K: Data, V: Data, KO: Data> Processor<K, Change<V>, KO, Subscription<K>>
+    for SubscriptionSender<V, KO>
+{
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, KO, Subscription<K>>,
+        record: Record<K, Change<V>>,
+    ) -> Result<(), ProcessError> {
+        let node = "KTABLE-FK-JOIN-SUBSCRIPTION-SENDER";
+        let foreign_key = |v: &V| -> Result<(KO, Vec<u8>), ProcessError> {
+            let fk = (self.foreign_key)(v);
+            let bytes = serialize_or_empty(self.foreign_key_serde.as_ref(), &self.topic, &fk)
+                .map_err(|e| serialize_error(node, &self.topic, e))?;
+            Ok((fk, bytes))
+        };
+        let new = record.value.new.as_ref().map(foreign_key).transpose()?;
+        let old = record.value.old.as_ref().map(foreign_key).transpose()?;
+        if let Some((old_fk, old_bytes)) = old {
+            if new
+                .as_ref()
+                .is_none_or(|(_, new_bytes)| *new_bytes != old_bytes)
+            {
+                let unsubscribe = Subscription {
+                    instruction: Instruction::Unsubscribe,
+                    primary_key: record.key.clone(),
+                    hash: 0,
+                };
+                ctx.forward(record.clone().with_key(old_fk).with_value(unsubscribe))?;
+            }
+        }
+        if let (Some((new_fk, _)), Some(value)) = (new, &record.value.new) {
+            let bytes = serialize_or_empty(self.value_serde.as_ref(), &self.topic, value)
+                .map_err(|e| serialize_error(node, &self.topic, e))?;
+            let subscribe = Subscription {
+                instruction: Instruction::Subscribe,
+                primary_key: record.key.clone(),
+                hash: value_hash(&bytes),
+            };
+            ctx.forward(record.with_key(new_fk).with_value(subscribe))?;
+        }
+        Ok(())
+    }
+}
+
+/// Left side: a deleted left row deletes its result row at once.
+pub(crate) struct LeftRowDeleted<V, VO, VR> {
+    pub result_store: String,
+    pub joiner: ForeignKeyJoiner<V, VO, VR>,
+}
+
+impl<K: Data, V: Data, VO: Data, VR: Data> Processor<K, Change<V>, K, Change<VR>>
+    for LeftRowDeleted<V, VO, VR>
+{
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<VR>>,
+        record: Record<K, Change<V>>,
+    ) -> Result<(), ProcessError> {
+        if record.value.new.is_some() {
+            return Ok(());
+        }
+        let emitted = ctx.key_value_store::<K, Emitted<V, VO>>(&self.result_store)?;
+        let Some(previous) = emitted.delete(&record.key)? else {
+            return Ok(());
+        };
+        let old = (self.joiner)(&previous.left, previous.right.as_ref());
+        if old.is_none() {
+            return Ok(());
+        }
+        ctx.forward(record.with_value(Change::new(None, old)))
+    }
+}
+
+/// Right side, hop 2: records subscriptions and answers each with the right table's
+/// current value of the foreign key.
+pub(crate) struct SubscriptionReceiver {
+    pub subscription_store: String,
+    pub right_store: String,
+}
+
+impl<KO: Data, K: Data, VO: Data> Processor<KO, Subscription<K>, K, Response<VO>>
+    for SubscriptionReceiver
+{
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Response<VO>>,
+        record: Record<KO, Subscription<K>>,
+    ) -> Result<(), ProcessError> {
+        let subscriptions =
+            ctx.key_value_store::<CombinedKey<KO, K>, u64>(&self.subscription_store)?;
+        let key = CombinedKey {
+            foreign: record.key.clone(),
+            primary: Some(record.value.primary_key.clone()),
+        };
+        match record.value.instruction {
+            Instruction::Unsubscribe => {
+                subscriptions.delete(&key)?;
+                Ok(())
+            }
+            Instruction::Subscribe => {
+                subscriptions.put(&key, &record.value.hash)?;
+                let value = ctx
+                    .key_value_store::<KO, VO>(&self.right_store)?
+                    .get(&record.key)?;
+                let response = Response {
+                    hash: record.value.hash,
+                    value,
+                };
+                let primary_key = record.value.primary_key.clone();
+                ctx.forward(record.with_key(primary_key).with_value(response))
+            }
+        }
+    }
+}
+
+/// Right side: sends each right-table change to every current subscriber of its key.
+pub(crate) struct ForeignRowChanged {
+    pub subscription_store: String,
+}
+
+impl<KO: Data, K: Data, VO: Data> Processor<KO, Change<VO>, K, Response<VO>> for ForeignRowChanged {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Response<VO>>,
+        record: Record<KO, Change<VO>>,
+    ) -> Result<(), ProcessError> {
+        if record.value.new.is_none() && record.value.old.is_none() {
+            return Ok(());
+        }
+        let subscribers = ctx
+            .key_value_store::<CombinedKey<KO, K>, u64>(&self.subscription_store)?
+            .prefix_scan(&CombinedKey {
+                foreign: record.key.clone(),
+                primary: None,
+            })?;
+        for (key, hash) in subscribers {
+            let Some(primary_key) = key.primary else {
+                continue;
+            };
+            let response = Response {
+                hash,
+                value: record.value.new.clone(),
+            };
+            ctx.forward(record.clone().with_key(primary_key).with_value(response))?;
+        }
+        Ok(())
+    }
+}
+
+/// Left side, hop 3: joins answers that match the current left value and emits the
+/// change of the result row; stale answers are dropped.
+pub(crate) struct ResponseJoiner<V, VO, VR> {
+    pub left_store: String,
+    pub result_store: String,
+    pub value_serde: Arc<dyn Serde<V>>,
+    pub joiner: ForeignKeyJoiner<V, VO, VR>,
+    /// The subscription topic (unresolved), passed to the value serde for hashing.
+    pub topic: String,
+}
+
+impl<K: Data, V: Data, VO: Data, VR: Data> Processor<K, Response<VO>, K, Change<VR>>
+    for ResponseJoiner<V, VO, VR>
+{
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<VR>>,
+        record: Record<K, Response<VO>>,
+    ) -> Result<(), ProcessError> {
+        let Some(current) = ctx
+            .key_value_store::<K, V>(&self.left_store)?
+            .get(&record.key)?
+        else {
+            // The row was deleted after it subscribed; its result is gone already.
+            return Ok(());
+        };
+        let bytes = serialize_or_empty(self.value_serde.as_ref(), &self.topic, &current)
+            .map_err(|e| serialize_error("KTABLE-FK-JOIN-RESPONSE", &self.topic, e))?;
+        if value_hash(&bytes) != record.value.hash {
+            // Answers a value the row no longer has; the answer to the current one follows.
+            return Ok(());
+        }
+        let emitted = ctx.key_value_store::<K, Emitted<V, VO>>(&self.result_store)?;
+        let old = emitted
+            .get(&record.key)?
+            .and_then(|e| (self.joiner)(&e.left, e.right.as_ref()));
+        let right = record.value.value.clone();
+        let new = (self.joiner)(&current, right.as_ref());
+        if new.is_some() {
+            emitted.put(
+                &record.key,
+                &Emitted {
+                    left: current,
+                    right,
+                },
+            )?;
+        } else {
+            emitted.delete(&record.key)?;
+        }
+        if new.is_none() && old.is_none() {
+            return Ok(());
+        }
+        ctx.forward(record.with_value(Change::new(new, old)))
+    }
+}
+
+/// Writes the stream at `node` to internal topic `<base>-topic` (with `partitions`, or
+/// the writer's count when `None`) and reads it back; returns the source node.
+fn through_internal_topic<K: Data, V: Data>(
+    builder: &Rc<RefCell<TopologyBuilder>>,
+    node: usize,
+    base: &str,
+    partitions: Option<i32>,
+    key_serde: Arc<dyn Serde<K>>,
+    value_serde: Arc<dyn Serde<V>>,
+) -> usize {
+    let topic = TopicName::internal(format!("{base}-topic"));
+    {
+        let mut b = builder.borrow_mut();
+        let (k, v) = (key_serde.clone(), value_serde.clone());
+        let target: SinkTarget<K, V> = SinkTarget::Fixed(topic.clone());
+        b.add_node(
+            format!("{base}-sink"),
+            NodeKind::Sink {
+                topic: SinkTopic::Fixed(topic.clone()),
+                factory: Arc::new(move || {
+                    Box::new(SinkNode {
+                        target: target.clone(),
+                        key_serde: k.clone(),
+                        value_serde: v.clone(),
+                        partitioner: None,
+                    })
+                }),
+            },
+            vec![node],
+        );
+        b.add_internal_topic(InternalTopic {
+            name: topic.clone(),
+            kind: InternalTopicKind::Repartition,
+            partitions,
+        });
+    }
+    let builder = StreamsBuilder {
+        inner: builder.clone(),
+    };
+    let consumed = Consumed {
+        key_serde,
+        value_serde,
+        timestamp_extractor: None,
+        offset_reset: None,
+        name: Some(format!("{base}-source")),
+    };
+    builder
+        .stream_from(SourceTopics::Names(vec![topic]), consumed)
+        .node
+}
+
+/// Reports a missing serde of a foreign-key join's table; `true` if one is missing.
+fn missing_serde<K, V>(table: &KTable<K, V>, side: &str) -> bool {
+    let what = if table.key_serde.is_none() {
+        "key"
+    } else if table.value_serde.is_none() {
+        "value"
+    } else {
+        return false;
+    };
+    table
+        .builder
+        .borrow_mut()
+        .report(TopologyError::MissingSerde {
+            node: format!(
+                "KTABLE-FK-JOIN ({side} table: materialize it with serdes before joining on a foreign key)"
+            ),
+            what,
+        });
+    true
+}
+
+/// Builds the foreign-key join of `left` with `right`. `partitions` gives the partition
+/// counts of the (subscription, response) topics; see
+/// [`KTable::join_on_foreign_key_with_partitions`].
+pub(crate) fn join<K: Data, V: Data, KO: Data, VO: Data, VR: Data>(
+    left: &KTable<K, V>,
+    right: &KTable<KO, VO>,
+    foreign_key: ForeignKeyExtractor<V, KO>,
+    joiner: ForeignKeyJoiner<V, VO, VR>,
+    partitions: Option<(i32, i32)>,
+) -> KTable<K, VR> {
+    let unusable = |b: &KTable<K, V>| KTable {
+        builder: b.builder.clone(),
+        node: b.node,
+        key_serde: b.key_serde.clone(),
+        value_serde: None,
+        store: None,
+        grace_ms: None,
+    };
+    let left_missing = missing_serde(left, "left");
+    if left_missing || missing_serde(right, "right") {
+        return unusable(left);
+    }
+    if let Some((s, r)) = partitions {
+        if s < 1 || r < 1 {
+            left.builder
+                .borrow_mut()
+                .report(TopologyError::Invalid(format!(
+                    "foreign-key join topics need at least one partition (got {s} and {r})"
+                )));
+            return unusable(left);
+        }
+    }
+    let (Some(key_serde), Some(value_serde)) = (left.key_serde.clone(), left.value_serde.clone())
+    else {
+        return unusable(left);
+    };
+    let (Some(fk_serde), Some(right_value_serde)) =
+        (right.key_serde.clone(), right.value_serde.clone())
+    else {
+        return unusable(left);
+    };
+    let left_table = left.ensure_materialized();
+    let right_table = right.ensure_materialized();
+    let (Some(left_store), Some(right_store)) =
+        (left_table.store.clone(), right_table.store.clone())
+    else {
+        return unusable(left);
+    };
+
+    let (registration, response, subscription_store, result_store) = {
+        let mut b = left.builder.borrow_mut();
+        let registration = b.next_name("KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-");
+        let response = b.next_name("KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-");
+        let subscription_store = b.next_name("KTABLE-FK-JOIN-SUBSCRIPTION-STATE-STORE-");
+        let result_store = b.next_name("KTABLE-FK-JOIN-RESULT-STATE-STORE-");
+        let subscriptions = Stores::key_value(
+            subscription_store.clone(),
+            CombinedKeySerde::new(fk_serde.clone(), key_serde.clone()),
+            HashSerde,
+        );
+        b.add_store(subscriptions.into_definition().0);
+        let results = Stores::key_value(
+            result_store.clone(),
+            key_serde.clone(),
+            EmittedSerde::new(value_serde.clone(), right_value_serde.clone()),
+        );
+        b.add_store(results.into_definition().0);
+        (registration, response, subscription_store, result_store)
+    };
+    let topic = format!("{registration}-topic");
+
+    // Hop 1, left task: subscriptions out.
+    let fk = foreign_key.clone();
+    let (fks, vs, t) = (fk_serde.clone(), value_serde.clone(), topic.clone());
+    let sender = add_processor_node::<_, K, Change<V>, KO, Subscription<K>>(
+        &left.builder,
+        "KTABLE-FK-JOIN-SUBSCRIPTION-SENDER-",
+        vec![left_table.node],
+        &[],
+        move || SubscriptionSender {
+            foreign_key: fk.clone(),
+            foreign_key_serde: fks.clone(),
+            value_serde: vs.clone(),
+            topic: t.clone(),
+        },
+    );
+    let subscriptions = through_internal_topic(
+        &left.builder,
+        sender,
+        &registration,
+        partitions.map(|(s, _)| s),
+        fk_serde.clone(),
+        Arc::new(SubscriptionSerde::new(key_serde.clone())) as Arc<dyn Serde<Subscription<K>>>,
+    );
+
+    // Hop 2, right task: answers to subscriptions and right-table changes.
+    let (ss, rs) = (subscription_store.clone(), right_store.clone());
+    let receiver = add_processor_node::<_, KO, Subscription<K>, K, Response<VO>>(
+        &left.builder,
+        "KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-",
+        vec![subscriptions],
+        &[&subscription_store, &right_store],
+        move || SubscriptionReceiver {
+            subscription_store: ss.clone(),
+            right_store: rs.clone(),
+        },
+    );
+    let ss = subscription_store.clone();
+    let changed = add_processor_node::<_, KO, Change<VO>, K, Response<VO>>(
+        &left.builder,
+        "KTABLE-FK-JOIN-FOREIGN-CHANGE-",
+        vec![right_table.node],
+        &[&subscription_store],
+        move || ForeignRowChanged {
+            subscription_store: ss.clone(),
+        },
+    );
+    let answers = add_merge_node(
+        &left.builder,
+        "KTABLE-FK-JOIN-RESPONSE-MERGE-",
+        vec![receiver, changed],
+    );
+    let responses = through_internal_topic(
+        &left.builder,
+        answers,
+        &response,
+        partitions.map(|(_, r)| r),
+        key_serde.clone(),
+        Arc::new(ResponseSerde::new(right_value_serde)) as Arc<dyn Serde<Response<VO>>>,
+    );
+
+    // Hop 3, left task: join current answers; deletes of left rows.
+    let (ls, rs, vs, j, t) = (
+        left_store.clone(),
+        result_store.clone(),
+        value_serde,
+        joiner.clone(),
+        topic,
+    );
+    let joined = add_processor_node::<_, K, Response<VO>, K, Change<VR>>(
+        &left.builder,
+        "KTABLE-FK-JOIN-RESPONSE-JOINER-",
+        vec![responses],
+        &[&left_store, &result_store],
+        move || ResponseJoiner {
+            left_store: ls.clone(),
+            result_store: rs.clone(),
+            value_serde: vs.clone(),
+            joiner: j.clone(),
+            topic: t.clone(),
+        },
+    );
+    let rs = result_store.clone();
+    let deleted = add_processor_node::<_, K, Change<V>, K, Change<VR>>(
+        &left.builder,
+        "KTABLE-FK-JOIN-LEFT-DELETE-",
+        vec![left_table.node],
+        &[&result_store],
+        move || LeftRowDeleted {
+            result_store: rs.clone(),
+            joiner: joiner.clone(),
+        },
+    );
+    let merged = add_merge_node(
+        &left.builder,
+        "KTABLE-FK-JOIN-OUTPUT-",
+        vec![joined, deleted],
+    );
+    KTable {
+        builder: left.builder.clone(),
+        node: merged,
+        key_serde: left.key_serde.clone(),
+        value_serde: None,
+        store: None,
+        grace_ms: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serde::{I64Serde, StringSerde};
+
+    fn strings() -> Arc<dyn Serde<String>> {
+        Arc::new(StringSerde)
+    }
+
+    #[test]
+    fn subscriptions_round_trip() {
+        let serde = SubscriptionSerde::new(strings());
+        for s in [
+            Subscription {
+                instruction: Instruction::Subscribe,
+                primary_key: "order-1".to_string(),
+                hash: u64::MAX - 7,
+            },
+            Subscription {
+                instruction: Instruction::Unsubscribe,
+                primary_key: String::new(),
+                hash: 0,
+            },
+        ] {
+            let bytes = serde.serialize("t", &s).unwrap();
+            assert_eq!(serde.deserialize("t", bytes.as_deref()).unwrap(), s);
+        }
+        assert!(serde
+            .deserialize("t", Some(&[0, 9, 0, 0, 0, 0, 0, 0, 0, 0]))
+            .is_err());
+        assert!(serde
+            .deserialize("t", Some(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0]))
+            .is_err());
+        assert!(serde.deserialize("t", Some(&[0, 0, 0])).is_err());
+        assert!(serde.deserialize("t", None).is_err());
+    }
+
+    #[test]
+    fn responses_round_trip_with_and_without_a_value() {
+        let serde = ResponseSerde::new(Arc::new(I64Serde) as Arc<dyn Serde<i64>>);
+        for r in [
+            Response {
+                hash: 42,
+                value: Some(-5),
+            },
+            Response {
+                hash: 1 << 63,
+                value: None,
+            },
+        ] {
+            let bytes = serde.serialize("t", &r).unwrap();
+            assert_eq!(serde.deserialize("t", bytes.as_deref()).unwrap(), r);
+        }
+        assert!(serde
+            .deserialize("t", Some(&[0, 2, 0, 0, 0, 0, 0, 0, 0, 0]))
+            .is_err());
+    }
+
+    #[test]
+    fn combined_keys_group_subscribers_under_a_length_prefixed_foreign_key() {
+        let serde = CombinedKeySerde::new(strings(), strings());
+        let key = CombinedKey {
+            foreign: "ab".to_string(),
+            primary: Some("k".to_string()),
+        };
+        let bytes = serde.serialize("t", &key).unwrap().unwrap();
+        assert_eq!(bytes, b"\0\0\0\x02abk");
+        assert_eq!(serde.deserialize("t", Some(&bytes)).unwrap(), key);
+        let prefix = |fk: &str| {
+            serde
+                .serialize(
+                    "t",
+                    &CombinedKey {
+                        foreign: fk.to_string(),
+                        primary: None,
+                    },
+                )
+                .unwrap()
+                .unwrap()
+        };
+        assert!(bytes.starts_with(&prefix("ab")));
+        // Foreign key "a" must not find subscribers of "ab".
+        assert!(!bytes.starts_with(&prefix("a")));
+        assert!(serde.deserialize("t", Some(b"\0\0\0\x09ab")).is_err());
+    }
+
+    #[test]
+    fn emitted_rows_round_trip() {
+        let serde = EmittedSerde::new(strings(), Arc::new(I64Serde) as Arc<dyn Serde<i64>>);
+        for e in [
+            Emitted {
+                left: "left".to_string(),
+                right: Some(7),
+            },
+            Emitted {
+                left: String::new(),
+                right: None,
+            },
+        ] {
+            let bytes = serde.serialize("t", &e).unwrap();
+            assert_eq!(serde.deserialize("t", bytes.as_deref()).unwrap(), e);
+        }
+        assert_eq!(
+            HashSerde
+                .deserialize("t", HashSerde.serialize("t", &99).unwrap().as_deref())
+                .unwrap(),
+            99
+        );
+    }
+
+    #[test]
+    fn value_hash_is_fnv1a_64() {
+        // Published FNV-1a 64 test vectors.
+        assert_eq!(value_hash(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(value_hash(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_ne!(value_hash(b"v1"), value_hash(b"v2"));
+    }
+}
