@@ -343,3 +343,58 @@ fn start_fails_clearly_on_missing_or_unequally_partitioned_sources() {
         );
     });
 }
+
+#[test]
+fn repartition_records_are_purged_once_committed() {
+    within(TEST_LIMIT, || {
+        require_broker();
+        let app = unique_app("it-purge");
+        let _cleanup = InternalTopics(app.clone());
+        let input = TestTopic::new("purge-in", 2);
+        let output = TestTopic::new("purge-out", 2);
+        let builder = StreamsBuilder::new();
+        builder
+            .stream(input.name(), Consumed::with(StringSerde, StringSerde))
+            .select_key(|_, v| v.clone())
+            .repartition(streams_core::Repartitioned::new().with_name("by-value"))
+            .to(output.name(), Produced::with(StringSerde, StringSerde));
+        let mut config = config(&app);
+        config.repartition_purge_interval = Duration::from_millis(300);
+        let streams = KafkaStreams::new(builder.build().unwrap(), config).unwrap();
+        streams.start().unwrap();
+        produce_keyed(
+            input.name(),
+            (0..200).map(|i| (format!("k{i}"), format!("v{}", i % 20))),
+        );
+        assert_eq!(
+            consume_n(output.name(), 200, Duration::from_secs(30)).len(),
+            200
+        );
+
+        // Everything was read and committed: the repartition topic gets emptied.
+        let repartition = format!("{app}-by-value-repartition");
+        let consumer: BaseConsumer = client_config().create().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            // Later commits purge; keep a trickle of input so that commits happen.
+            produce_keyed(input.name(), [("tick", "v0")]);
+            let purged: i64 = (0..2)
+                .map(|p| {
+                    consumer
+                        .fetch_watermarks(&repartition, p, Duration::from_secs(5))
+                        .unwrap()
+                        .0
+                })
+                .sum();
+            if purged >= 150 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "repartition records not purged (low watermarks sum {purged})"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        assert!(streams.close(Duration::from_secs(30)));
+    });
+}

@@ -84,7 +84,11 @@ pub struct StreamsConfig {
     /// How often librdkafka reports statistics (consumer lag metrics). Default 5 s;
     /// zero disables them.
     pub statistics_interval: Duration,
-    /// Extra librdkafka settings for every consumer (they win over the runtime's own).
+    /// How often records of repartition topics that every reader committed past are
+    /// deleted. Default 30 s.
+    pub repartition_purge_interval: Duration,
+    /// Extra librdkafka settings for every consumer (they win over the runtime's own,
+    /// except those the runtime's guarantees rest on: group, offset commits, assignor).
     pub consumer_overrides: BTreeMap<String, String>,
     /// Extra librdkafka settings for every producer.
     pub producer_overrides: BTreeMap<String, String>,
@@ -111,6 +115,7 @@ impl StreamsConfig {
             processing_error_handler: ProcessingErrorHandler::Fail,
             production_error_handler: ProductionErrorHandler::Fail,
             statistics_interval: Duration::from_secs(5),
+            repartition_purge_interval: Duration::from_secs(30),
             consumer_overrides: BTreeMap::new(),
             producer_overrides: BTreeMap::new(),
             admin_overrides: BTreeMap::new(),

@@ -20,6 +20,7 @@ mod kafka_streams;
 pub mod metrics;
 mod partition_group;
 pub mod partitioner;
+mod purge;
 mod restore;
 mod stream_thread;
 pub(crate) mod task;

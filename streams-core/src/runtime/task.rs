@@ -360,6 +360,11 @@ impl StreamTask {
             .collect()
     }
 
+    /// Offsets as of the last commit (next offset per input partition).
+    pub fn committed_offsets(&self) -> &BTreeMap<(String, i32), i64> {
+        &self.committed
+    }
+
     /// Records that the offsets returned by [`offsets_to_commit`](Self::offsets_to_commit) are committed.
     pub fn mark_committed(&mut self) {
         self.committed = self.consumed.clone();

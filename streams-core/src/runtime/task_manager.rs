@@ -14,6 +14,7 @@ use streams_state::{
     TopicPartition,
 };
 
+use super::purge::RepartitionPurger;
 use super::restore::{RestoreRequest, Restorer};
 use super::task::{StreamTask, TaskHandlers};
 use super::{metrics, StreamsConfig, StreamsError};
@@ -111,6 +112,7 @@ pub(crate) struct TaskManager {
     locks: HashMap<TaskId, TaskDirLock>,
     restorer: Restorer,
     globals: Arc<GlobalStores>,
+    purger: Option<RepartitionPurger>,
 }
 
 /// Wall-clock time in ms since the epoch.
@@ -137,6 +139,7 @@ impl TaskManager {
                 ))
             })?;
         Ok(TaskManager {
+            purger: RepartitionPurger::new(&topology, config),
             globals,
             state_dir,
             rocksdb: RocksDbConfig::default(),
@@ -539,6 +542,7 @@ impl TaskManager {
         for task in self.tasks.values_mut() {
             task.mark_committed();
         }
+        self.purge();
         self.checkpoint()?;
         metrics::record_commit(&self.thread_name, start.elapsed());
         Ok(())
@@ -561,6 +565,7 @@ impl TaskManager {
                 for task in self.tasks.values_mut() {
                     task.mark_committed();
                 }
+                self.purge();
                 metrics::record_commit(&self.thread_name, start.elapsed());
                 Ok(true)
             }
@@ -577,6 +582,21 @@ impl TaskManager {
                 }
             }
             Err(TransactionFailure::Fatal(reason)) => Err(StreamsError::TransactionFatal(reason)),
+        }
+    }
+
+    /// Deletes repartition records every task committed past, now and then.
+    fn purge(&mut self) {
+        if let Some(purger) = &mut self.purger {
+            let mut committed = BTreeMap::new();
+            for task in self.tasks.values() {
+                committed.extend(
+                    task.committed_offsets()
+                        .iter()
+                        .map(|(tp, o)| (tp.clone(), *o)),
+                );
+            }
+            purger.maybe_purge(&committed);
         }
     }
 
