@@ -36,20 +36,14 @@ fn topology(kind: Kind) -> Topology {
     let orders = builder.table("orders", strings(), Materialized::new());
     let customers = builder.table("customers", strings(), Materialized::new());
     let joined = match kind {
-        Kind::Inner => orders.join_on_foreign_key_with_partitions(
-            &customers,
-            customer_of,
-            |order, name| format!("{order}@{name}"),
-            ORDER_PARTITIONS,
-            CUSTOMER_PARTITIONS,
-        ),
-        Kind::Left => orders.left_join_on_foreign_key_with_partitions(
-            &customers,
-            customer_of,
-            |order, name| format!("{order}@{}", name.map_or("?", String::as_str)),
-            ORDER_PARTITIONS,
-            CUSTOMER_PARTITIONS,
-        ),
+        // No partition counts given: the internal topics are co-partitioned with the
+        // tables they are read with (asserted in the first test).
+        Kind::Inner => orders.join_on_foreign_key(&customers, customer_of, |order, name| {
+            format!("{order}@{name}")
+        }),
+        Kind::Left => orders.left_join_on_foreign_key(&customers, customer_of, |order, name| {
+            format!("{order}@{}", name.map_or("?", String::as_str))
+        }),
     };
     joined
         .to_stream()
@@ -430,31 +424,14 @@ fn tables_without_serdes_are_reported() {
     let builder = StreamsBuilder::new();
     let orders = builder.table("orders", strings(), Materialized::new());
     let customers = builder.table("customers", strings(), Materialized::new());
-    orders.join_on_foreign_key_with_partitions(
+    orders.join_on_foreign_key(
         &customers.map_values(|c| c.len() as i64),
         customer_of,
         |o, n| format!("{o}@{n}"),
-        1,
-        1,
     );
     let err = builder.build().err().expect("missing serde");
     assert!(
         matches!(&err, TopologyError::MissingSerde { what: "value", node } if node.contains("right")),
         "{err}"
     );
-
-    let builder = StreamsBuilder::new();
-    let orders = builder.table("orders", strings(), Materialized::new());
-    let customers = builder.table("customers", strings(), Materialized::new());
-    orders.join_on_foreign_key_with_partitions(
-        &customers,
-        customer_of,
-        |o, c| format!("{o}@{c}"),
-        0,
-        2,
-    );
-    assert!(matches!(
-        builder.build().err(),
-        Some(TopologyError::Invalid(_))
-    ));
 }

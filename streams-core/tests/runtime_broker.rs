@@ -5,9 +5,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use futures::executor::block_on;
-use rdkafka::admin::{AdminClient, AdminOptions};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers as _, Message};
 use rdkafka::{Offset, TopicPartitionList};
@@ -19,7 +16,7 @@ use streams_core::serde::{I64Serde, StringSerde};
 use streams_core::{Consumed, Produced, StreamsBuilder, Topology};
 use streams_test_support::{
     bootstrap, client_config, consume_n, consume_to_end, produce_keyed, require_broker, within,
-    Isolation, TestTopic,
+    AppTopics, Isolation, TestTopic,
 };
 
 const TEST_LIMIT: Duration = Duration::from_secs(180);
@@ -34,30 +31,6 @@ fn config(app: &str) -> StreamsConfig {
         .with_state_dir(std::env::temp_dir().join(app))
         .with_consumer_setting("session.timeout.ms", "10000")
         .with_consumer_setting("heartbeat.interval.ms", "1000")
-}
-
-/// Deletes the internal topics an application created, whatever the test's outcome.
-struct InternalTopics(String);
-
-impl Drop for InternalTopics {
-    fn drop(&mut self) {
-        let admin: AdminClient<DefaultClientContext> =
-            client_config().create().expect("admin client");
-        let Ok(metadata) = admin.inner().fetch_metadata(None, Duration::from_secs(10)) else {
-            return;
-        };
-        let prefix = format!("{}-", self.0);
-        let names: Vec<String> = metadata
-            .topics()
-            .iter()
-            .map(|t| t.name().to_string())
-            .filter(|t| t.starts_with(&prefix))
-            .collect();
-        if !names.is_empty() {
-            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            let _ = block_on(admin.delete_topics(&refs, &AdminOptions::new()));
-        }
-    }
 }
 
 /// `in → filter → map_values → peek → out`: drops values marked `drop`, tags the rest.
@@ -133,7 +106,7 @@ fn instances_share_partitions_and_lose_nothing_when_members_join_and_leave() {
     within(TEST_LIMIT, || {
         require_broker();
         let app = unique_app("it-rebalance");
-        let _cleanup = InternalTopics(app.clone());
+        let _cleanup = AppTopics::new(&app);
         let input = TestTopic::new("rebalance-in", 3);
         let output = TestTopic::new("rebalance-out", 3);
         let (keys, per_phase) = (12, 50);
@@ -245,7 +218,7 @@ fn poison_records_go_to_the_dead_letter_topic_and_processing_continues() {
     within(TEST_LIMIT, || {
         require_broker();
         let app = unique_app("it-dlq");
-        let _cleanup = InternalTopics(app.clone());
+        let _cleanup = AppTopics::new(&app);
         let input = TestTopic::new("dlq-in", 1);
         let output = TestTopic::new("dlq-out", 1);
         let dead = TestTopic::new("dlq-dead", 1);
@@ -314,7 +287,7 @@ fn start_fails_clearly_on_missing_or_unequally_partitioned_sources() {
     within(TEST_LIMIT, || {
         require_broker();
         let app = unique_app("it-startup");
-        let _cleanup = InternalTopics(app.clone());
+        let _cleanup = AppTopics::new(&app);
         let missing = format!("missing-{}", uuid::Uuid::new_v4().simple());
         let streams = KafkaStreams::new(pipeline(&missing, "anywhere"), config(&app)).unwrap();
         match streams.start() {
@@ -349,7 +322,7 @@ fn repartition_records_are_purged_once_committed() {
     within(TEST_LIMIT, || {
         require_broker();
         let app = unique_app("it-purge");
-        let _cleanup = InternalTopics(app.clone());
+        let _cleanup = AppTopics::new(&app);
         let input = TestTopic::new("purge-in", 2);
         let output = TestTopic::new("purge-out", 2);
         let builder = StreamsBuilder::new();

@@ -26,4 +26,4 @@ pub use records::{
 };
 pub use registry::{registry_url, require_registry, DEFAULT_REGISTRY_URL};
 pub use time_limit::within;
-pub use topic::TestTopic;
+pub use topic::{AppTopics, TestTopic};

@@ -132,3 +132,39 @@ impl std::fmt::Debug for TestTopic {
             .finish()
     }
 }
+
+/// Deletes, when dropped, every topic named `<application id>-...`: the internal topics
+/// (changelogs, repartition and join topics) an application under test created.
+pub struct AppTopics {
+    prefix: String,
+}
+
+impl AppTopics {
+    /// Cleans up after application `application_id`.
+    pub fn new(application_id: &str) -> AppTopics {
+        AppTopics {
+            prefix: format!("{application_id}-"),
+        }
+    }
+}
+
+impl Drop for AppTopics {
+    fn drop(&mut self) {
+        let admin = admin_client();
+        let Ok(metadata) = admin.inner().fetch_metadata(None, Duration::from_secs(10)) else {
+            return;
+        };
+        let names: Vec<String> = metadata
+            .topics()
+            .iter()
+            .map(|t| t.name().to_string())
+            .filter(|t| t.starts_with(&self.prefix))
+            .collect();
+        if !names.is_empty() {
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let options = AdminOptions::new().operation_timeout(Some(DELETE_TIMEOUT));
+            // Best effort, like TestTopic.
+            let _ = block_on(admin.delete_topics(&refs, &options));
+        }
+    }
+}

@@ -479,6 +479,7 @@ impl<K: Data, V: Data> KStream<K, V> {
             name: topic.clone(),
             kind: InternalTopicKind::Repartition,
             partitions: repartitioned.partitions,
+            like_node: None,
         });
         match (key_serde, value_serde) {
             (Some(k), Some(v)) => {

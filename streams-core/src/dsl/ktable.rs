@@ -315,12 +315,9 @@ impl<K: Data, V: Data> KTable<K, V> {
     /// stale result is emitted. Both tables need key and value serdes (read from topics,
     /// or materialized with serdes); the foreign key is serialized with `other`'s key serde.
     ///
-    /// The subscription topic must have as many partitions as `other`'s topic and the
-    /// response topic as many as this table's. The runtime sizes internal topics from the
-    /// sub-topology writing them, which here is the wrong side (and the two topics form a
-    /// cycle), so these counts are not derived: the test driver gives both one partition,
-    /// and on a broker the application refuses to start. Outside single-partition tests,
-    /// use [`join_on_foreign_key_with_partitions`](Self::join_on_foreign_key_with_partitions).
+    /// The subscription topic is created with as many partitions as `other`'s tasks and
+    /// the response topic with as many as this table's, so each is co-partitioned with
+    /// the table it is read with.
     pub fn join_on_foreign_key<KO: Data, VO: Data, VR: Data>(
         &self,
         other: &KTable<KO, VO>,
@@ -332,7 +329,6 @@ impl<K: Data, V: Data> KTable<K, V> {
             other,
             Arc::new(foreign_key),
             Arc::new(move |v: &V, o: Option<&VO>| o.map(|o| joiner(v, o))),
-            None,
         )
     }
 
@@ -350,49 +346,6 @@ impl<K: Data, V: Data> KTable<K, V> {
             other,
             Arc::new(foreign_key),
             Arc::new(move |v: &V, o: Option<&VO>| Some(joiner(v, o))),
-            None,
-        )
-    }
-
-    /// [`join_on_foreign_key`](Self::join_on_foreign_key) with the partition counts of
-    /// the two tables' topics: `this_partitions` (given to the response topic) and
-    /// `other_partitions` (given to the subscription topic). The runtime creates the
-    /// internal topics with these counts and checks at start-up that each is
-    /// co-partitioned with the table it is read with.
-    pub fn join_on_foreign_key_with_partitions<KO: Data, VO: Data, VR: Data>(
-        &self,
-        other: &KTable<KO, VO>,
-        foreign_key: impl Fn(&V) -> KO + Send + Sync + 'static,
-        joiner: impl Fn(&V, &VO) -> VR + Send + Sync + 'static,
-        this_partitions: i32,
-        other_partitions: i32,
-    ) -> KTable<K, VR> {
-        foreign_key::join(
-            self,
-            other,
-            Arc::new(foreign_key),
-            Arc::new(move |v: &V, o: Option<&VO>| o.map(|o| joiner(v, o))),
-            Some((other_partitions, this_partitions)),
-        )
-    }
-
-    /// [`left_join_on_foreign_key`](Self::left_join_on_foreign_key) with the partition
-    /// counts of the two tables' topics, as in
-    /// [`join_on_foreign_key_with_partitions`](Self::join_on_foreign_key_with_partitions).
-    pub fn left_join_on_foreign_key_with_partitions<KO: Data, VO: Data, VR: Data>(
-        &self,
-        other: &KTable<KO, VO>,
-        foreign_key: impl Fn(&V) -> KO + Send + Sync + 'static,
-        joiner: impl Fn(&V, Option<&VO>) -> VR + Send + Sync + 'static,
-        this_partitions: i32,
-        other_partitions: i32,
-    ) -> KTable<K, VR> {
-        foreign_key::join(
-            self,
-            other,
-            Arc::new(foreign_key),
-            Arc::new(move |v: &V, o: Option<&VO>| Some(joiner(v, o))),
-            Some((other_partitions, this_partitions)),
         )
     }
 

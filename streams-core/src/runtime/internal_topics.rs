@@ -221,6 +221,20 @@ pub(crate) fn internal_partition_counts(
         .iter()
         .map(|t| (t.name.resolve(app), t.partitions))
         .collect();
+    // Topics co-partitioned with a node's sub-topology rather than sized by their writer.
+    let like: HashMap<String, u32> = topology
+        .internal_topics
+        .iter()
+        .filter(|t| t.partitions.is_none())
+        .filter_map(|t| {
+            let node = t.like_node?;
+            let sub = topology
+                .subtopologies
+                .iter()
+                .find(|s| s.nodes.contains(&node))?;
+            Some((t.name.resolve(app), sub.id))
+        })
+        .collect();
     let mut counts: HashMap<String, i32> = internal
         .iter()
         .filter_map(|(name, n)| n.map(|n| (name.clone(), n)))
@@ -228,12 +242,29 @@ pub(crate) fn internal_partition_counts(
     // A writer may itself read internal topics: iterate until nothing changes.
     loop {
         let mut progress = false;
+        for (topic, sub) in &like {
+            if counts.contains_key(topic) {
+                continue;
+            }
+            let reads = read_topics(topology, *sub, app, existing);
+            let known: Vec<i32> = reads
+                .iter()
+                .filter(|t| *t != topic && !like.contains_key(*t))
+                .filter_map(|t| counts.get(t).copied().or_else(|| existing.get(t).copied()))
+                .collect();
+            if let Some(&n) = known.iter().max() {
+                counts.insert(topic.clone(), n);
+                progress = true;
+            }
+        }
         for id in 0..topology.subtopology_count() as u32 {
             let writes: Vec<String> = topology
                 .sink_topics(id)
                 .iter()
                 .map(|t| t.resolve(app))
-                .filter(|t| internal.contains_key(t) && !counts.contains_key(t))
+                .filter(|t| {
+                    internal.contains_key(t) && !counts.contains_key(t) && !like.contains_key(t)
+                })
                 .collect();
             if writes.is_empty() {
                 continue;

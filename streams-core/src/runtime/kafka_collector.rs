@@ -19,6 +19,9 @@ use super::{metrics, StreamsConfig, StreamsError};
 use crate::graph::{OutgoingRecord, RecordCollector};
 use crate::processor::ProcessError;
 
+/// How long a send may wait for room in the producer's queue.
+const QUEUE_FULL_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// How long transactional calls may take.
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -306,14 +309,28 @@ impl RecordCollector for KafkaCollector {
         if let Some(headers) = Self::to_headers(&record) {
             base = base.headers(headers);
         }
+        let mut waited_since: Option<std::time::Instant> = None;
         loop {
             match self.producer.send(base) {
                 Ok(()) => {
                     self.sent.set(self.sent.get() + 1);
                     return Ok(());
                 }
-                // The local queue is full: wait for deliveries to drain it.
+                // The local queue is full: wait for deliveries to drain it, but not
+                // forever (a broker that is gone must surface as an error).
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    if waited_since
+                        .get_or_insert_with(std::time::Instant::now)
+                        .elapsed()
+                        > QUEUE_FULL_TIMEOUT
+                    {
+                        return Err(ProcessError::Produce {
+                            topic: record.topic.clone(),
+                            reason: format!(
+                                "the producer queue stayed full for {QUEUE_FULL_TIMEOUT:?}"
+                            ),
+                        });
+                    }
                     base = returned;
                     std::thread::sleep(Duration::from_millis(2));
                 }

@@ -356,15 +356,37 @@ impl TaskManager {
         }
         tracing::info!(thread = self.thread_name, tasks = ?self.task_ids(), "tasks assigned");
 
-        let committed = if assigned.count() == 0 {
-            TopicPartitionList::new()
-        } else {
-            consumer
-                .committed_offsets(assigned.clone(), COMMITTED_TIMEOUT)
-                .map_err(|e| StreamsError::kafka("reading committed offsets", e))?
-        };
+        // A coordinator blip must not kill the thread: retry, then let librdkafka look
+        // the committed offsets up itself (losing only per-source `Latest` resets).
+        let mut committed = None;
+        for attempt in 1..=3 {
+            if assigned.count() == 0 {
+                committed = Some(TopicPartitionList::new());
+                break;
+            }
+            match consumer.committed_offsets(assigned.clone(), COMMITTED_TIMEOUT) {
+                Ok(offsets) => {
+                    committed = Some(offsets);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        thread = self.thread_name,
+                        attempt,
+                        "reading committed offsets failed: {e}"
+                    );
+                    std::thread::sleep(Duration::from_millis(200 * attempt));
+                }
+            }
+        }
         let mut start = TopicPartitionList::new();
         for e in assigned.elements() {
+            let Some(committed) = &committed else {
+                start
+                    .add_partition_offset(e.topic(), e.partition(), Offset::Stored)
+                    .map_err(|e| StreamsError::kafka("building the assignment", e))?;
+                continue;
+            };
             let committed_offset = committed
                 .find_partition(e.topic(), e.partition())
                 .map(|c| c.offset())

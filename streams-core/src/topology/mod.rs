@@ -74,6 +74,9 @@ pub(crate) struct InternalTopic {
     pub kind: InternalTopicKind,
     /// Fixed partition count, or `None` to take the upstream sub-topology's count.
     pub partitions: Option<i32>,
+    /// When set (and `partitions` is not), the topic is co-partitioned with the
+    /// sub-topology containing this node instead of its writer (foreign-key joins).
+    pub like_node: Option<usize>,
 }
 
 /// A connected part of the graph, run as one task per partition number.

@@ -591,13 +591,13 @@ impl<K: Data, V: Data, VO: Data, VR: Data> Processor<K, Response<VO>, K, Change<
     }
 }
 
-/// Writes the stream at `node` to internal topic `<base>-topic` (with `partitions`, or
-/// the writer's count when `None`) and reads it back; returns the source node.
+/// Writes the stream at `node` to internal topic `<base>-topic`, co-partitioned with the
+/// sub-topology of `like_node`, and reads it back; returns the source node.
 fn through_internal_topic<K: Data, V: Data>(
     builder: &Rc<RefCell<TopologyBuilder>>,
     node: usize,
     base: &str,
-    partitions: Option<i32>,
+    like_node: usize,
     key_serde: Arc<dyn Serde<K>>,
     value_serde: Arc<dyn Serde<V>>,
 ) -> usize {
@@ -624,7 +624,8 @@ fn through_internal_topic<K: Data, V: Data>(
         b.add_internal_topic(InternalTopic {
             name: topic.clone(),
             kind: InternalTopicKind::Repartition,
-            partitions,
+            partitions: None,
+            like_node: Some(like_node),
         });
     }
     let builder = StreamsBuilder {
@@ -663,15 +664,13 @@ fn missing_serde<K, V>(table: &KTable<K, V>, side: &str) -> bool {
     true
 }
 
-/// Builds the foreign-key join of `left` with `right`. `partitions` gives the partition
-/// counts of the (subscription, response) topics; see
-/// [`KTable::join_on_foreign_key_with_partitions`].
+/// Builds the foreign-key join of `left` with `right`. The subscription topic is
+/// co-partitioned with `right`, the response topic with `left`.
 pub(crate) fn join<K: Data, V: Data, KO: Data, VO: Data, VR: Data>(
     left: &KTable<K, V>,
     right: &KTable<KO, VO>,
     foreign_key: ForeignKeyExtractor<V, KO>,
     joiner: ForeignKeyJoiner<V, VO, VR>,
-    partitions: Option<(i32, i32)>,
 ) -> KTable<K, VR> {
     let unusable = |b: &KTable<K, V>| KTable {
         builder: b.builder.clone(),
@@ -684,16 +683,6 @@ pub(crate) fn join<K: Data, V: Data, KO: Data, VO: Data, VR: Data>(
     let left_missing = missing_serde(left, "left");
     if left_missing || missing_serde(right, "right") {
         return unusable(left);
-    }
-    if let Some((s, r)) = partitions {
-        if s < 1 || r < 1 {
-            left.builder
-                .borrow_mut()
-                .report(TopologyError::Invalid(format!(
-                    "foreign-key join topics need at least one partition (got {s} and {r})"
-                )));
-            return unusable(left);
-        }
     }
     let (Some(key_serde), Some(value_serde)) = (left.key_serde.clone(), left.value_serde.clone())
     else {
@@ -753,7 +742,8 @@ pub(crate) fn join<K: Data, V: Data, KO: Data, VO: Data, VR: Data>(
         &left.builder,
         sender,
         &registration,
-        partitions.map(|(s, _)| s),
+        // Subscriptions are read with the other table: partitioned like it.
+        right_table.node,
         fk_serde.clone(),
         Arc::new(SubscriptionSerde::new(key_serde.clone())) as Arc<dyn Serde<Subscription<K>>>,
     );
@@ -789,7 +779,8 @@ pub(crate) fn join<K: Data, V: Data, KO: Data, VO: Data, VR: Data>(
         &left.builder,
         answers,
         &response,
-        partitions.map(|(_, r)| r),
+        // Responses are read with this table: partitioned like it.
+        left_table.node,
         key_serde.clone(),
         Arc::new(ResponseSerde::new(right_value_serde)) as Arc<dyn Serde<Response<VO>>>,
     );
