@@ -207,3 +207,85 @@ fn an_in_memory_store_is_rebuilt_from_its_changelog_on_every_start() {
         assert!(second.close(Duration::from_secs(30)));
     });
 }
+
+#[test]
+fn a_checkpoint_below_the_changelog_start_restores_from_the_log_start_without_looping() {
+    within(Duration::from_secs(120), || {
+        require_broker();
+        let app = format!("it-logstart-{}", uuid::Uuid::new_v4().simple());
+        let input = TestTopic::new("logstart-in", 1);
+        let output = TestTopic::new("logstart-out", 1);
+        let changelog = format!("{app}-counts-changelog");
+        let _changelog = TestTopic::adopt(&changelog);
+        let dir = tempfile::tempdir().unwrap();
+
+        let (a, _) = counting_app(&app, input.name(), output.name(), dir.path(), false);
+        produce_keyed(input.name(), batch(5, 4));
+        assert_eq!(latest_counts(output.name(), 20)["k1"], 4);
+        assert!(a.close(Duration::from_secs(30)));
+
+        // Retention (or compaction) removed the start of the changelog, past the
+        // checkpoint: 10 of 20 records remain. Then more changes are logged by another
+        // instance with an empty state directory.
+        let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+            streams_test_support::client_config().create().unwrap();
+        // Kafka deletes records only from topics with the delete policy (as window store
+        // changelogs have); give this one both, as retention would.
+        let policy =
+            rdkafka::admin::AlterConfig::new(rdkafka::admin::ResourceSpecifier::Topic(&changelog))
+                .set("cleanup.policy", "compact,delete");
+        for result in futures::executor::block_on(
+            admin.alter_configs([&policy], &rdkafka::admin::AdminOptions::new()),
+        )
+        .unwrap()
+        {
+            result.unwrap();
+        }
+        let delete = |tpl: &rdkafka::TopicPartitionList| {
+            let result = futures::executor::block_on(
+                admin.delete_records(tpl, &rdkafka::admin::AdminOptions::new()),
+            )
+            .unwrap();
+            for e in result.elements() {
+                e.error()
+                    .unwrap_or_else(|err| panic!("deleting records of {}: {err}", e.topic()));
+            }
+        };
+        let mut below = rdkafka::TopicPartitionList::new();
+        below
+            .add_partition_offset(&changelog, 0, rdkafka::Offset::Offset(10))
+            .unwrap();
+        delete(&below);
+        let other_dir = tempfile::tempdir().unwrap();
+        let (b, restored) =
+            counting_app(&app, input.name(), output.name(), other_dir.path(), false);
+        wait_restored(&b);
+        assert_eq!(
+            restored.restored(),
+            10,
+            "restoration starts at the log start"
+        );
+        produce_keyed(input.name(), batch(5, 1));
+        assert_eq!(latest_counts(output.name(), 25)["k1"], 5);
+        assert!(b.close(Duration::from_secs(30)));
+
+        // A's checkpoint (20) is inside the log, which now starts at 10 and ends at 25:
+        // only the 5-record tail is restored; nothing loops.
+        let (a, restored) = counting_app(&app, input.name(), output.name(), dir.path(), false);
+        wait_restored(&a);
+        assert_eq!(restored.restored(), 5);
+        assert!(a.close(Duration::from_secs(30)));
+
+        // Everything before the end deleted: a checkpoint below the log start restores
+        // from the log start, here nothing, and the task runs.
+        let mut all = rdkafka::TopicPartitionList::new();
+        all.add_partition_offset(&changelog, 0, rdkafka::Offset::End)
+            .unwrap();
+        delete(&all);
+        let fresh = tempfile::tempdir().unwrap();
+        let (c, restored) = counting_app(&app, input.name(), output.name(), fresh.path(), false);
+        wait_restored(&c);
+        assert_eq!(restored.restored(), 0);
+        assert!(c.close(Duration::from_secs(30)));
+    });
+}
