@@ -289,3 +289,58 @@ fn a_checkpoint_below_the_changelog_start_restores_from_the_log_start_without_lo
         assert!(c.close(Duration::from_secs(30)));
     });
 }
+
+#[test]
+fn running_instances_answer_local_store_queries_and_clean_up_after_close() {
+    within(Duration::from_secs(120), || {
+        require_broker();
+        let app = format!("it-query-{}", uuid::Uuid::new_v4().simple());
+        let input = TestTopic::new("query-in", 3);
+        let output = TestTopic::new("query-out", 3);
+        let _changelog = TestTopic::adopt(&format!("{app}-counts-changelog"));
+        let dir = tempfile::tempdir().unwrap();
+        let (streams, _) = counting_app(&app, input.name(), output.name(), dir.path(), false);
+        wait_restored(&streams);
+        produce_keyed(input.name(), batch(6, 3));
+        latest_counts(output.name(), 18);
+
+        assert_eq!(
+            streams
+                .query_key::<String, i64>("counts", &"k2".to_string())
+                .unwrap(),
+            Some(3)
+        );
+        assert_eq!(
+            streams
+                .query_key::<String, i64>("counts", &"absent".to_string())
+                .unwrap(),
+            None
+        );
+        let mut all = streams.query_all::<String, i64>("counts").unwrap();
+        all.sort();
+        assert_eq!(
+            all,
+            (0..6).map(|k| (format!("k{k}"), 3)).collect::<Vec<_>>()
+        );
+        assert!(
+            streams
+                .query_key::<String, String>("counts", &"k2".to_string())
+                .is_err(),
+            "wrong types are refused"
+        );
+        assert!(streams.query_all::<String, i64>("no-such-store").is_err());
+        assert!(streams.cleanup().is_err(), "no cleanup while running");
+
+        assert!(streams.close(Duration::from_secs(30)));
+        let app_dir = dir.path().join(&app);
+        assert!(
+            std::fs::read_dir(&app_dir).unwrap().next().is_some(),
+            "task directories exist"
+        );
+        streams.cleanup().unwrap();
+        assert!(
+            std::fs::read_dir(&app_dir).map_or(true, |mut d| d.next().is_none()),
+            "task directories removed"
+        );
+    });
+}

@@ -14,6 +14,7 @@ use super::{StreamsConfig, StreamsError};
 use crate::state::global::GlobalStores;
 use streams_state::{RestoreListener, TracingRestoreListener};
 
+use super::task_manager::TaskManager;
 use crate::processor::TaskId;
 use crate::topology::Topology;
 
@@ -98,6 +99,8 @@ pub(crate) struct ClientShared {
     listener: Mutex<Option<StateListener>>,
     threads: Mutex<BTreeMap<usize, ThreadState>>,
     tasks: Mutex<BTreeMap<usize, Vec<(TaskId, bool)>>>,
+    /// The task managers of running stream threads, for local store queries.
+    managers: Mutex<BTreeMap<usize, Arc<Mutex<TaskManager>>>>,
     errors: Mutex<Vec<String>>,
     pub shutdown: AtomicBool,
 }
@@ -114,6 +117,7 @@ impl ClientShared {
             listener: Mutex::new(None),
             threads: Mutex::new(BTreeMap::new()),
             tasks: Mutex::new(BTreeMap::new()),
+            managers: Mutex::new(BTreeMap::new()),
             errors: Mutex::new(Vec::new()),
             shutdown: AtomicBool::new(false),
         }
@@ -159,6 +163,15 @@ impl ClientShared {
                 State::Rebalancing
             });
         }
+    }
+
+    /// Makes a thread's tasks reachable for local queries (`None` when it stops).
+    pub fn set_thread_manager(&self, index: usize, manager: Option<Arc<Mutex<TaskManager>>>) {
+        let mut managers = locked(&self.managers);
+        match manager {
+            Some(m) => managers.insert(index, m),
+            None => managers.remove(&index),
+        };
     }
 
     pub fn set_thread_tasks(&self, index: usize, tasks: Vec<(TaskId, bool)>) {
@@ -293,6 +306,103 @@ impl KafkaStreams {
         tasks
     }
 
+    /// Runs `query` on each running (not restoring) task of this instance that has store
+    /// `name`, until it returns `Some`.
+    fn query_tasks<R>(
+        &self,
+        name: &str,
+        mut query: impl FnMut(&crate::state::task_stores::StoreSlot) -> Result<Option<R>, StreamsError>,
+    ) -> Result<Option<R>, StreamsError> {
+        if !self.inner.topology.stores.contains_key(name) {
+            return Err(StreamsError::InvalidState(format!(
+                "the topology has no store named {name}"
+            )));
+        }
+        let managers: Vec<Arc<Mutex<TaskManager>>> = locked(&self.inner.shared.managers)
+            .values()
+            .cloned()
+            .collect();
+        for manager in managers {
+            let manager = locked(&manager);
+            for slot in manager.queryable_slots(name) {
+                if let Some(found) = query(slot)? {
+                    return Ok(Some(found));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The value of `key` in key-value store `name` (declared with these types), if a
+    /// task of this instance holds it. Tasks still restoring are not queried. Each key
+    /// lives in one task, on the instance that owns its partition: ask the others for
+    /// keys of partitions this instance does not own.
+    pub fn query_key<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+        key: &K,
+    ) -> Result<Option<V>, StreamsError> {
+        self.query_tasks(name, |slot| {
+            let store =
+                crate::state::KeyValueStore::<K, V>::from_slot(slot).map_err(query_error)?;
+            store.get(key).map_err(query_error)
+        })
+    }
+
+    /// Every entry of key-value store `name` held by this instance's running tasks.
+    pub fn query_all<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<Vec<(K, V)>, StreamsError> {
+        let mut entries = Vec::new();
+        self.query_tasks::<()>(name, |slot| {
+            let store =
+                crate::state::KeyValueStore::<K, V>::from_slot(slot).map_err(query_error)?;
+            entries.extend(store.all().map_err(query_error)?);
+            Ok(None)
+        })?;
+        Ok(entries)
+    }
+
+    /// The windows of `key` starting within `[from, to]` in window store `name`, as
+    /// `(window start, value)`.
+    pub fn query_windows<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+        key: &K,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, V)>, StreamsError> {
+        let found = self.query_tasks(name, |slot| {
+            let store = crate::state::WindowStore::<K, V>::from_slot(slot).map_err(query_error)?;
+            let windows = store.fetch_time_range(key, from, to).map_err(query_error)?;
+            Ok((!windows.is_empty()).then_some(windows))
+        })?;
+        Ok(found.unwrap_or_default())
+    }
+
+    /// Deletes the local state (task directories) of this application in the state
+    /// directory, as Kafka Streams' `cleanUp`: only while the instance is not running.
+    pub fn cleanup(&self) -> Result<(), StreamsError> {
+        if !matches!(
+            self.state(),
+            State::Created | State::NotRunning | State::Error
+        ) {
+            return Err(StreamsError::InvalidState(format!(
+                "cleanup needs a stopped instance, not {:?}",
+                self.state()
+            )));
+        }
+        let dir = streams_state::StateDirectory::new(
+            &self.inner.config.state_dir,
+            &self.inner.config.application_id,
+        )
+        .map_err(|e| StreamsError::Config(format!("state directory: {e}")))?;
+        dir.cleanup()
+            .map_err(|e| StreamsError::Config(format!("cleaning the state directory: {e}")))?;
+        Ok(())
+    }
+
     /// Sets the listener told about store restoration (start, batches, end). Call before
     /// `start`; the default logs with `tracing`.
     pub fn set_restore_listener(&self, listener: impl RestoreListener + 'static) {
@@ -359,6 +469,10 @@ impl KafkaStreams {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+}
+
+fn query_error(error: crate::processor::ProcessError) -> StreamsError {
+    StreamsError::InvalidState(format!("store query failed: {error}"))
 }
 
 impl Drop for KafkaStreams {

@@ -155,6 +155,8 @@ fn run_member(spec: &ThreadSpec) -> Result<(), StreamsError> {
         spec.globals.clone(),
     )?));
     let consumer = create_consumer(spec, &name, manager.clone())?;
+    spec.client
+        .set_thread_manager(spec.index, Some(manager.clone()));
     let subscription = lock(&manager).router().subscription();
     let topics: Vec<&str> = subscription.iter().map(String::as_str).collect();
     consumer
@@ -178,6 +180,7 @@ fn run_member(spec: &ThreadSpec) -> Result<(), StreamsError> {
             lock(&manager).close_dirty();
         }
     }
+    spec.client.set_thread_manager(spec.index, None);
     consumer.unsubscribe();
     drop(consumer);
     tracing::info!(thread = name, "stream thread stopped");

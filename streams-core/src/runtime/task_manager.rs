@@ -257,6 +257,15 @@ impl TaskManager {
         Ok(())
     }
 
+    /// The slots of store `name` in tasks that are not restoring.
+    pub fn queryable_slots(&self, name: &str) -> Vec<&crate::state::task_stores::StoreSlot> {
+        self.tasks
+            .values()
+            .filter(|t| !t.is_restoring())
+            .filter_map(|t| t.stores().slot(name))
+            .collect()
+    }
+
     /// Each task with whether it is still restoring.
     pub fn task_states(&self) -> Vec<(TaskId, bool)> {
         self.tasks
