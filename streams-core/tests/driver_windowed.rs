@@ -193,42 +193,57 @@ fn run_join(kind: &str) -> Vec<(String, i64)> {
     let driver = join_driver(kind);
     let orders = driver.input_topic("orders", StringSerde, StringSerde);
     let payments = driver.input_topic("payments", StringSerde, StringSerde);
-    orders.pipe_input_at(s("k"), s("o1"), 100);
+    let read = || -> Vec<(String, i64)> {
+        driver
+            .output_topic("joined", StringSerde, StringSerde)
+            .read_records()
+            .into_iter()
+            .map(|r| (r.value, r.timestamp))
+            .collect()
+    };
+    orders.pipe_input_at(s("k"), s("o1"), 100); // no payment yet: held, not emitted
     payments.pipe_input_at(s("k"), s("p1"), 105); // within 10 of o1
     payments.pipe_input_at(s("k"), s("p2"), 130); // no order near
     orders.pipe_input_at(s("k"), s("o2"), 125); // within 10 of p2 (later side)
     orders.pipe_input_at(s("x"), s("o3"), 131); // other key: no payment
-    driver
-        .output_topic("joined", StringSerde, StringSerde)
-        .read_records()
-        .into_iter()
-        .map(|r| (r.value, r.timestamp))
-        .collect()
+    let mut out = read();
+    // Stream time 200 closes every window above (o3's at 141): unmatched records go out.
+    payments.pipe_input_at(s("z"), s("p3"), 200);
+    out.push((s("--- stream time 200"), 200));
+    out.extend(read());
+    out
 }
 
 #[test]
 fn stream_stream_inner_join_pairs_records_within_the_window() {
-    assert_eq!(run_join("inner"), [(s("o1+p1"), 105), (s("o2+p2"), 130)]);
+    assert_eq!(
+        run_join("inner"),
+        [
+            (s("o1+p1"), 105),
+            (s("o2+p2"), 130),
+            (s("--- stream time 200"), 200)
+        ]
+    );
 }
 
 #[test]
-fn stream_stream_left_and_outer_joins_also_emit_unmatched_records() {
+fn left_and_outer_joins_emit_unmatched_records_only_when_their_window_closes() {
     assert_eq!(
         run_join("left"),
         [
-            (s("o1+-"), 100),
             (s("o1+p1"), 105),
             (s("o2+p2"), 130),
+            (s("--- stream time 200"), 200),
             (s("o3+-"), 131)
         ]
     );
+    // p2 was matched by o2 before its window closed; p3's window is still open.
     assert_eq!(
         run_join("outer"),
         [
-            (s("o1+-"), 100),
             (s("o1+p1"), 105),
-            (s("-+p2"), 130),
             (s("o2+p2"), 130),
+            (s("--- stream time 200"), 200),
             (s("o3+-"), 131)
         ]
     );

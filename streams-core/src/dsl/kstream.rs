@@ -12,13 +12,14 @@ use super::ops::join::{GlobalKeySelector, StreamGlobalJoin, StreamTableJoin, Str
 use super::ops::sink::{SinkNode, SinkTarget, TopicChooser};
 use super::ops::split::BranchedKStream;
 use super::ops::stateless::{Stateless, StatelessFn};
-use super::ops::stream_join::{PairJoiner, StreamJoinSide};
+use super::ops::stream_join::{PairJoiner, SideJoiner, StreamJoinSide, Unmatched};
 use super::ops::{add_merge_node, add_processor_node};
 use super::options::{Consumed, Produced, Repartitioned};
 use super::windows::JoinWindows;
 use crate::graph::Data;
 use crate::processor::{FixedKeyProcessor, FixedKeyProcessorNode, Processor, ProcessorNode};
 use crate::record::Record;
+use crate::serde::BytesSerde;
 use crate::serde::Serde;
 use crate::state::{StoreBuilder, Stores};
 use crate::topology::node::{NodeKind, SinkTopic, SourceTopics, TopicName};
@@ -642,32 +643,79 @@ impl<K: Data, V: Data> KStream<K, V> {
             );
             (this_store, other_store)
         };
-        let (ts, os) = (this_store.clone(), other_store.clone());
-        let j = joiner.clone();
+        // Left and outer joins hold unmatched records in a store shared by both sides.
+        let unmatched_store = (emit_unmatched.0 || emit_unmatched.1).then(|| {
+            let mut b = self.builder.borrow_mut();
+            let name = b.next_name(&format!("{prefix}UNMATCHED-STORE-"));
+            b.add_store(
+                Stores::key_value(name.clone(), BytesSerde, BytesSerde)
+                    .into_definition()
+                    .0,
+            );
+            name
+        });
+        let mut stores = vec![this_store.as_str(), other_store.as_str()];
+        stores.extend(unmatched_store.as_deref());
+        let (left_serde, right_serde) = (
+            left.value_serde.clone().expect("checked above"),
+            right.value_serde.clone().expect("checked above"),
+        );
+        let left_joiner = {
+            let j = joiner.clone();
+            Arc::new(move |l: &V, r: Option<&VO>| j(Some(l), r)) as SideJoiner<V, VO, VR>
+        };
+        let right_joiner = {
+            let j = joiner.clone();
+            Arc::new(move |r: &VO, l: Option<&V>| j(l, Some(r))) as SideJoiner<VO, V, VR>
+        };
+        let (ts, os, us) = (
+            this_store.clone(),
+            other_store.clone(),
+            unmatched_store.clone(),
+        );
+        let (ks, ls, rs, lj, rj) = (
+            key_serde.clone(),
+            left_serde.clone(),
+            right_serde.clone(),
+            left_joiner.clone(),
+            right_joiner.clone(),
+        );
         let left_node = add_processor_node::<_, K, V, K, VR>(
             &self.builder,
             &format!("{prefix}THIS-"),
             vec![left.node],
-            &[&this_store, &other_store],
+            &stores,
             move || StreamJoinSide {
                 this_store: ts.clone(),
                 other_store: os.clone(),
                 before_ms: windows.before_ms,
                 after_ms: windows.after_ms,
                 grace_ms: windows.grace_ms,
-                joiner: {
-                    let j = j.clone();
-                    Arc::new(move |l: &V, r: Option<&VO>| j(Some(l), r))
-                },
-                emit_unmatched: emit_unmatched.0,
+                joiner: lj.clone(),
+                unmatched: us.clone().map(|store| Unmatched {
+                    store,
+                    side: 0,
+                    track_this: emit_unmatched.0,
+                    track_other: emit_unmatched.1,
+                    key_serde: ks.clone(),
+                    this_serde: ls.clone(),
+                    other_serde: rs.clone(),
+                    other_joiner: rj.clone(),
+                    seq: 0,
+                }),
             },
         );
-        let (ts, os) = (this_store.clone(), other_store.clone());
+        let (ts, os, us, ks) = (
+            this_store.clone(),
+            other_store.clone(),
+            unmatched_store.clone(),
+            key_serde.clone(),
+        );
         let right_node = add_processor_node::<_, K, VO, K, VR>(
             &self.builder,
             &format!("{prefix}OTHER-"),
             vec![right.node],
-            &[&this_store, &other_store],
+            &stores,
             move || StreamJoinSide {
                 this_store: os.clone(),
                 other_store: ts.clone(),
@@ -675,11 +723,18 @@ impl<K: Data, V: Data> KStream<K, V> {
                 before_ms: windows.after_ms,
                 after_ms: windows.before_ms,
                 grace_ms: windows.grace_ms,
-                joiner: {
-                    let j = joiner.clone();
-                    Arc::new(move |r: &VO, l: Option<&V>| j(l, Some(r)))
-                },
-                emit_unmatched: emit_unmatched.1,
+                joiner: right_joiner.clone(),
+                unmatched: us.clone().map(|store| Unmatched {
+                    store,
+                    side: 1,
+                    track_this: emit_unmatched.1,
+                    track_other: emit_unmatched.0,
+                    key_serde: ks.clone(),
+                    this_serde: right_serde.clone(),
+                    other_serde: left_serde.clone(),
+                    other_joiner: left_joiner.clone(),
+                    seq: 0,
+                }),
             },
         );
         let merged = add_merge_node(
@@ -707,9 +762,9 @@ impl<K: Data, V: Data> KStream<K, V> {
     }
 
     /// Like [`join_stream`](Self::join_stream), also emitting each record of this stream
-    /// that has no match when it arrives (with `None`). Unlike Kafka Streams 3.x, which
-    /// waits for the window to close, the unmatched result is emitted at once, so a
-    /// record matched later appears both alone and joined.
+    /// that found no match (with `None`) once its join window has closed (stream time
+    /// past its timestamp plus `after` plus the grace period), as Kafka Streams 3.x does:
+    /// a record matched later is never emitted alone.
     pub fn left_join_stream<VO: Data, VR: Data>(
         &self,
         other: &KStream<K, VO>,
@@ -723,7 +778,8 @@ impl<K: Data, V: Data> KStream<K, V> {
         self.join_stream_with(other, windows, "KSTREAM-LEFTJOIN-", joiner, (true, false))
     }
 
-    /// Like [`left_join_stream`](Self::left_join_stream), for both sides.
+    /// Like [`left_join_stream`](Self::left_join_stream), for both sides: unmatched
+    /// records of either stream are emitted alone when their window closes.
     pub fn outer_join_stream<VO: Data, VR: Data>(
         &self,
         other: &KStream<K, VO>,
