@@ -3,6 +3,8 @@
 //! Build a topology with the [`dsl`] (or plug in your own [`processor`]s), then run it on
 //! a Kafka cluster with the [`runtime`], or broker-free in tests with the [`test_driver`].
 
+#![warn(missing_docs)]
+
 pub mod dsl;
 mod graph;
 pub mod processor;
