@@ -63,6 +63,19 @@ fn counting_app(
     state_dir: &Path,
     in_memory: bool,
 ) -> (KafkaStreams, RestoreCount) {
+    counting_app_with(app, input, output, state_dir, in_memory, 0)
+}
+
+/// The counting app with a write cache of `cache_bytes` per store (0: every write is
+/// logged, which the exact restore counts of these tests rely on).
+fn counting_app_with(
+    app: &str,
+    input: &str,
+    output: &str,
+    state_dir: &Path,
+    in_memory: bool,
+    cache_bytes: usize,
+) -> (KafkaStreams, RestoreCount) {
     let builder = StreamsBuilder::new();
     let store = Stores::key_value("counts", StringSerde, I64Serde);
     builder.add_state_store(if in_memory { store.in_memory() } else { store });
@@ -72,7 +85,8 @@ fn counting_app(
         .to(output, Produced::with(StringSerde, I64Serde));
     let config = StreamsConfig::new(app, bootstrap())
         .with_commit_interval(Duration::from_millis(200))
-        .with_state_dir(state_dir);
+        .with_state_dir(state_dir)
+        .with_store_cache_max_bytes(cache_bytes);
     let streams = KafkaStreams::new(builder.build().unwrap(), config).unwrap();
     let listener = RestoreCount::default();
     streams.set_restore_listener(listener.clone());
@@ -342,5 +356,67 @@ fn running_instances_answer_local_store_queries_and_clean_up_after_close() {
             std::fs::read_dir(&app_dir).map_or(true, |mut d| d.next().is_none()),
             "task directories removed"
         );
+    });
+}
+
+#[test]
+fn the_write_cache_logs_each_key_once_per_commit_and_keeps_counts_exact() {
+    within(Duration::from_secs(120), || {
+        require_broker();
+        let app = format!("it-cache-{}", uuid::Uuid::new_v4().simple());
+        let input = TestTopic::new("cache-in", 1);
+        let output = TestTopic::new("cache-out", 1);
+        let changelog = format!("{app}-counts-changelog");
+        let _changelog = TestTopic::adopt(&changelog);
+        let dir = tempfile::tempdir().unwrap();
+        // 5 keys, 100 updates each, produced before the app starts: they are processed
+        // in a few polls, far fewer commits than updates.
+        produce_keyed(input.name(), batch(5, 100));
+        let (streams, _) = counting_app_with(
+            &app,
+            input.name(),
+            output.name(),
+            dir.path(),
+            false,
+            1 << 20,
+        );
+        let counts = latest_counts(output.name(), 500);
+        assert!(
+            (0..5).all(|k| counts[&format!("k{k}")] == 100),
+            "{counts:?}"
+        );
+        assert!(streams.close(Duration::from_secs(30)));
+        let logged = consume_to_end(
+            &changelog,
+            Isolation::ReadUncommitted,
+            Duration::from_secs(20),
+        )
+        .len();
+        assert!(
+            logged < 500,
+            "the cache merged updates: {logged} changelog records for 500 updates"
+        );
+        assert!(logged >= 5);
+
+        // Restored from the deduplicated changelog into a fresh directory, the counts
+        // go on from the right totals.
+        let fresh = tempfile::tempdir().unwrap();
+        let (streams, restored) = counting_app_with(
+            &app,
+            input.name(),
+            output.name(),
+            fresh.path(),
+            false,
+            1 << 20,
+        );
+        wait_restored(&streams);
+        assert_eq!(restored.restored(), logged as u64);
+        produce_keyed(input.name(), batch(5, 1));
+        let counts = latest_counts(output.name(), 505);
+        assert!(
+            (0..5).all(|k| counts[&format!("k{k}")] == 101),
+            "{counts:?}"
+        );
+        assert!(streams.close(Duration::from_secs(30)));
     });
 }

@@ -84,6 +84,10 @@ pub struct StreamsConfig {
     /// How often librdkafka reports statistics (consumer lag metrics). Default 5 s;
     /// zero disables them.
     pub statistics_interval: Duration,
+    /// Write cache of each key-value store, in bytes: repeated writes of a key between
+    /// commits reach the store and its changelog once. 0 disables it. Default 1 MiB.
+    /// Updates downstream are not held back by it.
+    pub store_cache_max_bytes: usize,
     /// How often records of repartition topics that every reader committed past are
     /// deleted. Default 30 s.
     pub repartition_purge_interval: Duration,
@@ -116,6 +120,7 @@ impl StreamsConfig {
             production_error_handler: ProductionErrorHandler::Fail,
             statistics_interval: Duration::from_secs(5),
             repartition_purge_interval: Duration::from_secs(30),
+            store_cache_max_bytes: 1024 * 1024,
             consumer_overrides: BTreeMap::new(),
             producer_overrides: BTreeMap::new(),
             admin_overrides: BTreeMap::new(),
@@ -182,6 +187,12 @@ impl StreamsConfig {
     /// Sets the production error handler.
     pub fn with_production_error_handler(mut self, handler: ProductionErrorHandler) -> Self {
         self.production_error_handler = handler;
+        self
+    }
+
+    /// Sets the write cache of each key-value store (0 disables it).
+    pub fn with_store_cache_max_bytes(mut self, bytes: usize) -> Self {
+        self.store_cache_max_bytes = bytes;
         self
     }
 

@@ -382,6 +382,15 @@ impl StreamTask {
         self.idle_since = None;
     }
 
+    /// Flushes the stores (write caches included) and sends the changelog records that
+    /// produced.
+    pub fn flush_stores(&mut self, collector: &dyn RecordCollector) -> Result<(), StreamsError> {
+        self.state.stores.flush().map_err(|e| {
+            StreamsError::Config(format!("flushing the stores of task {}: {e}", self.id))
+        })?;
+        self.send_changelog(collector)
+    }
+
     /// Closes the processors (they may still forward and write) and sends the stores'
     /// last changelog writes; the stores stay open for a final commit and checkpoint.
     pub fn close_processors(&mut self, collector: &dyn RecordCollector) {

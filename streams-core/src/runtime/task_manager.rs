@@ -113,6 +113,8 @@ pub(crate) struct TaskManager {
     restorer: Restorer,
     globals: Arc<GlobalStores>,
     purger: Option<RepartitionPurger>,
+    /// Write cache of each key-value store, in bytes.
+    cache_bytes: usize,
 }
 
 /// Wall-clock time in ms since the epoch.
@@ -139,6 +141,7 @@ impl TaskManager {
                 ))
             })?;
         Ok(TaskManager {
+            cache_bytes: config.store_cache_max_bytes,
             purger: RepartitionPurger::new(&topology, config),
             globals,
             state_dir,
@@ -216,9 +219,15 @@ impl TaskManager {
             task_dir: lock.dir(),
             rocksdb: &self.rocksdb,
         });
-        let stores = TaskStores::open(&definitions, &self.application_id, id.partition, location)
-            .map_err(store_error)?
-            .with_globals(self.globals.clone());
+        let stores = TaskStores::open(
+            &definitions,
+            &self.application_id,
+            id.partition,
+            location,
+            self.cache_bytes,
+        )
+        .map_err(store_error)?
+        .with_globals(self.globals.clone());
         let requests = stores
             .changelog_partitions()
             .into_iter()
@@ -522,6 +531,15 @@ impl TaskManager {
         self.tasks.values().any(StreamTask::commit_requested)
     }
 
+    /// Flushes every running task's stores (write caches empty into the stores and their
+    /// changelogs) and sends the resulting changelog records, so that the commit covers them.
+    fn flush_stores(&mut self) -> Result<(), StreamsError> {
+        for task in self.tasks.values_mut().filter(|t| !t.is_restoring()) {
+            task.flush_stores(&self.collector)?;
+        }
+        Ok(())
+    }
+
     /// The offsets every task processed since its last commit.
     fn pending_offsets(&self) -> Result<TopicPartitionList, StreamsError> {
         let mut offsets = TopicPartitionList::new();
@@ -551,6 +569,7 @@ impl TaskManager {
             return Ok(());
         }
         let start = Instant::now();
+        self.flush_stores()?;
         self.collector.flush(FLUSH_TIMEOUT)?;
         let offsets = self.pending_offsets()?;
         if offsets.count() > 0 {
@@ -587,6 +606,7 @@ impl TaskManager {
         consumer: &BaseConsumer<C>,
     ) -> Result<bool, StreamsError> {
         let start = Instant::now();
+        self.flush_stores()?;
         let offsets = self.pending_offsets()?;
         let group = consumer.group_metadata().ok_or_else(|| {
             StreamsError::TransactionFatal("the consumer has no group metadata".into())
@@ -674,8 +694,17 @@ impl TaskManager {
     }
 
     /// Closes all tasks without committing (after a fatal error); under exactly-once the
-    /// open transaction is aborted.
+    /// open transaction is aborted. Local state written since the last commit may not be
+    /// in the changelog, so checkpoints are deleted: the next owner wipes and restores.
     pub fn close_dirty(&mut self) {
+        for lock in self.locks.values() {
+            if let Err(e) = OffsetCheckpoint::in_dir(lock.dir()).delete() {
+                tracing::warn!(
+                    thread = self.thread_name,
+                    "cannot delete a checkpoint after a failure: {e}"
+                );
+            }
+        }
         if let Err(e) = self.collector.abort_transaction() {
             tracing::warn!(
                 thread = self.thread_name,

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use streams_state::{
-    ChangeLogger, InMemoryKeyValueStore, InMemorySessionStore, InMemoryWindowStore,
-    KeyValueStore as BytesKeyValueStore, LoggedKeyValueStore, LoggedSessionStore,
-    LoggedWindowStore, OffsetCheckpoint, RecordTimestamp, RocksDbConfig, RocksDbKeyValueStore,
-    RocksDbSessionStore, RocksDbWindowStore, SessionStore as BytesSessionStore,
-    SessionStoreOptions, StateStore, StoreError, TopicPartition, WindowStore as BytesWindowStore,
-    WindowStoreOptions,
+    CachingKeyValueStore, ChangeLogger, InMemoryKeyValueStore, InMemorySessionStore,
+    InMemoryWindowStore, KeyValueStore as BytesKeyValueStore, LoggedKeyValueStore,
+    LoggedSessionStore, LoggedWindowStore, OffsetCheckpoint, RecordTimestamp, RocksDbConfig,
+    RocksDbKeyValueStore, RocksDbSessionStore, RocksDbWindowStore,
+    SessionStore as BytesSessionStore, SessionStoreOptions, StateStore, StoreError, TopicPartition,
+    WindowStore as BytesWindowStore, WindowStoreOptions,
 };
 
 use super::definition::StoreKind;
@@ -89,6 +89,7 @@ fn open_store(
     definition: &StoreDefinition,
     location: Option<&StoreLocation<'_>>,
     logger: Option<(BufferLogger, RecordTimestamp)>,
+    cache_bytes: usize,
 ) -> Result<ByteStore, StoreError> {
     let name = definition.name.as_str();
     let location = location.filter(|_| definition.persistent);
@@ -101,6 +102,13 @@ fn open_store(
             let store: Box<dyn BytesKeyValueStore> = match logger {
                 Some((logger, clock)) => Box::new(LoggedKeyValueStore::new(base, logger, clock)),
                 None => base,
+            };
+            // The write cache sits in front of the change-logging layer: repeated writes
+            // of a key between commits reach the store and its changelog once, at flush.
+            let store: Box<dyn BytesKeyValueStore> = if cache_bytes > 0 {
+                Box::new(CachingKeyValueStore::new(store, cache_bytes))
+            } else {
+                store
             };
             ByteStore::KeyValue(RefCell::new(store))
         }
@@ -181,12 +189,14 @@ impl TaskStores {
     }
 
     /// Opens the stores of `definitions` for the task of `partition`: persistent ones in
-    /// RocksDB under `location` (in memory when `location` is `None`, as in the test driver).
+    /// RocksDB under `location` (in memory when `location` is `None`, as in the test driver),
+    /// key-value stores behind a write cache of `cache_bytes` each (0: none).
     pub fn open(
         definitions: &[Arc<StoreDefinition>],
         application_id: &str,
         partition: i32,
         location: Option<StoreLocation<'_>>,
+        cache_bytes: usize,
     ) -> Result<Self, StoreError> {
         let mut stores = TaskStores::empty(partition);
         stores.task_dir = location.as_ref().map(|l| l.task_dir.to_path_buf());
@@ -200,7 +210,7 @@ impl TaskStores {
                 };
                 (logger, stores.clock.clone())
             });
-            let store = open_store(definition, location.as_ref(), logger)?;
+            let store = open_store(definition, location.as_ref(), logger, cache_bytes)?;
             stores.slots.insert(
                 definition.name.clone(),
                 StoreSlot {

@@ -666,6 +666,8 @@ impl DriverState {
             &self.application_id,
             id.partition,
             None,
+            // No write cache: like Kafka's driver, which commits after every record.
+            0,
         )
         .map_err(|e| StreamsError::Config(format!("cannot open the stores of task {id}: {e}")))?
         .with_globals(self.globals.clone());
