@@ -324,3 +324,54 @@ fn suppression_with_a_time_limit_emits_the_latest_update_per_key() {
     input.pipe_input_at(s("pie"), Some(1), 170); // jam due at 160
     assert_eq!(output.read_key_values(), [(s("jam"), Some(7))]);
 }
+
+#[test]
+fn sliding_windows_hold_the_records_within_the_time_difference() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("clicks", Consumed::with(StringSerde, StringSerde))
+        .group_by_key(Grouped::new())
+        .windowed_by_sliding(
+            streams_core::dsl::SlidingWindows::with_time_difference_and_grace(ms(10), ms(5)),
+        )
+        .count(Materialized::as_store("sliding").with_retention(Duration::from_secs(60)))
+        .to_stream()
+        .to(
+            "counts",
+            Produced::with(
+                TimeWindowedSerde::new(StringSerde, ms(10)),
+                Nullable(I64Serde),
+            ),
+        );
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    let read = || read_counts(&driver, ms(10));
+    input.pipe_input_at(s("a"), s("x"), 5);
+    // The window ending at 5 starts at 0 at the earliest.
+    assert_eq!(read(), [((s("a"), 0, 10), Some(1))]);
+    input.pipe_input_at(s("a"), s("x"), 8);
+    // [0,10] now holds both; the window right after 5 appears, holding 8.
+    assert_eq!(
+        read(),
+        [((s("a"), 0, 10), Some(2)), ((s("a"), 6, 16), Some(1))]
+    );
+    input.pipe_input_at(s("a"), s("x"), 20);
+    // Only the window ending at 20 holds it: 8 + 1 + 10 = 19 < 20.
+    assert_eq!(read(), [((s("a"), 10, 20), Some(1))]);
+    input.pipe_input_at(s("a"), s("x"), 17); // out of order, within grace
+    assert_eq!(
+        read(),
+        [
+            ((s("a"), 7, 17), Some(2)),  // ending at 17: 8 and 17
+            ((s("a"), 9, 19), Some(1)),  // right after 8, now holding 17
+            ((s("a"), 10, 20), Some(2)), // ending at 20: 17 and 20
+            ((s("a"), 18, 28), Some(1)), // right after 17: holds 20
+        ]
+    );
+    let store = driver.window_store::<String, i64>("sliding").unwrap();
+    assert_eq!(store.fetch(&s("a"), 0), Some(2));
+    input.pipe_input_at(s("a"), s("x"), 40); // closes everything before 25
+    read();
+    input.pipe_input_at(s("a"), s("x"), 6); // too late: dropped
+    assert!(read().is_empty());
+}

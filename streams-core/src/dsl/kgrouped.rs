@@ -11,11 +11,16 @@ use super::ops::aggregate::{
     aggregating, reducing, Aggregator, Combine, Initializer, Reducer, Retract, StreamAggregate,
     TableAggregate,
 };
-use super::ops::windowed::{Merger, SessionWindowAggregate, TimeWindowAggregate};
-use super::windows::{SessionWindows, TimeWindows};
+use super::ops::windowed::{
+    Merger, SessionWindowAggregate, SlidingWindowAggregate, TimeWindowAggregate,
+};
+use super::windows::{SessionWindows, SlidingWindows, TimeWindows};
 use crate::graph::Data;
 use crate::serde::{I64Serde, Serde};
 use crate::state::{SessionWindowedSerde, TimeWindowedSerde, Windowed};
+use crate::state::{StoreBuilder, Stores};
+use crate::topology::TopologyError;
+use std::time::Duration;
 
 /// Keeps a serde for `U` when `U` is `T`.
 fn same_type<T: Data, U: Data>(serde: &Option<Arc<dyn Serde<T>>>) -> Option<Arc<dyn Serde<U>>> {
@@ -112,6 +117,14 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         }
     }
 
+    /// Aggregates per key and sliding window.
+    pub fn windowed_by_sliding(&self, windows: SlidingWindows) -> SlidingWindowedKStream<K, V> {
+        SlidingWindowedKStream {
+            stream: self.stream.clone(),
+            windows,
+        }
+    }
+
     /// Aggregates per key and session.
     pub fn windowed_by_session(&self, windows: SessionWindows) -> SessionWindowedKStream<K, V> {
         SessionWindowedKStream {
@@ -201,6 +214,114 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
     ) -> KTable<Windowed<K>, V> {
         let reducer: Reducer<V> = Arc::new(reducer);
         self.combine(reducing(reducer), materialized)
+    }
+}
+
+/// A grouped stream aggregated per sliding window. Results are keyed by [`Windowed`]
+/// key (start and end included in the window); each update is emitted.
+pub struct SlidingWindowedKStream<K, V> {
+    stream: KStream<K, V>,
+    windows: SlidingWindows,
+}
+
+impl<K: Data, V: Data> SlidingWindowedKStream<K, V> {
+    /// Folds the records of each key and window into an aggregate kept in a window store.
+    pub fn aggregate<VA: Data>(
+        &self,
+        initializer: impl Fn() -> VA + Send + Sync + 'static,
+        aggregator: impl Fn(&K, V, VA) -> VA + Send + Sync + 'static,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<Windowed<K>, VA> {
+        self.combine(
+            aggregating(Arc::new(initializer), Arc::new(aggregator)),
+            materialized,
+        )
+    }
+
+    /// Counts records per key and window.
+    pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
+        self.aggregate(|| 0, |_, _, n| n + 1, with_count_serde(materialized))
+    }
+
+    /// Combines the values of each key and window.
+    pub fn reduce(
+        &self,
+        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+        materialized: Materialized<K, V>,
+    ) -> KTable<Windowed<K>, V> {
+        let reducer: Reducer<V> = Arc::new(reducer);
+        self.combine(reducing(reducer), materialized)
+    }
+
+    fn combine<VA: Data>(
+        &self,
+        combine: Combine<K, V, VA>,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<Windowed<K>, VA> {
+        let s = &self.stream;
+        let w = self.windows;
+        let Some(value_serde) = s.value_serde.clone() else {
+            s.builder.borrow_mut().report(TopologyError::MissingSerde {
+                node: "KSTREAM-SLIDING-AGGREGATE (the grouped stream needs a value serde)".into(),
+                what: "value",
+            });
+            return broken_table(s);
+        };
+        let (store, records_store) = {
+            let mut b = s.builder.borrow_mut();
+            let store = materialized.declare_window(
+                &mut b,
+                "KSTREAM-SLIDING-AGGREGATE-",
+                s.key_serde.clone(),
+                same_type(&s.value_serde),
+                w.difference_ms,
+                w.difference_ms + w.grace_ms + 1,
+            );
+            let records_store = b.next_name("KSTREAM-SLIDING-RECORDS-STATE-STORE-");
+            if let (Some(_), Some(key_serde)) = (&store, &s.key_serde) {
+                // The raw records, kept as long as a window that may still change needs them.
+                let retention =
+                    Duration::from_millis((2 * w.difference_ms + 2 + w.grace_ms) as u64);
+                let records = Stores::window(
+                    records_store.clone(),
+                    key_serde.clone(),
+                    value_serde,
+                    retention,
+                    Duration::from_millis(1),
+                    true,
+                );
+                b.add_store(records.into_definition().0);
+            }
+            (store, records_store)
+        };
+        let Some(store) = store else {
+            return broken_table(s);
+        };
+        let (name, records) = (store.name.clone(), records_store.clone());
+        let node = add_processor_node::<_, K, V, Windowed<K>, Change<VA>>(
+            &s.builder,
+            "KSTREAM-SLIDING-AGGREGATE-",
+            vec![s.node],
+            &[&store.name, &records_store],
+            move || SlidingWindowAggregate {
+                records_store: records.clone(),
+                store: name.clone(),
+                windows: w,
+                combine: combine.clone(),
+            },
+        );
+        let key_serde: Arc<dyn Serde<Windowed<K>>> = Arc::new(TimeWindowedSerde::new(
+            store.key_serde,
+            Duration::from_millis(w.difference_ms as u64),
+        ));
+        KTable {
+            builder: s.builder.clone(),
+            node,
+            key_serde: Some(key_serde),
+            value_serde: Some(store.value_serde),
+            store: None,
+            grace_ms: Some(w.grace_ms),
+        }
     }
 }
 

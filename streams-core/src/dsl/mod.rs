@@ -32,13 +32,13 @@ use std::sync::Arc;
 pub use change::Change;
 pub use global_ktable::GlobalKTable;
 pub use kgrouped::{KGroupedStream, KGroupedTable};
-pub use kgrouped::{SessionWindowedKStream, TimeWindowedKStream};
+pub use kgrouped::{SessionWindowedKStream, SlidingWindowedKStream, TimeWindowedKStream};
 pub use kstream::KStream;
 pub use ktable::KTable;
 pub use materialized::{Grouped, Materialized};
 pub use ops::split::BranchedKStream;
 pub use options::{Consumed, Produced, Repartitioned, StreamPartitioner, TimestampExtractor};
-pub use windows::{JoinWindows, SessionWindows, TimeWindows};
+pub use windows::{JoinWindows, SessionWindows, SlidingWindows, TimeWindows};
 
 use crate::graph::Data;
 use crate::topology::node::{NodeKind, SourceTopics, TopicName};

@@ -100,6 +100,36 @@ impl SessionWindows {
     }
 }
 
+/// Sliding windows: for every record, the window of length `time_difference` that ends
+/// at it, and the one that starts just after it if later records fall in it; each window
+/// holds the records whose timestamps lie within it (both ends included). Unlike hopping
+/// windows, only windows whose contents differ exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlidingWindows {
+    pub(crate) difference_ms: i64,
+    pub(crate) grace_ms: i64,
+}
+
+impl SlidingWindows {
+    /// Windows spanning `difference`, closed as soon as stream time passes their end.
+    pub fn with_time_difference_and_no_grace(difference: Duration) -> Self {
+        Self::with_time_difference_and_grace(difference, Duration::ZERO)
+    }
+
+    /// Windows spanning `difference`, accepting records up to `grace` after their end.
+    ///
+    /// # Panics
+    /// If `difference` is zero.
+    pub fn with_time_difference_and_grace(difference: Duration, grace: Duration) -> Self {
+        let difference_ms = millis(difference);
+        assert!(difference_ms > 0, "a time difference must be positive");
+        SlidingWindows {
+            difference_ms,
+            grace_ms: millis(grace),
+        }
+    }
+}
+
 /// Which records of two streams join: those whose timestamps differ by at most `before`
 /// (other side earlier) or `after` (other side later).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

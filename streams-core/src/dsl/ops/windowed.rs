@@ -127,3 +127,86 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
         })
     }
 }
+
+/// Aggregates records into sliding windows. Each record's value is kept (in a window
+/// store with duplicates) and every window a record touches is recomputed from the
+/// records it holds: the window ending at the record, the windows ending at later records
+/// within reach, the windows starting right after earlier records that now hold this one,
+/// and the window starting right after this record when later records fall in it.
+/// Windows start at zero at the earliest, as in Kafka Streams.
+pub(crate) struct SlidingWindowAggregate<K, V, VA> {
+    pub records_store: String,
+    pub store: String,
+    pub windows: crate::dsl::windows::SlidingWindows,
+    pub combine: Combine<K, V, VA>,
+}
+
+impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
+    for SlidingWindowAggregate<K, V, VA>
+{
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+        record: Record<K, V>,
+    ) -> Result<(), ProcessError> {
+        let d = self.windows.difference_ms;
+        let ts = record.timestamp;
+        let close_time = ctx.stream_time().saturating_sub(self.windows.grace_ms);
+        // A window [s, s + d] takes records while its end has not fallen behind.
+        let open = |start: i64| start.saturating_add(d) >= close_time;
+        let left_start = |t: i64| (t - d).max(0);
+        if !open(left_start(ts)) {
+            drop_late(ctx, ts);
+            return Ok(());
+        }
+        let records = ctx.window_store::<K, V>(&self.records_store)?;
+        records.put(&record.key, &record.value, ts)?;
+        let nearby = records.fetch_time_range(
+            &record.key,
+            ts.saturating_sub(d + 1).max(0),
+            ts.saturating_add(d + 1),
+        )?;
+
+        let mut starts = vec![left_start(ts)];
+        for &(other, _) in &nearby {
+            if other > ts && left_start(other) <= ts {
+                starts.push(left_start(other)); // a later record's window now holds this one
+            }
+            if other < ts && ts <= other + 1 + d {
+                starts.push(other + 1); // an earlier record's right window holds this one
+            }
+        }
+        let own_right = ts + 1;
+        if nearby.iter().any(|&(t, _)| t > ts && t <= own_right + d) {
+            starts.push(own_right);
+        }
+        starts.sort_unstable();
+        starts.dedup();
+
+        let aggregates = ctx.window_store::<K, VA>(&self.store)?;
+        for start in starts {
+            if !open(start) {
+                continue;
+            }
+            let end = start + d;
+            let mut aggregate = None;
+            for (_, value) in nearby.iter().filter(|(t, _)| (start..=end).contains(t)) {
+                aggregate = Some((self.combine)(&record.key, value.clone(), aggregate));
+            }
+            let Some(aggregate) = aggregate else { continue };
+            let old = aggregates.fetch(&record.key, start)?;
+            // This record's own right window changes only when it is created.
+            if start == own_right && old.is_some() {
+                continue;
+            }
+            aggregates.put(&record.key, &aggregate, start)?;
+            ctx.forward(Record {
+                key: Windowed::new(record.key.clone(), start, end),
+                value: Change::new(Some(aggregate), old),
+                timestamp: ts,
+                headers: record.headers.clone(),
+            })?;
+        }
+        Ok(())
+    }
+}
