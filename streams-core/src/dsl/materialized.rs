@@ -18,6 +18,7 @@ pub struct Materialized<K, V> {
     pub(crate) value_serde: Option<Arc<dyn Serde<V>>>,
     pub(crate) in_memory: bool,
     pub(crate) logging: bool,
+    pub(crate) caching: bool,
     pub(crate) retention: Option<Duration>,
 }
 
@@ -29,6 +30,7 @@ impl<K, V> Default for Materialized<K, V> {
             value_serde: None,
             in_memory: false,
             logging: true,
+            caching: true,
             retention: None,
         }
     }
@@ -88,6 +90,12 @@ impl<K, V> Materialized<K, V> {
         self
     }
 
+    /// Turns the write cache of the store on (default) or off.
+    pub fn with_caching(mut self, enabled: bool) -> Self {
+        self.caching = enabled;
+        self
+    }
+
     /// How long windowed results are kept (window and session stores only). Defaults to
     /// the window size (or inactivity gap) plus the grace period, the shortest that
     /// works; raise it to query older windows.
@@ -125,7 +133,8 @@ impl<K: Data, V: Data> Materialized<K, V> {
             return None;
         };
         let store = Stores::key_value(name.clone(), key_serde.clone(), value_serde.clone())
-            .with_logging(self.logging);
+            .with_logging(self.logging)
+            .with_caching(self.caching);
         let store = if self.in_memory {
             store.in_memory()
         } else {

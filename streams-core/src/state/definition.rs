@@ -66,6 +66,8 @@ pub(crate) struct StoreDefinition {
     pub kind: StoreKind,
     pub persistent: bool,
     pub logging: bool,
+    /// Whether the write cache (when the runtime has one) sits in front of the store.
+    pub caching: bool,
     /// A `KvSerdes<K, V>` (window and session stores too: their key and value serdes).
     pub serdes: Arc<dyn Any + Send + Sync>,
     /// Key and value type names, for error messages.
@@ -99,6 +101,7 @@ impl Stores {
             name: name.into(),
             persistent: true,
             logging: true,
+            caching: true,
             serdes: KvSerdes {
                 key: Arc::new(key_serde),
                 value: Arc::new(value_serde),
@@ -198,6 +201,7 @@ impl<K: Data, V: Data> Common<K, V> {
             kind,
             persistent: self.persistent,
             logging: self.logging,
+            caching: false,
             serdes: Arc::new(self.serdes),
             types: (std::any::type_name::<K>(), std::any::type_name::<V>()),
         })
@@ -209,6 +213,7 @@ pub struct KeyValueStoreBuilder<K, V> {
     name: String,
     persistent: bool,
     logging: bool,
+    caching: bool,
     serdes: KvSerdes<K, V>,
 }
 
@@ -226,6 +231,13 @@ impl<K: Data, V: Data> KeyValueStoreBuilder<K, V> {
         self.logging = enabled;
         self
     }
+
+    /// Turns the write cache on (the default; its size is the runtime's
+    /// `store_cache_max_bytes`) or off for this store.
+    pub fn with_caching(mut self, enabled: bool) -> Self {
+        self.caching = enabled;
+        self
+    }
 }
 
 impl<K: Data, V: Data> StoreBuilder for KeyValueStoreBuilder<K, V> {
@@ -239,6 +251,7 @@ impl<K: Data, V: Data> StoreBuilder for KeyValueStoreBuilder<K, V> {
             kind: StoreKind::KeyValue,
             persistent: self.persistent,
             logging: self.logging,
+            caching: self.caching,
             serdes: Arc::new(self.serdes),
             types: (std::any::type_name::<K>(), std::any::type_name::<V>()),
         })

@@ -105,7 +105,7 @@ fn open_store(
             };
             // The write cache sits in front of the change-logging layer: repeated writes
             // of a key between commits reach the store and its changelog once, at flush.
-            let store: Box<dyn BytesKeyValueStore> = if cache_bytes > 0 {
+            let store: Box<dyn BytesKeyValueStore> = if cache_bytes > 0 && definition.caching {
                 Box::new(CachingKeyValueStore::new(store, cache_bytes))
             } else {
                 store
