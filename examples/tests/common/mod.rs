@@ -1,0 +1,292 @@
+//! Shared pieces of the fault tests of the counting application (`counting_app`) and the
+//! join application (`join_app`): starting instances, feeding keyed input in rounds,
+//! reading the output back and checking it, and watching the instances' `STATE` lines.
+//!
+//! Each fault scenario is a test binary of its own (`eos_count_kills`, `eos_join_kills`,
+//! `broker_restart`, `restore_rebalance`, `graceful_shutdown`); not every binary uses every
+//! helper.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use streams_test_support::{bootstrap, consume_to_end, ChaosProcess, Isolation};
+
+/// Processing guarantee of an instance, as `STREAMS_PROCESSING_GUARANTEE` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guarantee {
+    AtLeastOnce,
+    ExactlyOnceV2,
+}
+
+impl Guarantee {
+    pub fn env_value(self) -> &'static str {
+        match self {
+            Guarantee::AtLeastOnce => "at_least_once",
+            Guarantee::ExactlyOnceV2 => "exactly_once_v2",
+        }
+    }
+
+    /// Exactly-once commits every 100 ms (the library's default under EOS); at-least-once
+    /// every second, as the failover test does.
+    fn commit_interval_ms(self) -> &'static str {
+        match self {
+            Guarantee::AtLeastOnce => "1000",
+            Guarantee::ExactlyOnceV2 => "100",
+        }
+    }
+}
+
+/// Keys are `key-0000` .. `key-<keys - 1>`.
+pub fn key(k: usize) -> String {
+    format!("key-{k:04}")
+}
+
+/// Rounds `from..to`, each with one record per key, so every partition gets work
+/// throughout.
+pub fn rounds(keys: usize, from: usize, to: usize) -> Vec<(String, String)> {
+    (from..to)
+        .flat_map(|round| (0..keys).map(move |k| (key(k), format!("{round}"))))
+        .collect()
+}
+
+/// An instance of `counting_app` (not started) under `guarantee`, ready on `RUNNING`.
+pub fn counting_instance(
+    name: &str,
+    app: &str,
+    input: &str,
+    output: &str,
+    state_dir: &Path,
+    guarantee: Guarantee,
+) -> ChaosProcess {
+    ChaosProcess::new(name, env!("CARGO_BIN_EXE_counting_app"))
+        .env("APP_ID", app)
+        .env("INPUT_TOPIC", input)
+        .env("OUTPUT_TOPIC", output)
+        .env("STATE_DIR", state_dir.display().to_string())
+        .env("KAFKA_BOOTSTRAP", bootstrap())
+        .env("COMMIT_INTERVAL_MS", guarantee.commit_interval_ms())
+        .env("SESSION_TIMEOUT_MS", "6000")
+        .env("STREAMS_PROCESSING_GUARANTEE", guarantee.env_value())
+        .ready_when("RUNNING")
+        .ready_timeout(Duration::from_secs(90))
+}
+
+/// One count read back from the output topic.
+#[derive(Debug, Clone)]
+pub struct Count {
+    pub key: String,
+    pub value: i64,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Every record of the counting app's output topic, in offset order per partition.
+pub fn read_counts(topic: &str, isolation: Isolation) -> Vec<Count> {
+    consume_to_end(topic, isolation, Duration::from_secs(60))
+        .into_iter()
+        .map(|r| {
+            let bytes = r.value.clone().unwrap_or_else(|| {
+                panic!("null count at {topic}/{} offset {}", r.partition, r.offset)
+            });
+            let value = i64::from_be_bytes(bytes.as_slice().try_into().unwrap_or_else(|_| {
+                panic!("count of {} bytes at offset {}", bytes.len(), r.offset)
+            }));
+            Count {
+                key: r.key_str().to_string(),
+                value,
+                partition: r.partition,
+                offset: r.offset,
+            }
+        })
+        .collect()
+}
+
+/// The latest count per key (a key always goes to the same partition).
+pub fn latest(counts: &[Count]) -> HashMap<String, i64> {
+    counts.iter().map(|c| (c.key.clone(), c.value)).collect()
+}
+
+/// Keys whose latest count is below `per_key`, with their counts (missing keys as 0).
+pub fn behind(latest: &HashMap<String, i64>, keys: usize, per_key: usize) -> Vec<(String, i64)> {
+    (0..keys)
+        .map(key)
+        .map(|k| {
+            let v = latest.get(&k).copied().unwrap_or(0);
+            (k, v)
+        })
+        .filter(|(_, v)| *v < per_key as i64)
+        .collect()
+}
+
+/// Polls the output until every key's latest count reaches `per_key` and the output
+/// stops changing (two reads in a row alike), returning every record of the last read.
+pub fn wait_converged(
+    topic: &str,
+    isolation: Isolation,
+    keys: usize,
+    per_key: usize,
+    timeout: Duration,
+    what: &str,
+) -> Vec<Count> {
+    let deadline = Instant::now() + timeout;
+    let mut previous_len = usize::MAX;
+    loop {
+        let counts = read_counts(topic, isolation);
+        let last = latest(&counts);
+        let lagging = behind(&last, keys, per_key);
+        if lagging.is_empty() && counts.len() == previous_len {
+            return counts;
+        }
+        previous_len = counts.len();
+        assert!(
+            Instant::now() < deadline,
+            "{what}: after {timeout:?}, {} of {keys} keys are below {per_key} \
+             (first ones: {:?}); {} output records",
+            lagging.len(),
+            &lagging[..lagging.len().min(10)],
+            counts.len()
+        );
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+}
+
+/// Asserts what a read-committed reader must see under exactly-once: per key, exactly the
+/// updates 1, 2, ..., `per_key` in order (no duplicate, no gap, nothing beyond).
+pub fn assert_exact_sequences(counts: &[Count], keys: usize, per_key: usize) {
+    let mut per: HashMap<&str, Vec<i64>> = HashMap::new();
+    for c in counts {
+        per.entry(&c.key).or_default().push(c.value);
+    }
+    let expected: Vec<i64> = (1..=per_key as i64).collect();
+    let mut wrong: Vec<String> = Vec::new();
+    let mut duplicates = 0usize;
+    let mut gaps = 0usize;
+    for k in (0..keys).map(key) {
+        let seen = per.get(k.as_str()).cloned().unwrap_or_default();
+        if seen != expected {
+            for pair in seen.windows(2) {
+                if pair[1] <= pair[0] {
+                    duplicates += 1;
+                } else if pair[1] > pair[0] + 1 {
+                    gaps += 1;
+                }
+            }
+            if wrong.len() < 5 {
+                let shown: Vec<i64> = seen.iter().copied().take(120).collect();
+                wrong.push(format!("{k}: {} updates {:?}", seen.len(), shown));
+            }
+        }
+    }
+    let wrong_keys = (0..keys)
+        .map(key)
+        .filter(|k| per.get(k.as_str()).map(Vec::as_slice) != Some(&expected[..]))
+        .count();
+    assert!(
+        wrong_keys == 0 && per.len() == keys,
+        "{wrong_keys} of {keys} keys do not show exactly the committed updates 1..={per_key} \
+         ({} keys in the output, {} records for {} expected; {duplicates} repeated or \
+         backward updates, {gaps} gaps); e.g.\n{}",
+        per.len(),
+        counts.len(),
+        keys * per_key,
+        wrong.join("\n")
+    );
+}
+
+/// The tasks of `p` by its last `STATE` line, if that line says the instance runs and
+/// every task processes (none restoring): e.g. `["0_0", "0_2"]`.
+pub fn running_tasks(p: &ChaosProcess) -> Option<Vec<String>> {
+    let lines = p.lines();
+    let line = lines.iter().rev().find(|l| l.starts_with("STATE "))?;
+    let rest = line.strip_prefix("STATE Running tasks=")?;
+    let tasks: Vec<String> = rest
+        .trim_matches(['[', ']'])
+        .split(", ")
+        .filter(|t| !t.is_empty())
+        .map(|t| t.trim_matches('"').to_string())
+        .collect();
+    if tasks.is_empty() || tasks.iter().any(|t| !t.ends_with(":Running")) {
+        return None;
+    }
+    Some(
+        tasks
+            .into_iter()
+            .map(|t| t.trim_end_matches(":Running").to_string())
+            .collect(),
+    )
+}
+
+/// Waits until the instances run `tasks` tasks between them, each on exactly one, every
+/// instance with at least one; returns each instance's tasks.
+pub fn wait_balanced(
+    instances: &mut [&mut ChaosProcess],
+    tasks_total: usize,
+    timeout: Duration,
+) -> Vec<Vec<String>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let tasks: Vec<Option<Vec<String>>> = instances.iter().map(|p| running_tasks(p)).collect();
+        if let Some(tasks) = tasks.iter().cloned().collect::<Option<Vec<_>>>() {
+            let mut all: Vec<&String> = tasks.iter().flatten().collect();
+            all.sort();
+            all.dedup();
+            let total: usize = tasks.iter().map(Vec::len).sum();
+            if all.len() == tasks_total && total == all.len() {
+                return tasks;
+            }
+        }
+        for p in instances.iter_mut() {
+            if !p.is_running() {
+                p.fail("exited while waiting for the group to settle");
+            }
+        }
+        if Instant::now() >= deadline {
+            instances[0].fail(&format!(
+                "the group did not settle on {tasks_total} running tasks within {timeout:?}: \
+                 {tasks:?} (the other instances' logs: {:?})",
+                instances[1..]
+                    .iter()
+                    .map(|p| p.log_path().to_path_buf())
+                    .collect::<Vec<_>>()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until `p` alone runs `tasks_total` tasks (all `Running`), e.g. after its partner
+/// was killed; returns how long that took.
+pub fn wait_sole_owner(p: &mut ChaosProcess, tasks_total: usize, timeout: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        if running_tasks(p).is_some_and(|t| t.len() == tasks_total) {
+            return started.elapsed();
+        }
+        if !p.is_running() {
+            p.fail("exited while taking over its partner's tasks");
+        }
+        if started.elapsed() >= timeout {
+            p.fail(&format!(
+                "did not run all {tasks_total} tasks within {timeout:?} of its partner's death"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Minimum, median and maximum of some durations, for reports.
+pub fn spread(mut xs: Vec<Duration>) -> String {
+    if xs.is_empty() {
+        return "none".to_string();
+    }
+    xs.sort();
+    format!(
+        "min {:.1?}, median {:.1?}, max {:.1?} over {}",
+        xs[0],
+        xs[xs.len() / 2],
+        xs[xs.len() - 1],
+        xs.len()
+    )
+}

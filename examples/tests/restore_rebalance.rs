@@ -1,0 +1,143 @@
+//! Rebalances in the middle of a restoration: a first instance of the counting
+//! application (`counting_app`, exactly_once_v2) builds a large changelog (200,000
+//! updates over 3 partitions) and stops; a fresh instance with an empty state directory
+//! then restores every store, and while it is restoring (its `STATE` line shows a task
+//! `Restoring`) a second and a third instance join, so tasks move while being restored.
+//! No instance may crash, no task may stay in `Restoring` (all run within the bound), and
+//! after more input a read-committed reader must see, per key, exactly 1, 2, ..., N.
+//!
+//! Start the broker with `dev/kafka start`; see the measurements with
+//! `cargo test -p streams-examples --test restore_rebalance -- --nocapture`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{
+    assert_exact_sequences, counting_instance, rounds, wait_balanced, wait_converged, Guarantee,
+};
+use streams_test_support::{produce_keyed, require_broker, within, Isolation, TestTopic};
+
+const KEYS: usize = 20_000;
+/// Rounds (one record per key) behind the changelog: 200,000 updates.
+const ROUNDS_BEFORE: usize = 10;
+/// Rounds produced once the three instances run.
+const ROUNDS_AFTER: usize = 2;
+const PARTITIONS: i32 = 3;
+const TASKS: usize = PARTITIONS as usize;
+
+#[test]
+fn instances_joining_during_a_restoration_neither_crash_nor_leave_tasks_restoring() {
+    within(Duration::from_secs(240), || {
+        require_broker();
+        let started = Instant::now();
+        let app = format!("it-restore-rebalance-{}", uuid::Uuid::new_v4().simple());
+        let input = TestTopic::new("restore-rebalance-in", PARTITIONS);
+        let output = TestTopic::new("restore-rebalance-out", PARTITIONS);
+        let _changelog = TestTopic::adopt(&format!("{app}-counts-changelog"));
+        let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let instance = |name: &str, dir: usize| {
+            counting_instance(
+                name,
+                &app,
+                input.name(),
+                output.name(),
+                dirs[dir].path(),
+                Guarantee::ExactlyOnceV2,
+            )
+        };
+
+        // Build the changelog.
+        let mut builder = instance("builder", 0);
+        builder.start();
+        produce_keyed(input.name(), rounds(KEYS, 0, ROUNDS_BEFORE));
+        let built = wait_converged(
+            output.name(),
+            Isolation::ReadCommitted,
+            KEYS,
+            ROUNDS_BEFORE,
+            Duration::from_secs(150),
+            "building the changelog",
+        );
+        let status = builder.terminate(Duration::from_secs(40));
+        assert!(status.success(), "the builder exited with {status}");
+        eprintln!(
+            "changelog of {} updates built in {:.1?}",
+            built.len(),
+            started.elapsed()
+        );
+
+        // A fresh instance restores everything; two more join while it restores.
+        let restore_started = Instant::now();
+        let mut a = instance("a", 1);
+        a.spawn();
+        let mut line = 0;
+        loop {
+            line = a.wait_for_line_from("STATE", line, Duration::from_secs(60));
+            if a.lines()[line].contains("Restoring") {
+                break;
+            }
+            line += 1;
+        }
+        eprintln!(
+            "`a` restores {:.1?} after its start: {}",
+            restore_started.elapsed(),
+            a.lines()[line]
+        );
+        let mut b = instance("b", 2);
+        let mut c = instance("c", 3);
+        b.spawn();
+        c.spawn();
+        let restoring_when_joined = a
+            .lines()
+            .iter()
+            .rev()
+            .find(|l| l.starts_with("STATE"))
+            .is_some_and(|l| l.contains("Restoring"));
+        let tasks = wait_balanced(
+            &mut [&mut a, &mut b, &mut c],
+            TASKS,
+            Duration::from_secs(120),
+        );
+        let settled = restore_started.elapsed();
+        let restores: Vec<String> = [&a, &b, &c]
+            .iter()
+            .flat_map(|p| {
+                p.lines()
+                    .into_iter()
+                    .filter(|l| l.starts_with("RESTORE-"))
+                    .map(|l| format!("{}: {l}", p.name()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        eprintln!(
+            "`b` and `c` joined while `a` was {}restoring; all three run one task each \
+             {settled:.1?} after `a` started: {tasks:?}; restores: {restores:#?}",
+            if restoring_when_joined {
+                ""
+            } else {
+                "no longer "
+            }
+        );
+
+        produce_keyed(
+            input.name(),
+            rounds(KEYS, ROUNDS_BEFORE, ROUNDS_BEFORE + ROUNDS_AFTER),
+        );
+        let per_key = ROUNDS_BEFORE + ROUNDS_AFTER;
+        let counts = wait_converged(
+            output.name(),
+            Isolation::ReadCommitted,
+            KEYS,
+            per_key,
+            Duration::from_secs(90),
+            "after the instances joined",
+        );
+        assert_exact_sequences(&counts, KEYS, per_key);
+        for p in [&mut a, &mut b, &mut c] {
+            let status = p.terminate(Duration::from_secs(40));
+            assert!(status.success(), "`{}` exited with {status}", p.name());
+        }
+        eprintln!("whole test: {:.1?}", started.elapsed());
+    });
+}
