@@ -260,6 +260,10 @@ impl<S: KeyValueStore> StateStore for CachingKeyValueStore<S> {
         self.inner.flush()
     }
 
+    fn flush_cache(&mut self) -> Result<()> {
+        self.flush_dirty(None)
+    }
+
     fn close(&mut self) -> Result<()> {
         if !self.inner.is_open() {
             return Ok(());

@@ -20,6 +20,13 @@ pub trait StateStore: Send {
     /// write-ahead log is off by default) and, in caching layers, forwards dirty entries.
     fn flush(&mut self) -> Result<()>;
 
+    /// Empties write caches into the layers below (and so into the changelog), without
+    /// making anything durable; cheap enough for every commit. A no-op for stores without
+    /// a cache.
+    fn flush_cache(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// Flushes and releases the store's resources. Closing twice is a no-op; any other use
     /// after closing fails with [`StoreError::Closed`](crate::StoreError::Closed).
     fn close(&mut self) -> Result<()>;
@@ -49,6 +56,9 @@ impl<S: StateStore + ?Sized> StateStore for Box<S> {
     }
     fn flush(&mut self) -> Result<()> {
         (**self).flush()
+    }
+    fn flush_cache(&mut self) -> Result<()> {
+        (**self).flush_cache()
     }
     fn close(&mut self) -> Result<()> {
         (**self).close()

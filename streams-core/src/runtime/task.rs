@@ -382,11 +382,13 @@ impl StreamTask {
         self.idle_since = None;
     }
 
-    /// Flushes the stores (write caches included) and sends the changelog records that
-    /// produced.
-    pub fn flush_stores(&mut self, collector: &dyn RecordCollector) -> Result<(), StreamsError> {
-        self.state.stores.flush().map_err(|e| {
-            StreamsError::Config(format!("flushing the stores of task {}: {e}", self.id))
+    /// Empties the stores' write caches and sends the changelog records that produced.
+    pub fn flush_caches(&mut self, collector: &dyn RecordCollector) -> Result<(), StreamsError> {
+        self.state.stores.flush_caches().map_err(|e| {
+            StreamsError::Config(format!(
+                "flushing the write caches of task {}: {e}",
+                self.id
+            ))
         })?;
         self.send_changelog(collector)
     }

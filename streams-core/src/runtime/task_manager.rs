@@ -531,11 +531,12 @@ impl TaskManager {
         self.tasks.values().any(StreamTask::commit_requested)
     }
 
-    /// Flushes every running task's stores (write caches empty into the stores and their
-    /// changelogs) and sends the resulting changelog records, so that the commit covers them.
-    fn flush_stores(&mut self) -> Result<(), StreamsError> {
+    /// Empties every running task's write caches into its stores and changelogs and sends
+    /// the resulting changelog records, so that the commit covers them. Making stores
+    /// durable (RocksDB flushes) is left to checkpoints.
+    fn flush_caches(&mut self) -> Result<(), StreamsError> {
         for task in self.tasks.values_mut().filter(|t| !t.is_restoring()) {
-            task.flush_stores(&self.collector)?;
+            task.flush_caches(&self.collector)?;
         }
         Ok(())
     }
@@ -569,7 +570,7 @@ impl TaskManager {
             return Ok(());
         }
         let start = Instant::now();
-        self.flush_stores()?;
+        self.flush_caches()?;
         self.collector.flush(FLUSH_TIMEOUT)?;
         let offsets = self.pending_offsets()?;
         if offsets.count() > 0 {
@@ -606,7 +607,7 @@ impl TaskManager {
         consumer: &BaseConsumer<C>,
     ) -> Result<bool, StreamsError> {
         let start = Instant::now();
-        self.flush_stores()?;
+        self.flush_caches()?;
         let offsets = self.pending_offsets()?;
         let group = consumer.group_metadata().ok_or_else(|| {
             StreamsError::TransactionFatal("the consumer has no group metadata".into())

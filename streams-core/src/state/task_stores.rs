@@ -290,6 +290,15 @@ impl TaskStores {
         Ok(())
     }
 
+    /// Empties write caches into the stores and their changelog buffer (cheap: nothing
+    /// is made durable).
+    pub fn flush_caches(&self) -> Result<(), StoreError> {
+        for slot in self.slots.values() {
+            slot.store.with_state_store(|s| s.flush_cache())?;
+        }
+        Ok(())
+    }
+
     /// Writes the task's checkpoint: the changelog offset up to which the local stores
     /// hold every change. Only persistent stores have one.
     pub fn write_checkpoint(
