@@ -96,3 +96,80 @@ fn every_update_is_committed_exactly_once_across_a_restart() {
         assert!(streams.close(Duration::from_secs(30)));
     });
 }
+
+#[test]
+fn an_aborted_transaction_is_rewound_and_never_visible_to_read_committed_readers() {
+    within(Duration::from_secs(180), || {
+        require_broker();
+        let app = format!("it-eos-abort-{}", uuid::Uuid::new_v4().simple());
+        let input = TestTopic::new("eos-abort-in", 1);
+        // The broker refuses batches over 2 KB here: a big record fails its transaction.
+        let output = TestTopic::with_config("eos-abort-out", 1, &[("max.message.bytes", "2048")]);
+        let builder = StreamsBuilder::new();
+        builder
+            .stream(input.name(), Consumed::with(StringSerde, StringSerde))
+            .to(output.name(), Produced::with(StringSerde, StringSerde));
+        let config = StreamsConfig::new(&app, bootstrap())
+            .with_processing_guarantee(ProcessingGuarantee::ExactlyOnceV2)
+            .with_state_dir(tempfile::tempdir().unwrap().path())
+            .with_producer_setting("linger.ms", "0");
+        let streams = KafkaStreams::new(builder.build().unwrap(), config).unwrap();
+        streams.start().unwrap();
+        assert!(streams.wait_for_state(State::Running, Duration::from_secs(60)));
+
+        produce_keyed(input.name(), [("k", "small-1"), ("k", "small-2")]);
+        let committed = |n: usize| {
+            consume_to_end(
+                output.name(),
+                Isolation::ReadCommitted,
+                Duration::from_secs(20),
+            )
+            .len()
+                >= n
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !committed(2) {
+            assert!(
+                Instant::now() < deadline,
+                "the first records were never committed"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let big = "x".repeat(4096);
+        produce_keyed(
+            input.name(),
+            [("k", big.as_str()), ("k", "after-the-big-one")],
+        );
+
+        // Every attempt aborts and rewinds to the committed offset; after a few the
+        // thread gives up.
+        assert!(
+            streams.wait_for_state(State::Error, Duration::from_secs(90)),
+            "{:?}",
+            streams.state()
+        );
+        let errors = streams.thread_errors();
+        // Four attempts: the first and three more after rewinding to the committed offset.
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("4 transactions in a row were aborted")),
+            "{errors:?}"
+        );
+
+        let visible: Vec<String> = consume_to_end(
+            output.name(),
+            Isolation::ReadCommitted,
+            Duration::from_secs(20),
+        )
+        .iter()
+        .map(|r| r.value_str().to_string())
+        .collect();
+        assert_eq!(
+            visible,
+            ["small-1", "small-2"],
+            "nothing of the aborted transactions is visible"
+        );
+        assert!(streams.close(Duration::from_secs(30)));
+    });
+}

@@ -74,6 +74,15 @@ pub enum StreamsError {
     /// replaces it and rejoins the group.
     #[error("transactional producer unusable: {0}")]
     TransactionFatal(String),
+    /// Under exactly-once, transactions kept failing and being aborted (each time
+    /// rewinding the tasks), for example because a record is refused every time.
+    #[error("{count} transactions in a row were aborted; the last because: {reason}")]
+    TransactionsAborted {
+        /// Aborts in a row.
+        count: u32,
+        /// Why the last transaction was aborted.
+        reason: String,
+    },
     /// The operation is not valid in the application's current state.
     #[error("{0}")]
     InvalidState(String),

@@ -211,6 +211,11 @@ impl KafkaCollector {
         Ok(())
     }
 
+    /// Whether a transaction is open (something was sent since the last commit).
+    pub fn in_transaction(&self) -> bool {
+        self.in_transaction.get()
+    }
+
     /// Whether writes go through transactions.
     pub fn is_transactional(&self) -> bool {
         self.transactional

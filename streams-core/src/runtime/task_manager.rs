@@ -27,6 +27,8 @@ use crate::topology::Topology;
 
 /// How long a flush before a commit may take before the thread fails.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
+/// Transactions aborted in a row before the thread gives up (exactly-once).
+const MAX_CONSECUTIVE_ABORTS: u32 = 3;
 /// How long committed offsets may take to read on assignment.
 const COMMITTED_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -115,6 +117,9 @@ pub(crate) struct TaskManager {
     purger: Option<RepartitionPurger>,
     /// Write cache of each key-value store, in bytes.
     cache_bytes: usize,
+    /// Transactions aborted in a row, and why the last one was.
+    consecutive_aborts: u32,
+    last_abort_reason: String,
 }
 
 /// Wall-clock time in ms since the epoch.
@@ -141,6 +146,8 @@ impl TaskManager {
                 ))
             })?;
         Ok(TaskManager {
+            consecutive_aborts: 0,
+            last_abort_reason: String::new(),
             cache_bytes: config.store_cache_max_bytes,
             purger: RepartitionPurger::new(&topology, config),
             globals,
@@ -564,7 +571,23 @@ impl TaskManager {
         consumer: &BaseConsumer<C>,
     ) -> Result<(), StreamsError> {
         if self.collector.is_transactional() {
-            if !self.commit_transaction(consumer)? {
+            // An empty commit (nothing processed since) proves nothing about the records
+            // that made the last transactions fail.
+            let has_work = self.collector.in_transaction() || self.pending_offsets()?.count() > 0;
+            if self.commit_transaction(consumer)? {
+                if has_work {
+                    self.consecutive_aborts = 0;
+                }
+            } else {
+                // A record that fails every time (say, too large for its topic) would
+                // abort and rewind forever: give up after a few attempts in a row.
+                self.consecutive_aborts += 1;
+                if self.consecutive_aborts > MAX_CONSECUTIVE_ABORTS {
+                    return Err(StreamsError::TransactionsAborted {
+                        count: self.consecutive_aborts,
+                        reason: self.last_abort_reason.clone(),
+                    });
+                }
                 self.rewind(consumer)?;
             }
             return Ok(());
@@ -626,6 +649,7 @@ impl TaskManager {
                     thread = self.thread_name,
                     "aborting the transaction: {reason}"
                 );
+                self.last_abort_reason = reason.clone();
                 match self.collector.abort_transaction() {
                     Ok(()) => Ok(false),
                     Err(TransactionFailure::Abortable(e) | TransactionFailure::Fatal(e)) => Err(
