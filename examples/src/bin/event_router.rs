@@ -26,7 +26,6 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::Message;
 use serde::{Deserialize, Serialize};
 use streams_core::runtime::{DeserializationErrorHandler, KafkaStreams, State, StreamsConfig};
 use streams_core::serde::{JsonSerde, StringSerde};
@@ -204,35 +203,51 @@ fn produce(options: &Options, topic: &str, records: &[(String, Vec<u8>)]) -> Res
     Ok(())
 }
 
-/// Counts the records in each topic from the beginning (a fresh group each time).
-fn count_records(
-    options: &Options,
-    topics: &[&str],
+/// Records in each of `topics` (the sum of their partitions' end offsets).
+fn end_offsets(consumer: &BaseConsumer, topics: &[&str]) -> Result<BTreeMap<String, i64>> {
+    let mut ends = BTreeMap::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .with_context(|| format!("reading the metadata of {topic}"))?;
+        let partitions = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == *topic)
+            .map_or(0, |t| t.partitions().len() as i32);
+        let mut total = 0;
+        for p in 0..partitions {
+            total += consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .with_context(|| format!("reading the end of {topic}-{p}"))?
+                .1;
+        }
+        ends.insert(topic.to_string(), total);
+    }
+    Ok(ends)
+}
+
+/// Waits until each topic grew by what `wanted` says since `before`, or `timeout`;
+/// returns how much each grew.
+fn wait_for_growth(
+    consumer: &BaseConsumer,
+    before: &BTreeMap<String, i64>,
     wanted: &BTreeMap<String, usize>,
     timeout: Duration,
-) -> Result<BTreeMap<String, usize>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &options.bootstrap)
-        .set(
-            "group.id",
-            format!("{}-verify-{}", options.application_id, std::process::id()),
-        )
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .context("creating the verifying consumer")?;
-    consumer
-        .subscribe(topics)
-        .context("subscribing to the output topics")?;
-    let mut counts: BTreeMap<String, usize> = topics.iter().map(|t| (t.to_string(), 0)).collect();
+) -> Result<BTreeMap<String, i64>> {
+    let topics: Vec<&str> = before.keys().map(String::as_str).collect();
     let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline && wanted.iter().any(|(t, n)| counts[t] < *n) {
-        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
-            let message = message.context("reading output")?;
-            *counts.entry(message.topic().to_string()).or_default() += 1;
+    loop {
+        let now = end_offsets(consumer, &topics)?;
+        let grown: BTreeMap<String, i64> = now
+            .iter()
+            .map(|(t, n)| (t.clone(), n - before[t]))
+            .collect();
+        if wanted.iter().all(|(t, n)| grown[t] >= *n as i64) || Instant::now() > deadline {
+            return Ok(grown);
         }
+        std::thread::sleep(Duration::from_millis(100));
     }
-    Ok(counts)
 }
 
 fn main() -> Result<()> {
@@ -265,11 +280,16 @@ fn main() -> Result<()> {
 
     if options.sample_events > 0 {
         let samples = sample(options.sample_events);
+        let outputs: Vec<&str> = topics.all()[1..].to_vec();
+        let watcher: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &options.bootstrap)
+            .create()
+            .context("creating the consumer that watches the outputs")?;
+        let before = end_offsets(&watcher, &outputs)?;
         let started = Instant::now();
         produce(&options, &topics.input, &samples)?;
         let expected = expected_counts(&samples, &topics);
-        let outputs: Vec<&str> = topics.all()[1..].to_vec();
-        let counts = count_records(&options, &outputs, &expected, Duration::from_secs(60))?;
+        let counts = wait_for_growth(&watcher, &before, &expected, Duration::from_secs(60))?;
         println!(
             "routed {} sample events in {:.1?}:",
             samples.len(),
@@ -277,11 +297,11 @@ fn main() -> Result<()> {
         );
         for (topic, wanted) in &expected {
             println!(
-                "  {topic:<24} {:>6} records (this run added {wanted})",
+                "  {topic:<24} +{:>5} records (expected {wanted})",
                 counts[topic]
             );
         }
-        if let Some((topic, _)) = expected.iter().find(|(t, n)| counts[*t] < **n) {
+        if let Some((topic, _)) = expected.iter().find(|(t, n)| counts[*t] < **n as i64) {
             streams.close(Duration::from_secs(10));
             bail!("topic {topic} did not receive every expected record");
         }
