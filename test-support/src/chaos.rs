@@ -158,6 +158,9 @@ pub struct ChaosProcess {
     /// Held open so the child sees end of file on stdin only when the harness is gone.
     stdin: Option<ChildStdin>,
     output: SharedOutput,
+    /// The stderr reader of the current run, joined before reporting a failure so that
+    /// the log tail holds everything the child wrote.
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
     starts: usize,
     kills: usize,
 }
@@ -193,6 +196,7 @@ impl ChaosProcess {
             child: None,
             stdin: None,
             output: SharedOutput::default(),
+            stderr_reader: None,
             starts: 0,
             kills: 0,
         }
@@ -295,10 +299,12 @@ impl ChaosProcess {
             .spawn(move || forward_stdout(stdout, log, output))
             .expect("cannot spawn the stdout reader thread");
         let log = self.log.clone();
-        std::thread::Builder::new()
-            .name(format!("chaos-{}-stderr", self.name))
-            .spawn(move || forward_stderr(stderr, log))
-            .expect("cannot spawn the stderr reader thread");
+        self.stderr_reader = Some(
+            std::thread::Builder::new()
+                .name(format!("chaos-{}-stderr", self.name))
+                .spawn(move || forward_stderr(stderr, log))
+                .expect("cannot spawn the stderr reader thread"),
+        );
     }
 
     /// Whether the child is running (started and not exited).
@@ -429,6 +435,14 @@ impl ChaosProcess {
                 return Ok(index);
             }
             if output.closed {
+                drop(output);
+                // The child is gone: let its last stderr lines reach the log first.
+                if let Some(reader) = self.stderr_reader.take() {
+                    let until = Instant::now() + Duration::from_secs(2);
+                    while !reader.is_finished() && Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
                 return Err("stdout closed (the process exited)".to_string());
             }
             let now = Instant::now();
