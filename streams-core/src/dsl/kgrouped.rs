@@ -64,37 +64,18 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         materialized: Materialized<K, VA>,
     ) -> KTable<K, VA> {
         let s = &self.stream;
-        let store = {
-            let mut b = s.builder.borrow_mut();
-            materialized.declare(
-                &mut b,
-                prefix,
-                s.key_serde.clone(),
-                same_type(&s.value_serde),
-            )
-        };
-        let Some(store) = store else {
-            return broken_table(s);
-        };
-        let name = store.name.clone();
-        let node = add_processor_node::<_, K, V, K, Change<VA>>(
-            &s.builder,
+        let value_serde = same_type(&s.value_serde);
+        aggregate_in_store(
+            s,
             prefix,
-            vec![s.node],
-            &[&store.name],
-            move || StreamAggregate {
-                store: name.clone(),
+            materialized,
+            s.key_serde.clone(),
+            value_serde,
+            move |store| StreamAggregate {
+                store,
                 combine: combine.clone(),
             },
-        );
-        KTable {
-            builder: s.builder.clone(),
-            node,
-            key_serde: Some(store.key_serde),
-            value_serde: Some(store.value_serde),
-            store: Some(store.name),
-            grace_ms: None,
-        }
+        )
     }
 
     /// Counts records per key.
@@ -417,6 +398,45 @@ fn broken_table<K, V, K2, V2>(stream: &KStream<K, V>) -> KTable<K2, V2> {
     }
 }
 
+/// Adds the aggregation node `make(store name)` under `stream`, with its results in a
+/// key-value store declared by `materialized` (falling back to the given serdes); the
+/// result is the materialized table.
+fn aggregate_in_store<K: Data, VIn: Data, VA: Data, P>(
+    stream: &KStream<K, VIn>,
+    prefix: &str,
+    materialized: Materialized<K, VA>,
+    key_serde: Option<Arc<dyn Serde<K>>>,
+    value_serde: Option<Arc<dyn Serde<VA>>>,
+    make: impl Fn(String) -> P + Send + Sync + 'static,
+) -> KTable<K, VA>
+where
+    P: crate::processor::Processor<K, VIn, K, Change<VA>>,
+{
+    let store = {
+        let mut b = stream.builder.borrow_mut();
+        materialized.declare(&mut b, prefix, key_serde, value_serde)
+    };
+    let Some(store) = store else {
+        return broken_table(stream);
+    };
+    let name = store.name.clone();
+    let node = add_processor_node::<_, K, VIn, K, Change<VA>>(
+        &stream.builder,
+        prefix,
+        vec![stream.node],
+        &[&store.name],
+        move || make(name.clone()),
+    );
+    KTable {
+        builder: stream.builder.clone(),
+        node,
+        key_serde: Some(store.key_serde),
+        value_serde: Some(store.value_serde),
+        store: Some(store.name),
+        grace_ms: None,
+    }
+}
+
 /// A table re-keyed for aggregation. Made by [`KTable::group_by`].
 pub struct KGroupedTable<K, V> {
     pub(crate) stream: KStream<K, Change<V>>,
@@ -454,39 +474,19 @@ impl<K: Data, V: Data> KGroupedTable<K, V> {
         retract: Retract<K, V, VA>,
         materialized: Materialized<K, VA>,
     ) -> KTable<K, VA> {
-        let s = &self.stream;
-        let store = {
-            let mut b = s.builder.borrow_mut();
-            materialized.declare(
-                &mut b,
-                prefix,
-                self.key_serde.clone(),
-                same_type(&self.value_serde),
-            )
-        };
-        let Some(store) = store else {
-            return broken_table(s);
-        };
-        let name = store.name.clone();
-        let node = add_processor_node::<_, K, Change<V>, K, Change<VA>>(
-            &s.builder,
+        let value_serde = same_type(&self.value_serde);
+        aggregate_in_store(
+            &self.stream,
             prefix,
-            vec![s.node],
-            &[&store.name],
-            move || TableAggregate {
-                store: name.clone(),
+            materialized,
+            self.key_serde.clone(),
+            value_serde,
+            move |store| TableAggregate {
+                store,
                 add: add.clone(),
                 retract: retract.clone(),
             },
-        );
-        KTable {
-            builder: s.builder.clone(),
-            node,
-            key_serde: Some(store.key_serde),
-            value_serde: Some(store.value_serde),
-            store: Some(store.name),
-            grace_ms: None,
-        }
+        )
     }
 
     /// Counts rows per key.

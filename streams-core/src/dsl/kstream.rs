@@ -52,6 +52,15 @@ impl<K, V> Clone for KStream<K, V> {
     }
 }
 
+/// Where a join side's sequence numbers for held unmatched records start: from the clock,
+/// so that entries restored from an earlier run (numbered from an earlier start) are not
+/// overwritten by new ones with the same close time and key.
+fn unmatched_seq_start() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u32)
+}
+
 /// Keeps a serde across an operator that may change the type: when the new type is the
 /// old one (a `select_key` from `String` to `String`), the old serde still applies.
 fn carry<T: Data, U: Data>(serde: &Option<Arc<dyn Serde<T>>>) -> Option<Arc<dyn Serde<U>>> {
@@ -701,7 +710,7 @@ impl<K: Data, V: Data> KStream<K, V> {
                     this_serde: ls.clone(),
                     other_serde: rs.clone(),
                     other_joiner: rj.clone(),
-                    seq: 0,
+                    seq: unmatched_seq_start(),
                 }),
             },
         );
@@ -733,7 +742,7 @@ impl<K: Data, V: Data> KStream<K, V> {
                     this_serde: right_serde.clone(),
                     other_serde: left_serde.clone(),
                     other_joiner: left_joiner.clone(),
-                    seq: 0,
+                    seq: unmatched_seq_start(),
                 }),
             },
         );
