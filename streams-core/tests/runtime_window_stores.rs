@@ -4,20 +4,21 @@
 //! state directory restores only the changelog tail after its checkpoint. Start the
 //! broker with `dev/kafka start` (or run `dev/test`).
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::restore::{wait_restored, RestoreCount};
 use futures::executor::block_on;
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use streams_core::processor::{ProcessError, Processor, ProcessorContext};
-use streams_core::runtime::{KafkaStreams, State, StreamsConfig, TaskStatus};
+use streams_core::runtime::{KafkaStreams, State, StreamsConfig};
 use streams_core::serde::StringSerde;
 use streams_core::state::{Stores, Windowed};
 use streams_core::{Consumed, Produced, Record, StreamsBuilder};
-use streams_state::{RestoreListener, TopicPartition};
 use streams_test_support::{
     bootstrap, client_config, consume_to_end, produce_keyed, require_broker, within, Isolation,
     TestTopic,
@@ -49,28 +50,6 @@ impl Processor<String, String, String, String> for WindowedVisits {
         let sessions = visits.fetch(&record.key)?.len();
         let value = format!("{start}:{count}/{sessions}");
         ctx.forward(record.with_value(value))
-    }
-}
-
-/// Sums what restoration reports.
-#[derive(Clone, Default)]
-struct RestoreCount(Arc<Mutex<(u64, u64)>>);
-
-impl RestoreListener for RestoreCount {
-    fn on_restore_start(&self, _: &str, _: &TopicPartition, _: i64, _: i64) {}
-    fn on_batch_restored(&self, _: &str, _: &TopicPartition, _: i64, n: u64) {
-        self.0.lock().unwrap().0 += n;
-    }
-    fn on_restore_end(&self, _: &str, _: &TopicPartition, total: u64) {
-        self.0.lock().unwrap().1 += total;
-    }
-}
-
-impl RestoreCount {
-    fn restored(&self) -> u64 {
-        let (batches, ends) = *self.0.lock().unwrap();
-        assert_eq!(batches, ends, "batch reports add up to the end reports");
-        batches
     }
 }
 
@@ -112,23 +91,6 @@ fn visits_app(
         streams.state()
     );
     (streams, listener)
-}
-
-/// Waits until every task of `streams` runs (restoration done).
-fn wait_restored(streams: &KafkaStreams) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while streams
-        .local_task_states()
-        .iter()
-        .any(|(_, s)| *s == TaskStatus::Restoring)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "still restoring: {:?}",
-            streams.local_task_states()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The latest output per key in `topic`, once `expected` records are there.
