@@ -80,12 +80,11 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
 
     /// Counts records per key.
     pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
-        let materialized = if materialized.value_serde.is_none() {
-            materialized.with_value_serde(I64Serde)
-        } else {
-            materialized
-        };
-        self.aggregate(|| 0, |_, _, count| count + 1, materialized)
+        self.aggregate(
+            || 0,
+            |_, _, count| count + 1,
+            with_count_serde(materialized),
+        )
     }
 }
 
@@ -171,20 +170,12 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
         );
         let key_serde: Arc<dyn Serde<Windowed<K>>> =
             Arc::new(TimeWindowedSerde::new(store.key_serde, w.size()));
-        KTable {
-            builder: s.builder.clone(),
-            node,
-            key_serde: Some(key_serde),
-            value_serde: Some(store.value_serde),
-            store: None,
-            grace_ms: Some(w.grace_ms),
-        }
+        windowed_table(s, node, key_serde, store.value_serde, w.grace_ms)
     }
 
     /// Counts records per key and window.
     pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
-        let materialized = with_count_serde(materialized);
-        self.aggregate(|| 0, |_, _, n| n + 1, materialized)
+        self.aggregate(|| 0, |_, _, n| n + 1, with_count_serde(materialized))
     }
 
     /// Combines the values of each key and window; a window's first value is its aggregate.
@@ -295,14 +286,7 @@ impl<K: Data, V: Data> SlidingWindowedKStream<K, V> {
             store.key_serde,
             Duration::from_millis(w.difference_ms as u64),
         ));
-        KTable {
-            builder: s.builder.clone(),
-            node,
-            key_serde: Some(key_serde),
-            value_serde: Some(store.value_serde),
-            store: None,
-            grace_ms: Some(w.grace_ms),
-        }
+        windowed_table(s, node, key_serde, store.value_serde, w.grace_ms)
     }
 }
 
@@ -359,15 +343,8 @@ impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
         );
         let key_serde: Arc<dyn Serde<Windowed<K>>> =
             Arc::new(SessionWindowedSerde::new(store.key_serde));
-        KTable {
-            builder: s.builder.clone(),
-            node,
-            key_serde: Some(key_serde),
-            value_serde: Some(store.value_serde),
-            store: None,
-            // A session is final once no record can extend it: gap plus grace after its end.
-            grace_ms: Some(w.gap_ms + w.grace_ms),
-        }
+        // A session is final once no record can extend it: gap plus grace after its end.
+        windowed_table(s, node, key_serde, store.value_serde, w.gap_ms + w.grace_ms)
     }
 
     /// Counts records per session.
@@ -382,6 +359,26 @@ fn with_count_serde<K>(materialized: Materialized<K, i64>) -> Materialized<K, i6
         materialized.with_value_serde(I64Serde)
     } else {
         materialized
+    }
+}
+
+/// The result of a windowed aggregation at `node`: keyed by windowed key, final once
+/// stream time passes a window's end plus `grace_ms`; its store is a window or session
+/// store, reached by name, not through the table.
+fn windowed_table<K, V, VA>(
+    stream: &KStream<K, V>,
+    node: usize,
+    key_serde: Arc<dyn Serde<Windowed<K>>>,
+    value_serde: Arc<dyn Serde<VA>>,
+    grace_ms: i64,
+) -> KTable<Windowed<K>, VA> {
+    KTable {
+        builder: stream.builder.clone(),
+        node,
+        key_serde: Some(key_serde),
+        value_serde: Some(value_serde),
+        store: None,
+        grace_ms: Some(grace_ms),
     }
 }
 
@@ -491,12 +488,12 @@ impl<K: Data, V: Data> KGroupedTable<K, V> {
 
     /// Counts rows per key.
     pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
-        let materialized = if materialized.value_serde.is_none() {
-            materialized.with_value_serde(I64Serde)
-        } else {
-            materialized
-        };
-        self.aggregate(|| 0, |_, _, n| n + 1, |_, _, n| n - 1, materialized)
+        self.aggregate(
+            || 0,
+            |_, _, n| n + 1,
+            |_, _, n| n - 1,
+            with_count_serde(materialized),
+        )
     }
 
     /// Combines rows per key with `adder(aggregate, row)`, and removes old rows with
