@@ -22,13 +22,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use futures::executor::block_on;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
+use streams_benches::{client, create_topic, delete_topics, end_offsets, fill_topic, median};
 use streams_core::runtime::{KafkaStreams, ProcessingGuarantee, StreamsConfig};
 use streams_core::serde::{I64Serde, Nullable, StringSerde};
 use streams_core::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
@@ -57,63 +53,6 @@ struct Options {
     /// compares the guarantees and not at-least-once's 30 s default interval.
     #[arg(long, default_value_t = 100)]
     commit_interval_ms: u64,
-}
-
-fn client(options: &Options) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &options.bootstrap);
-    c
-}
-
-fn create_topic(options: &Options, name: &str) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = client(options).create()?;
-    let topic = NewTopic::new(name, options.partitions, TopicReplication::Fixed(1));
-    for result in block_on(admin.create_topics([&topic], &AdminOptions::new()))? {
-        result.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
-    }
-    Ok(())
-}
-
-fn delete_topics(options: &Options, names: &[String]) {
-    if let Ok(admin) = client(options).create::<AdminClient<DefaultClientContext>>() {
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let _ = block_on(admin.delete_topics(&refs, &AdminOptions::new()));
-    }
-}
-
-fn fill_input(options: &Options, topic: &str) -> Result<()> {
-    let p: ThreadedProducer<DefaultProducerContext> = client(options)
-        .set("partitioner", "murmur2_random")
-        .set("linger.ms", "5")
-        .set("enable.idempotence", "true")
-        .create()?;
-    let value = vec![b'x'; options.value_size];
-    for i in 0..options.records {
-        let key = format!("key-{}", i % options.keys);
-        let mut record = BaseRecord::to(topic).key(&key).payload(&value);
-        loop {
-            match p.send(record) {
-                Ok(()) => break,
-                Err((_, r)) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        }
-    }
-    p.flush(Duration::from_secs(120))?;
-    Ok(())
-}
-
-/// End offsets of the input topic's partitions.
-fn end_offsets(consumer: &BaseConsumer, topic: &str, partitions: i32) -> Result<Vec<i64>> {
-    (0..partitions)
-        .map(|p| {
-            Ok(consumer
-                .fetch_watermarks(topic, p, Duration::from_secs(10))?
-                .1)
-        })
-        .collect()
 }
 
 /// Whether the consumer's group committed offsets at `ends` on every partition of `topic`.
@@ -146,7 +85,7 @@ fn run(
 ) -> Result<(Duration, Vec<String>)> {
     let app = format!("bench-eos-overhead-{}", uuid::Uuid::new_v4().simple());
     let output = format!("{app}-out");
-    create_topic(options, &output)?;
+    create_topic(&options.bootstrap, &output, options.partitions)?;
     let topics = vec![output.clone(), format!("{app}-counts-changelog")];
     let first = Arc::new(Mutex::new(None::<Instant>));
     let mark = first.clone();
@@ -170,7 +109,7 @@ fn run(
     let streams = KafkaStreams::new(builder.build()?, config)?;
     streams.start()?;
     // Only reads the group's committed offsets; it never joins the group.
-    let group: BaseConsumer = client(options).set("group.id", &app).create()?;
+    let group: BaseConsumer = client(&options.bootstrap).set("group.id", &app).create()?;
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         if caught_up(options, &group, input, ends)? {
@@ -191,19 +130,21 @@ fn run(
     Ok((elapsed, topics))
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
-}
-
 fn main() -> Result<()> {
     let options = Options::parse();
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let input = format!("bench-eos-in-{run_id}");
-    create_topic(&options, &input).context("is the broker up? start it with `dev/kafka start`")?;
+    create_topic(&options.bootstrap, &input, options.partitions)
+        .context("is the broker up? start it with `dev/kafka start`")?;
     let mut created = vec![input.clone()];
-    fill_input(&options, &input)?;
-    let watcher: BaseConsumer = client(&options).create()?;
+    fill_topic(
+        &options.bootstrap,
+        &input,
+        options.records,
+        options.keys,
+        options.value_size,
+    )?;
+    let watcher: BaseConsumer = client(&options.bootstrap).create()?;
     let ends = end_offsets(&watcher, &input, options.partitions)?;
     println!(
         "{} records over {} keys, values of {} bytes, {} partitions, {} runs each",
@@ -225,7 +166,7 @@ fn main() -> Result<()> {
             }
         }
     }
-    delete_topics(&options, &created);
+    delete_topics(&options.bootstrap, &created);
     let (alos, eos) = (median(alos), median(eos));
     println!("median at_least_once        {alos:>10.0} records/s");
     println!("median exactly_once_v2      {eos:>10.0} records/s");

@@ -18,13 +18,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use futures::executor::block_on;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::Message;
+use streams_benches::{
+    client, create_topic, delete_topics, end_offsets, fill_topic, median, producer, send_blocking,
+};
 use streams_core::runtime::{KafkaStreams, StreamsConfig};
 use streams_core::serde::BytesSerde;
 use streams_core::{Consumed, Produced, StreamsBuilder};
@@ -56,65 +55,15 @@ fn transform(mut value: Vec<u8>) -> Vec<u8> {
     value
 }
 
-fn client(options: &Options) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &options.bootstrap);
-    c
-}
-
-fn create_topic(options: &Options, name: &str) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = client(options).create()?;
-    let topic = NewTopic::new(name, options.partitions, TopicReplication::Fixed(1));
-    for result in block_on(admin.create_topics([&topic], &AdminOptions::new()))? {
-        result.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
-    }
-    Ok(())
-}
-
-fn delete_topics(options: &Options, names: &[String]) {
-    if let Ok(admin) = client(options).create::<AdminClient<DefaultClientContext>>() {
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let _ = block_on(admin.delete_topics(&refs, &AdminOptions::new()));
-    }
-}
-
-fn producer(options: &Options) -> Result<ThreadedProducer<DefaultProducerContext>> {
-    Ok(client(options)
-        .set("partitioner", "murmur2_random")
-        .set("linger.ms", "5")
-        .set("enable.idempotence", "true")
-        .create()?)
-}
-
-fn fill_input(options: &Options, topic: &str) -> Result<()> {
-    let p = producer(options)?;
-    let value = vec![b'x'; options.value_size];
-    for i in 0..options.records {
-        let key = format!("key-{}", i % 10_000);
-        let mut record = BaseRecord::to(topic).key(&key).payload(&value);
-        loop {
-            match p.send(record) {
-                Ok(()) => break,
-                Err((_, r)) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        }
-    }
-    p.flush(Duration::from_secs(120))?;
-    Ok(())
-}
-
 /// The raw loop; returns the measured duration.
 fn run_raw(options: &Options, input: &str, output: &str) -> Result<Duration> {
-    let consumer: BaseConsumer = client(options)
+    let consumer: BaseConsumer = client(&options.bootstrap)
         .set("group.id", format!("bench-raw-{}", uuid::Uuid::new_v4()))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()?;
     consumer.subscribe(&[input])?;
-    let p = producer(options)?;
+    let p = producer(&options.bootstrap)?;
     let mut started = None;
     let mut n = 0;
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -133,30 +82,12 @@ fn run_raw(options: &Options, input: &str, output: &str) -> Result<Duration> {
         if let Some(k) = &key {
             record = record.key(&k[..]);
         }
-        loop {
-            match p.send(record) {
-                Ok(()) => break,
-                Err((_, r)) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        }
+        send_blocking(&p, record);
         n += 1;
     }
     p.flush(Duration::from_secs(120))?;
     consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)?;
     Ok(started.map(|s| s.elapsed()).unwrap_or_default())
-}
-
-fn output_count(consumer: &BaseConsumer, topic: &str, partitions: i32) -> Result<i64> {
-    let mut total = 0;
-    for p in 0..partitions {
-        total += consumer
-            .fetch_watermarks(topic, p, Duration::from_secs(10))?
-            .1;
-    }
-    Ok(total)
 }
 
 /// The streams-core topology; returns the measured duration.
@@ -177,11 +108,15 @@ fn run_streams(options: &Options, input: &str, output: &str) -> Result<Duration>
     let config = StreamsConfig::new(&app, &options.bootstrap);
     let streams = KafkaStreams::new(builder.build()?, config)?;
     streams.start()?;
-    let watcher: BaseConsumer = client(options).create()?;
+    let watcher: BaseConsumer = client(&options.bootstrap).create()?;
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         // Watermarks count only acknowledged records.
-        if output_count(&watcher, output, options.partitions)? >= options.records as i64 {
+        if end_offsets(&watcher, output, options.partitions)?
+            .iter()
+            .sum::<i64>()
+            >= options.records as i64
+        {
             break;
         }
         if Instant::now() > deadline {
@@ -198,18 +133,20 @@ fn run_streams(options: &Options, input: &str, output: &str) -> Result<Duration>
     Ok(elapsed)
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
-}
-
 fn main() -> Result<()> {
     let options = Options::parse();
     let run = uuid::Uuid::new_v4().simple().to_string();
     let input = format!("bench-in-{run}");
-    create_topic(&options, &input).context("is the broker up? start it with `dev/kafka start`")?;
+    create_topic(&options.bootstrap, &input, options.partitions)
+        .context("is the broker up? start it with `dev/kafka start`")?;
     let mut created = vec![input.clone()];
-    fill_input(&options, &input)?;
+    fill_topic(
+        &options.bootstrap,
+        &input,
+        options.records,
+        10_000,
+        options.value_size,
+    )?;
     println!(
         "{} records of {} bytes, {} partitions, {} rounds each",
         options.records, options.value_size, options.partitions, options.rounds
@@ -218,7 +155,7 @@ fn main() -> Result<()> {
     for round in 0..options.rounds {
         for side in ["raw", "streams"] {
             let output = format!("bench-out-{side}-{round}-{run}");
-            create_topic(&options, &output)?;
+            create_topic(&options.bootstrap, &output, options.partitions)?;
             created.push(output.clone());
             let elapsed = if side == "raw" {
                 run_raw(&options, &input, &output)?
@@ -234,7 +171,7 @@ fn main() -> Result<()> {
             }
         }
     }
-    delete_topics(&options, &created);
+    delete_topics(&options.bootstrap, &created);
     let (raw, streams) = (median(raw), median(streams));
     println!("median raw rdkafka loop   {raw:>10.0} records/s");
     println!("median streams-core       {streams:>10.0} records/s");
