@@ -9,14 +9,16 @@
 //! `cargo test -p streams-examples --test count_failover -- --nocapture`. Set
 //! `CHAOS_SEED` to replay a run's kill timing and choice of victim.
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use streams_test_support::{
-    bootstrap, consume_to_end, produce_keyed, require_broker, within, ChaosProcess, ChaosRng,
-    Isolation, TestTopic,
+use common::{
+    counting_instance, key, latest, read_counts, rounds, wait_balanced, wait_converged, Count,
+    Guarantee,
 };
+use streams_test_support::{produce_keyed, require_broker, within, ChaosRng, Isolation, TestTopic};
 
 const KEYS: usize = 500;
 const PER_KEY: usize = 100;
@@ -24,156 +26,6 @@ const TOTAL: usize = KEYS * PER_KEY;
 /// Records per key produced after the killed instance is back.
 const PER_KEY_AFTER_RESTART: usize = 10;
 const PARTITIONS: i32 = 3;
-
-fn key(k: usize) -> String {
-    format!("key-{k:03}")
-}
-
-/// Rounds `from..to`, each with one record per key, so every partition gets work
-/// throughout.
-fn records(from: usize, to: usize) -> Vec<(String, String)> {
-    (from..to)
-        .flat_map(|round| (0..KEYS).map(move |k| (key(k), format!("{round}"))))
-        .collect()
-}
-
-fn instance(name: &str, app: &str, input: &str, output: &str, state_dir: &Path) -> ChaosProcess {
-    ChaosProcess::new(name, env!("CARGO_BIN_EXE_counting_app"))
-        .env("APP_ID", app)
-        .env("INPUT_TOPIC", input)
-        .env("OUTPUT_TOPIC", output)
-        .env("STATE_DIR", state_dir.display().to_string())
-        .env("KAFKA_BOOTSTRAP", bootstrap())
-        .env("COMMIT_INTERVAL_MS", "1000")
-        .env("SESSION_TIMEOUT_MS", "6000")
-        .ready_when("RUNNING")
-        .ready_timeout(Duration::from_secs(60))
-}
-
-/// One count read back from the output topic.
-#[derive(Debug, Clone)]
-struct Count {
-    key: String,
-    value: i64,
-    partition: i32,
-    offset: i64,
-}
-
-/// Every record of the output topic, in offset order per partition.
-fn read_output(topic: &str) -> Vec<Count> {
-    consume_to_end(topic, Isolation::ReadUncommitted, Duration::from_secs(30))
-        .into_iter()
-        .map(|r| {
-            let bytes = r.value.clone().unwrap_or_else(|| {
-                panic!("null count at {topic}/{} offset {}", r.partition, r.offset)
-            });
-            let value = i64::from_be_bytes(bytes.as_slice().try_into().unwrap_or_else(|_| {
-                panic!("count of {} bytes at offset {}", bytes.len(), r.offset)
-            }));
-            Count {
-                key: r.key_str().to_string(),
-                value,
-                partition: r.partition,
-                offset: r.offset,
-            }
-        })
-        .collect()
-}
-
-/// The latest count per key (a key always goes to the same partition).
-fn latest(counts: &[Count]) -> HashMap<String, i64> {
-    counts.iter().map(|c| (c.key.clone(), c.value)).collect()
-}
-
-/// Keys whose latest count is below `per_key`, with their counts (missing keys as 0).
-fn behind(latest: &HashMap<String, i64>, per_key: usize) -> Vec<(String, i64)> {
-    (0..KEYS)
-        .map(key)
-        .map(|k| {
-            let v = latest.get(&k).copied().unwrap_or(0);
-            (k, v)
-        })
-        .filter(|(_, v)| *v < per_key as i64)
-        .collect()
-}
-
-/// Polls the output until every key's latest count reaches `per_key` and the output
-/// stops changing (two reads in a row alike), returning every record read.
-fn wait_converged(topic: &str, per_key: usize, timeout: Duration, what: &str) -> Vec<Count> {
-    let deadline = Instant::now() + timeout;
-    let mut previous_len = usize::MAX;
-    loop {
-        let counts = read_output(topic);
-        let last = latest(&counts);
-        let lagging = behind(&last, per_key);
-        if lagging.is_empty() && counts.len() == previous_len {
-            return counts;
-        }
-        previous_len = counts.len();
-        assert!(
-            Instant::now() < deadline,
-            "{what}: after {timeout:?}, {} of {KEYS} keys are below {per_key} \
-             (first ones: {:?}); {} output records",
-            lagging.len(),
-            &lagging[..lagging.len().min(10)],
-            counts.len()
-        );
-        std::thread::sleep(Duration::from_millis(1500));
-    }
-}
-
-/// The tasks of `p` by its last `STATE` line, if that line says the instance runs and
-/// every task processes (none restoring): e.g. `["0_0", "0_2"]`.
-fn running_tasks(p: &ChaosProcess) -> Option<Vec<String>> {
-    let lines = p.lines();
-    let line = lines.iter().rev().find(|l| l.starts_with("STATE "))?;
-    let rest = line.strip_prefix("STATE Running tasks=")?;
-    let tasks: Vec<String> = rest
-        .trim_matches(['[', ']'])
-        .split(", ")
-        .filter(|t| !t.is_empty())
-        .map(|t| t.trim_matches('"').to_string())
-        .collect();
-    if tasks.is_empty() || tasks.iter().any(|t| !t.ends_with(":Running")) {
-        return None;
-    }
-    Some(
-        tasks
-            .into_iter()
-            .map(|t| t.trim_end_matches(":Running").to_string())
-            .collect(),
-    )
-}
-
-/// Waits until the instances run every task between them, each task on exactly one.
-fn wait_balanced(instances: &mut [&mut ChaosProcess], timeout: Duration) -> Vec<Vec<String>> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let tasks: Vec<Option<Vec<String>>> = instances.iter().map(|p| running_tasks(p)).collect();
-        if let Some(tasks) = tasks.iter().cloned().collect::<Option<Vec<_>>>() {
-            let mut all: Vec<&String> = tasks.iter().flatten().collect();
-            all.sort();
-            all.dedup();
-            let total: usize = tasks.iter().map(Vec::len).sum();
-            if all.len() == PARTITIONS as usize && total == all.len() {
-                return tasks;
-            }
-        }
-        for p in instances.iter_mut() {
-            if !p.is_running() {
-                p.fail("exited while waiting for the group to settle");
-            }
-        }
-        if Instant::now() >= deadline {
-            instances[0].fail(&format!(
-                "the group did not settle on {PARTITIONS} running tasks within {timeout:?}: {tasks:?} \
-                 (the other instances' logs: {:?})",
-                instances[1..].iter().map(|p| p.log_path().to_path_buf()).collect::<Vec<_>>()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// How many records of each key the output shows beyond the truth.
 fn excess(latest: &HashMap<String, i64>, per_key: usize) -> (i64, usize, i64) {
@@ -214,12 +66,30 @@ fn a_killed_instance_is_taken_over_without_losing_counts_and_can_come_back() {
         let output = TestTopic::new("failover-out", PARTITIONS);
         let _changelog = TestTopic::adopt(&format!("{app}-counts-changelog"));
         let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-        let mut a = instance("a", &app, input.name(), output.name(), dirs[0].path());
-        let mut b = instance("b", &app, input.name(), output.name(), dirs[1].path());
+        let mut a = counting_instance(
+            "a",
+            &app,
+            input.name(),
+            output.name(),
+            dirs[0].path(),
+            Guarantee::AtLeastOnce,
+        );
+        let mut b = counting_instance(
+            "b",
+            &app,
+            input.name(),
+            output.name(),
+            dirs[1].path(),
+            Guarantee::AtLeastOnce,
+        );
 
         a.start();
         b.start();
-        let tasks = wait_balanced(&mut [&mut a, &mut b], Duration::from_secs(60));
+        let tasks = wait_balanced(
+            &mut [&mut a, &mut b],
+            PARTITIONS as usize,
+            Duration::from_secs(60),
+        );
         eprintln!(
             "both instances run after {:.1?}: a={:?} b={:?}",
             started.elapsed(),
@@ -229,14 +99,14 @@ fn a_killed_instance_is_taken_over_without_losing_counts_and_can_come_back() {
 
         // First half; wait until counting is visibly under way.
         let produce_started = Instant::now();
-        produce_keyed(input.name(), records(0, PER_KEY / 2));
+        produce_keyed(input.name(), rounds(KEYS, 0, PER_KEY / 2));
         eprintln!(
             "produced {} records in {:.1?}",
             TOTAL / 2,
             produce_started.elapsed()
         );
         let progress_deadline = Instant::now() + Duration::from_secs(60);
-        while read_output(output.name()).len() < 1_000 {
+        while read_counts(output.name(), Isolation::ReadUncommitted).len() < 1_000 {
             assert!(
                 Instant::now() < progress_deadline,
                 "no progress in the output within 60 s"
@@ -249,7 +119,7 @@ fn a_killed_instance_is_taken_over_without_losing_counts_and_can_come_back() {
         let input_name = input.name().to_string();
         let producer = std::thread::spawn(move || {
             for round in PER_KEY / 2..PER_KEY {
-                produce_keyed(&input_name, records(round, round + 1));
+                produce_keyed(&input_name, rounds(KEYS, round, round + 1));
                 std::thread::sleep(Duration::from_millis(40));
             }
         });
@@ -266,14 +136,18 @@ fn a_killed_instance_is_taken_over_without_losing_counts_and_can_come_back() {
         let survivor_lines_at_kill = survivor.lines().len();
         victim.kill();
         let killed_at = Instant::now();
-        let output_at_kill = read_output(output.name()).len();
+        let output_at_kill = read_counts(output.name(), Isolation::ReadUncommitted).len();
         eprintln!(
             "killed `{}` with SIGKILL {delay:?} into the second half ({output_at_kill} output \
              records around the kill)",
             victim.name()
         );
 
-        let takeover = wait_balanced(&mut [&mut *survivor], Duration::from_secs(60));
+        let takeover = wait_balanced(
+            &mut [&mut *survivor],
+            PARTITIONS as usize,
+            Duration::from_secs(60),
+        );
         let takeover_time = killed_at.elapsed();
         let restores: Vec<String> = survivor.lines()[survivor_lines_at_kill..]
             .iter()
@@ -289,6 +163,8 @@ fn a_killed_instance_is_taken_over_without_losing_counts_and_can_come_back() {
 
         let counts = wait_converged(
             output.name(),
+            Isolation::ReadUncommitted,
+            KEYS,
             PER_KEY,
             Duration::from_secs(90),
             "after the kill",
@@ -322,7 +198,11 @@ fn a_killed_instance_is_taken_over_without_losing_counts_and_can_come_back() {
             });
         let restarted_at = Instant::now();
         victim.start();
-        let tasks = wait_balanced(&mut [&mut *victim, &mut *survivor], Duration::from_secs(60));
+        let tasks = wait_balanced(
+            &mut [&mut *victim, &mut *survivor],
+            PARTITIONS as usize,
+            Duration::from_secs(60),
+        );
         let victim_restores: Vec<String> = victim
             .lines()
             .into_iter()
@@ -339,10 +219,12 @@ fn a_killed_instance_is_taken_over_without_losing_counts_and_can_come_back() {
         );
         produce_keyed(
             input.name(),
-            records(PER_KEY, PER_KEY + PER_KEY_AFTER_RESTART),
+            rounds(KEYS, PER_KEY, PER_KEY + PER_KEY_AFTER_RESTART),
         );
         let final_counts = wait_converged(
             output.name(),
+            Isolation::ReadUncommitted,
+            KEYS,
             PER_KEY + PER_KEY_AFTER_RESTART,
             Duration::from_secs(60),
             "after the restart",
