@@ -12,7 +12,7 @@ use super::ops::join::{GlobalKeySelector, StreamGlobalJoin, StreamTableJoin, Str
 use super::ops::sink::{SinkNode, SinkTarget, TopicChooser};
 use super::ops::split::BranchedKStream;
 use super::ops::stateless::{Stateless, StatelessFn};
-use super::ops::stream_join::{PairJoiner, SideJoiner, StreamJoinSide, Unmatched};
+use super::ops::stream_join::{JoinTime, PairJoiner, SideJoiner, StreamJoinSide, Unmatched};
 use super::ops::{add_merge_node, add_processor_node};
 use super::options::{Consumed, Produced, Repartitioned};
 use super::windows::JoinWindows;
@@ -50,15 +50,6 @@ impl<K, V> Clone for KStream<K, V> {
             repartition_required: self.repartition_required,
         }
     }
-}
-
-/// Where a join side's sequence numbers for held unmatched records start: from the clock,
-/// so that entries restored from an earlier run (numbered from an earlier start) are not
-/// overwritten by new ones with the same close time and key.
-fn unmatched_seq_start() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u32)
 }
 
 /// Keeps a serde across an operator that may change the type: when the new type is the
@@ -682,6 +673,9 @@ impl<K: Data, V: Data> KStream<K, V> {
             other_store.clone(),
             unmatched_store.clone(),
         );
+        // Both sides observe one stream time per task.
+        let time = JoinTime::default();
+        let lt = time.clone();
         let (ks, ls, rs, lj, rj) = (
             key_serde.clone(),
             left_serde.clone(),
@@ -701,16 +695,15 @@ impl<K: Data, V: Data> KStream<K, V> {
                 after_ms: windows.after_ms,
                 grace_ms: windows.grace_ms,
                 joiner: lj.clone(),
+                time: lt.clone(),
                 unmatched: us.clone().map(|store| Unmatched {
                     store,
-                    side: 0,
+                    left: true,
                     track_this: emit_unmatched.0,
-                    track_other: emit_unmatched.1,
                     key_serde: ks.clone(),
                     this_serde: ls.clone(),
                     other_serde: rs.clone(),
                     other_joiner: rj.clone(),
-                    seq: unmatched_seq_start(),
                 }),
             },
         );
@@ -733,16 +726,15 @@ impl<K: Data, V: Data> KStream<K, V> {
                 after_ms: windows.before_ms,
                 grace_ms: windows.grace_ms,
                 joiner: right_joiner.clone(),
+                time: time.clone(),
                 unmatched: us.clone().map(|store| Unmatched {
                     store,
-                    side: 1,
+                    left: false,
                     track_this: emit_unmatched.1,
-                    track_other: emit_unmatched.0,
                     key_serde: ks.clone(),
                     this_serde: right_serde.clone(),
                     other_serde: left_serde.clone(),
                     other_joiner: left_joiner.clone(),
-                    seq: unmatched_seq_start(),
                 }),
             },
         );
@@ -771,9 +763,12 @@ impl<K: Data, V: Data> KStream<K, V> {
     }
 
     /// Like [`join_stream`](Self::join_stream), also emitting each record of this stream
-    /// that found no match (with `None`) once its join window has closed (stream time
-    /// past its timestamp plus `after` plus the grace period), as Kafka Streams 3.x does:
-    /// a record matched later is never emitted alone.
+    /// that found no match (with `None`) once its join window has closed (the join's
+    /// stream time past its timestamp plus `after` plus the grace period), as Kafka
+    /// Streams does: a record matched later is never emitted alone. A record arriving
+    /// after its own window (timestamp plus `after` below the join's stream time) that
+    /// finds no match is emitted alone at once. Unmatched records go out ordered by
+    /// their timestamp, before the results of the record that closed their window.
     pub fn left_join_stream<VO: Data, VR: Data>(
         &self,
         other: &KStream<K, VO>,
@@ -788,7 +783,9 @@ impl<K: Data, V: Data> KStream<K, V> {
     }
 
     /// Like [`left_join_stream`](Self::left_join_stream), for both sides: unmatched
-    /// records of either stream are emitted alone when their window closes.
+    /// records of either stream are emitted alone when their window closes (a right
+    /// record at `before` plus grace past its timestamp); at equal timestamps right
+    /// records go out first.
     pub fn outer_join_stream<VO: Data, VR: Data>(
         &self,
         other: &KStream<K, VO>,

@@ -1,10 +1,13 @@
 //! Windowed stream-stream joins: each side keeps its recent records in a window store and
-//! looks up the other side's records within the join window.
+//! looks up the other side's records within the join window. Both sides of one join share
+//! the stream time the join has observed; left and outer joins hold unmatched records in
+//! a store ordered by timestamp until their window closes.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use crate::graph::Data;
-use crate::processor::{ProcessError, Processor, ProcessorContext};
+use crate::processor::{ProcessError, Processor, ProcessorContext, TaskId};
 use crate::record::Record;
 use crate::serde::Serde;
 
@@ -15,115 +18,188 @@ pub(crate) type SideJoiner<VThis, VOther, VR> =
 /// Joins a left and a right record, either of which may be missing in left and outer joins.
 pub(crate) type PairJoiner<VL, VR, VO> = Arc<dyn Fn(Option<&VL>, Option<&VR>) -> VO + Send + Sync>;
 
+/// The stream time one join has observed: the largest timestamp either of its sides has
+/// processed in a task. Records filtered out upstream, or other sources of the task, do
+/// not move it. Starts afresh when a task's join is created (as Kafka Streams' shared
+/// time tracker does).
+#[derive(Clone, Default)]
+pub(crate) struct JoinTime {
+    /// Per task: the observed time and how many of the join's sides use it.
+    tasks: Arc<Mutex<HashMap<TaskId, (i64, usize)>>>,
+}
+
+impl JoinTime {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, (i64, usize)>> {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A side of the join starts in `task`.
+    fn attach(&self, task: TaskId) {
+        self.lock().entry(task).or_insert((i64::MIN, 0)).1 += 1;
+    }
+
+    /// A side of the join closes in `task`; the time is forgotten with the last side.
+    fn detach(&self, task: TaskId) {
+        let mut tasks = self.lock();
+        if let Some(entry) = tasks.get_mut(&task) {
+            entry.1 = entry.1.saturating_sub(1);
+            if entry.1 == 0 {
+                tasks.remove(&task);
+            }
+        }
+    }
+
+    /// Observes `ts` in `task`; returns the join's stream time after it.
+    fn advance(&self, task: TaskId, ts: i64) -> i64 {
+        let mut tasks = self.lock();
+        let entry = tasks.entry(task).or_insert((i64::MIN, 0));
+        entry.0 = entry.0.max(ts);
+        entry.0
+    }
+}
+
 /// Unmatched records of a left or outer join, held until their join window closes so
-/// that a record matched later is never emitted alone (as Kafka Streams 3.x). Kept in a
-/// logged key-value store shared by both sides: key `[close time][side][seq][key]`,
-/// value `[timestamp][value]`, so a scan up to stream time finds what is due.
+/// that a record matched later is never emitted alone. Kept in a logged key-value store
+/// shared by both sides, keyed `[timestamp][side: 1 left, 0 right][key]` as Kafka
+/// Streams keys its outer-join store, so a scan meets them by timestamp, the right side
+/// first at equal times; the value lists the held values of that key, side and time in
+/// arrival order (`[u32 length][value]` each).
 pub(crate) struct Unmatched<K, VThis, VOther, VR> {
     pub store: String,
-    /// 0 for the left side, 1 for the right.
-    pub side: u8,
+    /// Whether this is the left side.
+    pub left: bool,
     /// Whether this side's unmatched records are emitted (left of a left join, both of
-    /// an outer join), and the other side's.
+    /// an outer join).
     pub track_this: bool,
-    pub track_other: bool,
     pub key_serde: Arc<dyn Serde<K>>,
     pub this_serde: Arc<dyn Serde<VThis>>,
     pub other_serde: Arc<dyn Serde<VOther>>,
     /// Emits an other-side record alone.
     pub other_joiner: SideJoiner<VOther, VThis, VR>,
-    pub seq: u32,
 }
 
 fn serde_error(what: &str, e: crate::serde::SerdeError) -> ProcessError {
     ProcessError::user(format!("stream-stream join {what}: {e}"))
 }
 
+/// The store key of held records of one key (serialized), side and timestamp.
+fn held_key(ts: i64, left: bool, key: &[u8]) -> Vec<u8> {
+    let mut held = ts.to_be_bytes().to_vec();
+    held.push(u8::from(left));
+    held.extend_from_slice(key);
+    held
+}
+
+/// Splits a held value list into its values.
+fn held_values(mut list: &[u8]) -> Vec<&[u8]> {
+    let mut values = Vec::new();
+    while let Some(len) = list.get(..4) {
+        let len = u32::from_be_bytes(len.try_into().expect("4 bytes")) as usize;
+        let Some(value) = list.get(4..4 + len) else {
+            break;
+        };
+        values.push(value);
+        list = &list[4 + len..];
+    }
+    values
+}
+
 impl<K: Data, VThis: Data, VOther: Data, VR: Data> Unmatched<K, VThis, VOther, VR> {
-    fn key_bytes(&self, topic: &str, key: &K) -> Result<Vec<u8>, ProcessError> {
+    fn key_bytes(&self, key: &K) -> Result<Vec<u8>, ProcessError> {
         self.key_serde
-            .serialize(topic, key)
+            .serialize(&self.store, key)
             .map_err(|e| serde_error("key", e))?
             .ok_or_else(|| ProcessError::user("stream-stream join keys must not serialize to null"))
     }
 
-    /// Holds an unmatched record of this side until `close`.
+    /// Holds an unmatched record of this side until its window closes.
     fn hold(
-        &mut self,
+        &self,
         ctx: &ProcessorContext<'_, K, VR>,
-        close: i64,
         record: &Record<K, VThis>,
     ) -> Result<(), ProcessError> {
         let store = ctx.key_value_store::<Vec<u8>, Vec<u8>>(&self.store)?;
-        let mut key = close.to_be_bytes().to_vec();
-        key.push(self.side);
-        key.extend_from_slice(&self.seq.to_be_bytes());
-        self.seq = self.seq.wrapping_add(1);
-        key.extend_from_slice(&self.key_bytes(&self.store, &record.key)?);
-        let mut value = record.timestamp.to_be_bytes().to_vec();
-        value.extend_from_slice(
-            &self
-                .this_serde
-                .serialize(&self.store, &record.value)
-                .map_err(|e| serde_error("value", e))?
-                .unwrap_or_default(),
-        );
-        store.put(&key, &value)
+        let key = held_key(record.timestamp, self.left, &self.key_bytes(&record.key)?);
+        let value = self
+            .this_serde
+            .serialize(&self.store, &record.value)
+            .map_err(|e| serde_error("value", e))?
+            .unwrap_or_default();
+        let mut list = store.get(&key)?.unwrap_or_default();
+        list.extend_from_slice(&(value.len() as u32).to_be_bytes());
+        list.extend_from_slice(&value);
+        store.put(&key, &list)
     }
 
-    /// Forgets held other-side records of `key` that closed at `close`: they matched.
+    /// Forgets held other-side records of `key` at `other_ts`: they matched.
     fn matched(
         &self,
         ctx: &ProcessorContext<'_, K, VR>,
-        close: i64,
+        other_ts: i64,
         key: &K,
     ) -> Result<(), ProcessError> {
         let store = ctx.key_value_store::<Vec<u8>, Vec<u8>>(&self.store)?;
-        let key = self.key_bytes(&self.store, key)?;
-        let mut prefix = close.to_be_bytes().to_vec();
-        prefix.push(1 - self.side);
-        for (held, _) in store.prefix_scan(&prefix)? {
-            if held.get(13..) == Some(key.as_slice()) {
-                store.delete(&held)?;
-            }
+        let held = held_key(other_ts, !self.left, &self.key_bytes(key)?);
+        if store.get(&held)?.is_some() {
+            store.delete(&held)?;
         }
         Ok(())
     }
 
-    /// Emits (alone) and forgets every held record whose window closed before `now`.
+    /// Emits (alone) and forgets every held record whose window has closed at stream
+    /// time `now`: a record of this side once `ts + this_lookback + grace < now`, one of
+    /// the other side once `ts + other_lookback + grace < now`. They go out in store
+    /// order: by timestamp, the right side first, then by key.
     fn emit_closed(
         &self,
         ctx: &mut ProcessorContext<'_, K, VR>,
         this_joiner: &SideJoiner<VThis, VOther, VR>,
         now: i64,
+        (this_lookback, other_lookback, grace): (i64, i64, i64),
     ) -> Result<(), ProcessError> {
+        let bound = now
+            .saturating_sub(grace)
+            .saturating_sub(this_lookback.min(other_lookback));
+        if bound <= 0 {
+            return Ok(());
+        }
         let store = ctx.key_value_store::<Vec<u8>, Vec<u8>>(&self.store)?;
-        for (held, value) in store.range(None, Some(&now.to_be_bytes().to_vec()))? {
-            store.delete(&held)?;
-            let (Some(&side), Some(key), Some(ts), Some(bytes)) =
-                (held.get(8), held.get(13..), value.get(..8), value.get(8..))
+        for (held, list) in store.range(None, Some(&bound.to_be_bytes().to_vec()))? {
+            let (Some(ts), Some(&side), Some(key)) = (held.get(..8), held.get(8), held.get(9..))
             else {
                 continue;
             };
+            let ts = i64::from_be_bytes(ts.try_into().expect("8 bytes"));
+            let this_side = (side == 1) == self.left;
+            let lookback = if this_side {
+                this_lookback
+            } else {
+                other_lookback
+            };
+            if ts.saturating_add(lookback).saturating_add(grace) >= now {
+                continue;
+            }
+            store.delete(&held)?;
             let key = self
                 .key_serde
                 .deserialize(&self.store, Some(key))
                 .map_err(|e| serde_error("key", e))?;
-            let ts = i64::from_be_bytes(ts.try_into().expect("8 bytes"));
-            let joined = if side == self.side {
-                let v = self
-                    .this_serde
-                    .deserialize(&self.store, Some(bytes))
-                    .map_err(|e| serde_error("value", e))?;
-                this_joiner(&v, None)
-            } else {
-                let v = self
-                    .other_serde
-                    .deserialize(&self.store, Some(bytes))
-                    .map_err(|e| serde_error("value", e))?;
-                (self.other_joiner)(&v, None)
-            };
-            ctx.forward(Record::new(key, joined, ts))?;
+            for bytes in held_values(&list) {
+                let joined = if this_side {
+                    let v = self
+                        .this_serde
+                        .deserialize(&self.store, Some(bytes))
+                        .map_err(|e| serde_error("value", e))?;
+                    this_joiner(&v, None)
+                } else {
+                    let v = self
+                        .other_serde
+                        .deserialize(&self.store, Some(bytes))
+                        .map_err(|e| serde_error("value", e))?;
+                    (self.other_joiner)(&v, None)
+                };
+                ctx.forward(Record::new(key.clone(), joined, ts))?;
+            }
         }
         Ok(())
     }
@@ -139,6 +215,8 @@ pub(crate) struct StreamJoinSide<K, VThis, VOther, VR> {
     pub after_ms: i64,
     pub grace_ms: i64,
     pub joiner: SideJoiner<VThis, VOther, VR>,
+    /// The stream time of this join, shared with its other side.
+    pub time: JoinTime,
     /// Left and outer joins: records without a match, emitted alone once their window
     /// closes.
     pub unmatched: Option<Unmatched<K, VThis, VOther, VR>>,
@@ -147,50 +225,52 @@ pub(crate) struct StreamJoinSide<K, VThis, VOther, VR> {
 impl<K: Data, VThis: Data, VOther: Data, VR: Data> Processor<K, VThis, K, VR>
     for StreamJoinSide<K, VThis, VOther, VR>
 {
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, VR>) -> Result<(), ProcessError> {
+        self.time.attach(ctx.task_id());
+        Ok(())
+    }
+
     fn process(
         &mut self,
         ctx: &mut ProcessorContext<'_, K, VR>,
         record: Record<K, VThis>,
     ) -> Result<(), ProcessError> {
         let ts = record.timestamp;
-        let span = self.before_ms + self.after_ms + self.grace_ms;
-        if ts.saturating_add(span) < ctx.stream_time() {
-            tracing::debug!(
-                node = ctx.node_name(),
-                ts,
-                "dropping a record too late to join"
-            );
-            crate::runtime::metrics::record_dropped_late(&ctx.task_id(), ctx.node_name());
-            return Ok(());
-        }
-        let this = ctx.window_store::<K, VThis>(&self.this_store)?;
-        this.put(&record.key, &record.value, ts)?;
-        let other = ctx.window_store::<K, VOther>(&self.other_store)?;
-        let matches = other.fetch_time_range(
-            &record.key,
-            ts.saturating_sub(self.before_ms),
-            ts.saturating_add(self.after_ms),
-        )?;
-        if let Some(unmatched) = &mut self.unmatched {
-            if matches.is_empty() && unmatched.track_this {
-                // Other-side records may still arrive until `after` past this one.
-                unmatched.hold(
-                    ctx,
-                    ts.saturating_add(self.after_ms + self.grace_ms),
-                    &record,
-                )?;
-            } else if unmatched.track_other {
-                for (other_ts, _) in &matches {
-                    // The other side held its record until `before` (its `after`) past it.
-                    unmatched.matched(
-                        ctx,
-                        other_ts.saturating_add(self.before_ms + self.grace_ms),
-                        &record.key,
-                    )?;
-                }
+        let now = self.time.advance(ctx.task_id(), ts);
+        // Late records are kept: the window store drops what is past its retention, and
+        // a late record still joins whatever the other side's store retains.
+        ctx.window_store::<K, VThis>(&self.this_store)?
+            .put(&record.key, &record.value, ts)?;
+        if ts == now {
+            if let Some(unmatched) = &self.unmatched {
+                // Records whose window this one closes go out before its join results.
+                let lookbacks = (self.after_ms, self.before_ms, self.grace_ms);
+                unmatched.emit_closed(ctx, &self.joiner, now, lookbacks)?;
             }
         }
+        let matches = ctx
+            .window_store::<K, VOther>(&self.other_store)?
+            .fetch_time_range(
+                &record.key,
+                ts.saturating_sub(self.before_ms).max(0),
+                ts.saturating_add(self.after_ms).max(0),
+            )?;
+        if matches.is_empty() {
+            if let Some(unmatched) = self.unmatched.as_ref().filter(|u| u.track_this) {
+                if ts.saturating_add(self.after_ms) < now {
+                    // No later other-side record can fall in its window any more.
+                    let alone = (self.joiner)(&record.value, None);
+                    ctx.forward(record.with_value(alone))?;
+                } else {
+                    unmatched.hold(ctx, &record)?;
+                }
+            }
+            return Ok(());
+        }
         for (other_ts, other_value) in matches {
+            if let Some(unmatched) = &self.unmatched {
+                unmatched.matched(ctx, other_ts, &record.key)?;
+            }
             let joined = (self.joiner)(&record.value, Some(&other_value));
             ctx.forward(
                 record
@@ -199,9 +279,10 @@ impl<K: Data, VThis: Data, VOther: Data, VR: Data> Processor<K, VThis, K, VR>
                     .with_timestamp(ts.max(other_ts)),
             )?;
         }
-        if let Some(unmatched) = &self.unmatched {
-            unmatched.emit_closed(ctx, &self.joiner, ctx.stream_time())?;
-        }
         Ok(())
+    }
+
+    fn close(&mut self, ctx: &mut ProcessorContext<'_, K, VR>) {
+        self.time.detach(ctx.task_id());
     }
 }
