@@ -279,13 +279,91 @@ fn deleting_the_order_deletes_the_result() {
         // The order no longer subscribes: customer updates do not bring it back.
         t.customer("c1", Some("Ann B."));
         assert_eq!(t.joined(), []);
-        // Deleting an order without a result emits nothing (inner join, no customer).
-        if kind == Kind::Inner {
-            t.order("o2", Some("c9|pen"));
-            t.order("o2", None);
-            assert_eq!(t.joined(), []);
-        }
     }
+}
+
+#[test]
+fn deleting_an_order_without_a_result_emits_a_tombstone() {
+    for kind in [Kind::Inner, Kind::Left] {
+        let driver = driver(kind);
+        let t = Topics { driver: &driver };
+        t.order("o1", Some("c1|book"));
+        let expected = match kind {
+            Kind::Inner => vec![],
+            Kind::Left => vec![some("o1", "c1|book@?")],
+        };
+        assert_eq!(t.joined(), expected);
+        // The inner join cannot know whether a result was emitted before: it deletes it.
+        t.order("o1", None);
+        assert_eq!(t.joined(), [none("o1")]);
+        // Deleting a row that no longer exists changes nothing.
+        t.order("o1", None);
+        assert_eq!(t.joined(), []);
+        // Nor does deleting a row that never existed.
+        t.order("o2", None);
+        assert_eq!(t.joined(), []);
+    }
+}
+
+#[test]
+fn moving_between_missing_customers_emits_a_tombstone_each_time() {
+    for kind in [Kind::Inner, Kind::Left] {
+        let driver = driver(kind);
+        let t = Topics { driver: &driver };
+        let unmatched = |key: &str, value: &str| match kind {
+            Kind::Inner => none(key),
+            Kind::Left => some(key, value),
+        };
+        t.order("o1", Some("c1|book"));
+        // No result for a new inner-join row without a customer.
+        let expected = match kind {
+            Kind::Inner => vec![],
+            Kind::Left => vec![some("o1", "c1|book@?")],
+        };
+        assert_eq!(t.joined(), expected);
+        t.order("o1", Some("c2|book"));
+        assert_eq!(t.joined(), [unmatched("o1", "c2|book@?")]);
+        t.order("o1", Some("c3|book"));
+        assert_eq!(t.joined(), [unmatched("o1", "c3|book@?")]);
+        // c1 is no longer referenced: its arrival changes nothing.
+        t.customer("c1", Some("Ann"));
+        assert_eq!(t.joined(), []);
+        t.order("o1", Some("c1|book"));
+        assert_eq!(t.joined(), [some("o1", "c1|book@Ann")]);
+        t.order("o1", Some("c2|book"));
+        assert_eq!(t.joined(), [unmatched("o1", "c2|book@?")]);
+        // An update keeping a missing customer answers again, as Kafka Streams does.
+        t.order("o1", Some("c2|books"));
+        assert_eq!(t.joined(), [unmatched("o1", "c2|books@?")]);
+    }
+}
+
+#[test]
+fn a_table_joined_after_the_foreign_key_join_deletes_its_row_with_the_order() {
+    let builder = StreamsBuilder::new();
+    let strings = || Consumed::with(StringSerde, StringSerde);
+    let orders = builder.table("orders", strings(), Materialized::new());
+    let customers = builder.table("customers", strings(), Materialized::new());
+    let named = orders
+        .join_on_foreign_key(&customers, customer_of, |order, name| {
+            format!("{order}@{name}")
+        })
+        .materialize(Materialized::with(StringSerde, StringSerde));
+    orders
+        .join(&named, |order, named| format!("{order}/{named}"))
+        .to_stream()
+        .to("joined", Produced::with(StringSerde, Nullable(StringSerde)));
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let t = Topics { driver: &driver };
+    t.customer("c1", Some("Ann"));
+    t.order("o1", Some("c1|book"));
+    assert_eq!(t.joined(), [some("o1", "c1|book/c1|book@Ann")]);
+    t.order("o1", None);
+    // The order's side sees the delete while the result still exists: one tombstone.
+    assert_eq!(t.joined(), [none("o1")]);
+    // Nothing is left that a customer update could bring back.
+    t.customer("c1", Some("Ann B."));
+    assert_eq!(t.joined(), []);
 }
 
 #[test]
@@ -434,4 +512,37 @@ fn tables_without_serdes_are_reported() {
         matches!(&err, TopologyError::MissingSerde { what: "value", node } if node.contains("right")),
         "{err}"
     );
+}
+
+#[test]
+fn answers_go_to_the_partition_the_order_was_read_from() {
+    let driver = driver(Kind::Inner);
+    let t = Topics { driver: &driver };
+    t.customer("c1", Some("Ann"));
+    let orders = driver.input_topic("orders", StringSerde, Nullable(StringSerde));
+    // Every order on the partition after the one murmur2 of its key picks.
+    let ids: Vec<String> = (0..6).map(|i| format!("o{i}")).collect();
+    let partition_of = |id: &str| {
+        (streams_core::runtime::partitioner::partition_for_key(id.as_bytes(), ORDER_PARTITIONS) + 1)
+            % ORDER_PARTITIONS
+    };
+    for id in &ids {
+        orders.enqueue(partition_of(id), s(id), Some(s("c1|x")), 5);
+    }
+    driver.process_buffered();
+    let mut joined = t.joined();
+    joined.sort();
+    let expected: Vec<_> = ids.iter().map(|id| some(id, "c1|x@Ann")).collect();
+    assert_eq!(joined, expected);
+    let response = t.internal("KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-");
+    let answered: Vec<(i32, String)> = driver
+        .output_topic(&response, StringSerde, BytesSerde)
+        .read_records_with_partition()
+        .into_iter()
+        .map(|(p, r)| (p, r.key))
+        .collect();
+    assert_eq!(answered.len(), ids.len());
+    for (partition, id) in answered {
+        assert_eq!(partition, partition_of(&id), "{id}");
+    }
 }

@@ -1,20 +1,64 @@
 //! A foreign-key table join under the runtime, against the real broker: the two tables
 //! are partitioned differently, so the join's internal topics must be sized like the
-//! table each is read with. Start the broker with `dev/kafka start` (or run `dev/test`).
+//! table each is read with, and answers must find left rows on whatever partition a
+//! producer put them. Start the broker with `dev/kafka start` (or run `dev/test`).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use futures::executor::block_on;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use streams_core::runtime::partitioner::partition_for_key;
 use streams_core::runtime::{KafkaStreams, State, StreamsConfig};
 use streams_core::serde::{Nullable, StringSerde};
 use streams_core::{Consumed, Materialized, Produced, StreamsBuilder};
 use streams_test_support::{
-    bootstrap, consume_to_end, produce_keyed, require_broker, within, Isolation, TestTopic,
+    bootstrap, client_config, consume_to_end, produce_keyed, require_broker, within, Isolation,
+    TestTopic,
 };
+
+/// How the test writes the orders table's records.
+#[derive(Clone, Copy)]
+enum OrderPartitions {
+    /// By murmur2 of the key, as Kafka's Java producer does.
+    Murmur2,
+    /// Each to the partition after its murmur2 partition, as a producer with another
+    /// partitioner might.
+    NextToMurmur2,
+}
+
+/// Writes each record to the partition after the one murmur2 of its key picks.
+fn produce_off_murmur2(topic: &str, partitions: i32, records: &[(String, String)]) {
+    let producer: FutureProducer = client_config()
+        .set("acks", "all")
+        .set("message.timeout.ms", "15000")
+        .create()
+        .expect("producer");
+    for (key, value) in records {
+        let partition = (partition_for_key(key.as_bytes(), partitions) + 1) % partitions;
+        let record = FutureRecord::to(topic)
+            .key(key.as_bytes())
+            .payload(value.as_bytes())
+            .partition(partition);
+        let delivered = block_on(producer.send_result(record).expect("accepted"))
+            .expect("producer alive")
+            .expect("delivered");
+        assert_eq!(delivered.partition, partition);
+    }
+}
 
 #[test]
 fn orders_join_their_customer_across_differently_partitioned_tables() {
-    within(Duration::from_secs(120), || {
+    join_orders_with_customers(OrderPartitions::Murmur2);
+}
+
+#[test]
+fn answers_reach_orders_written_to_a_partition_other_than_murmur2_of_their_key() {
+    join_orders_with_customers(OrderPartitions::NextToMurmur2);
+}
+
+fn join_orders_with_customers(order_partitions: OrderPartitions) {
+    within(Duration::from_secs(120), move || {
         require_broker();
         let app = format!("it-fk-{}", uuid::Uuid::new_v4().simple());
         let orders = TestTopic::new("fk-orders", 3);
@@ -58,10 +102,17 @@ fn orders_join_their_customer_across_differently_partitioned_tables() {
             customers.name(),
             (0..10).map(|c| (format!("c{c}"), format!("name{c}"))),
         );
-        produce_keyed(
-            orders.name(),
-            (0..40).map(|o| (format!("o{o}"), format!("c{}:item{o}", o % 10))),
-        );
+        let order_records: Vec<(String, String)> = (0..40)
+            .map(|o| (format!("o{o}"), format!("c{}:item{o}", o % 10)))
+            .collect();
+        match order_partitions {
+            OrderPartitions::Murmur2 => {
+                produce_keyed(orders.name(), order_records);
+            }
+            OrderPartitions::NextToMurmur2 => {
+                produce_off_murmur2(orders.name(), orders.partitions(), &order_records)
+            }
+        }
         let deadline = Instant::now() + Duration::from_secs(60);
         let latest = loop {
             let records = consume_to_end(

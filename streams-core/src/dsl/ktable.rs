@@ -310,9 +310,12 @@ impl<K: Data, V: Data> KTable<K, V> {
     /// The tables need not be co-partitioned: subscriptions travel to `other`'s tasks
     /// through `<application.id>-KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-<n>-topic`
     /// (partitioned by foreign key) and answers come back through
-    /// `<application.id>-KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-<n>-topic` (partitioned by
-    /// this table's key); answers for a value this row no longer has are dropped, so no
-    /// stale result is emitted. Both tables need key and value serdes (read from topics,
+    /// `<application.id>-KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-<n>-topic`, to the partition
+    /// the row of this table was read from; answers for a value this row no longer has
+    /// are dropped, so no stale result is emitted. As in Kafka Streams, a row whose
+    /// update or delete leaves it without a result emits a tombstone even when it had no
+    /// result before (the join cannot know), and a deleted row's result is deleted when
+    /// its answer comes back. Both tables need key and value serdes (read from topics,
     /// or materialized with serdes); the foreign key is serialized with `other`'s key serde.
     ///
     /// The subscription topic is created with as many partitions as `other`'s tasks and
@@ -329,6 +332,7 @@ impl<K: Data, V: Data> KTable<K, V> {
             other,
             Arc::new(foreign_key),
             Arc::new(move |v: &V, o: Option<&VO>| o.map(|o| joiner(v, o))),
+            false,
         )
     }
 
@@ -346,6 +350,7 @@ impl<K: Data, V: Data> KTable<K, V> {
             other,
             Arc::new(foreign_key),
             Arc::new(move |v: &V, o: Option<&VO>| Some(joiner(v, o))),
+            true,
         )
     }
 

@@ -2,25 +2,32 @@
 //! the right table's row whose key the left value names, even when the two tables are
 //! partitioned differently.
 //!
-//! The join runs in three hops:
+//! The join runs in three hops, with Kafka Streams' instructions:
 //! 1. On the left table's task, every change becomes a *subscription* keyed by foreign
-//!    key: subscribe to the new foreign key (with a hash of the new left value),
-//!    unsubscribe from the old one when it changed or the row was deleted. Subscriptions
-//!    travel through the internal `KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-<n>-topic`,
+//!    key, carrying the hash of the new left value (none for a delete) and the partition
+//!    the left row lives in. A new row subscribes (an inner join asks for an answer only
+//!    if the foreign row exists); an update subscribes to its foreign key and always asks
+//!    for an answer, after unsubscribing from the old foreign key if it changed; a delete
+//!    unsubscribes and asks for an answer, which deletes the result. Subscriptions travel
+//!    through the internal `KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-<n>-topic`,
 //!    partitioned like the right table.
 //! 2. On the right table's task, a subscription store keyed by
 //!    `[4-byte foreign key length][foreign key][primary key]` records who subscribes to
-//!    what, so that a prefix scan by foreign key finds every subscriber. Each subscription
-//!    is answered with the right table's current value for its foreign key, and each
-//!    right-table change is sent to all current subscribers of its key. Answers travel
-//!    through `KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-<n>-topic`, keyed (and partitioned)
-//!    by primary key.
+//!    what, so that a prefix scan by foreign key finds every subscriber. Subscriptions are
+//!    answered as they ask, and each right-table change is sent to all current
+//!    subscribers of its key. Answers travel through
+//!    `KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-<n>-topic`, keyed by primary key and written
+//!    to the partition the subscriber named (so a left row written to any partition gets
+//!    its answer).
 //! 3. Back on the left table's task, an answer whose value hash no longer matches the
 //!    current left value is stale (the row changed while the answer was on its way) and
-//!    is dropped; otherwise the joined row is emitted. A result store remembers what was
-//!    emitted per primary key, so downstream operators receive correct old values.
+//!    is dropped; otherwise the result row is emitted: the joined row, or a tombstone when
+//!    there is none (an inner join cannot know whether an earlier result was emitted, so it
+//!    deletes it anyway, as Kafka Streams does). A result store remembers what was emitted
+//!    per primary key, so downstream operators receive correct old values.
 //!
-//! A deleted left row is deleted downstream at once, on the left task.
+//! A deleted left row is deleted downstream only when its answer comes back, as in Kafka
+//! Streams, so operators that see the delete of the left row first still find the result.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -29,6 +36,7 @@ use std::sync::Arc;
 use crate::dsl::change::Change;
 use crate::dsl::ops::sink::{SinkNode, SinkTarget};
 use crate::dsl::ops::{add_merge_node, add_processor_node};
+use crate::dsl::options::StreamPartitioner;
 use crate::dsl::KTable;
 use crate::dsl::{Consumed, StreamsBuilder};
 use crate::graph::Data;
@@ -79,15 +87,40 @@ fn read_u64(bytes: &[u8], at: usize) -> Result<u64, SerdeError> {
 }
 
 /// Wire format version written first in subscriptions and responses.
-const VERSION: u8 = 0;
+const VERSION: u8 = 1;
 
-/// What a subscription asks of the right side.
+/// What a subscription asks of the right side (Kafka Streams' four instructions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Instruction {
-    /// Record the subscriber and answer with the right value of the foreign key.
-    Subscribe,
-    /// Forget the subscriber; no answer (the left side has moved on).
-    Unsubscribe,
+    /// Forget the subscriber; no answer (the row moved to another foreign key).
+    DeleteKeyNoPropagate,
+    /// Forget the subscriber and answer with no value (the row was deleted).
+    DeleteKeyAndPropagate,
+    /// Record the subscriber and answer, with no value if the foreign row is missing.
+    PropagateNullIfNoFkValAvailable,
+    /// Record the subscriber; answer only if the foreign row exists.
+    PropagateOnlyIfFkValAvailable,
+}
+
+impl Instruction {
+    fn code(self) -> u8 {
+        match self {
+            Instruction::DeleteKeyNoPropagate => 0,
+            Instruction::DeleteKeyAndPropagate => 1,
+            Instruction::PropagateNullIfNoFkValAvailable => 2,
+            Instruction::PropagateOnlyIfFkValAvailable => 3,
+        }
+    }
+
+    fn from_code(code: u8) -> Result<Self, SerdeError> {
+        Ok(match code {
+            0 => Instruction::DeleteKeyNoPropagate,
+            1 => Instruction::DeleteKeyAndPropagate,
+            2 => Instruction::PropagateNullIfNoFkValAvailable,
+            3 => Instruction::PropagateOnlyIfFkValAvailable,
+            other => return Err(invalid(format!("unknown subscription instruction {other}"))),
+        })
+    }
 }
 
 /// A left row (un)subscribing to a foreign key; the record key is the foreign key.
@@ -95,11 +128,41 @@ pub(crate) enum Instruction {
 pub(crate) struct Subscription<K> {
     pub instruction: Instruction,
     pub primary_key: K,
-    /// Hash of the left value that subscribed (0 for unsubscriptions).
-    pub hash: u64,
+    /// Hash of the left row's new value; `None` when the row was deleted.
+    pub hash: Option<u64>,
+    /// The partition the left row was read from, where its answer goes; -1 if unknown.
+    pub primary_partition: i32,
 }
 
-/// Writes a [`Subscription`] as `[version][instruction][8-byte hash][primary key]`.
+/// Writes an optional hash as a presence byte and 8 bytes.
+fn put_hash(out: &mut Vec<u8>, hash: Option<u64>) {
+    out.push(u8::from(hash.is_some()));
+    out.extend_from_slice(&hash.unwrap_or(0).to_be_bytes());
+}
+
+/// Reads what [`put_hash`] wrote at `at`.
+fn read_hash(bytes: &[u8], at: usize) -> Result<Option<u64>, SerdeError> {
+    let hash = read_u64(bytes, at + 1)?;
+    match bytes[at] {
+        0 => Ok(None),
+        1 => Ok(Some(hash)),
+        other => Err(invalid(format!("unknown hash flag {other}"))),
+    }
+}
+
+fn read_i32(bytes: &[u8], at: usize) -> Result<i32, SerdeError> {
+    let slice = bytes.get(at..at + 4).ok_or(SerdeError::Length {
+        expected: at + 4,
+        actual: bytes.len(),
+    })?;
+    Ok(i32::from_be_bytes(slice.try_into().expect("4 bytes")))
+}
+
+/// Length of a subscription before the primary key.
+const SUBSCRIPTION_HEADER: usize = 15;
+
+/// Writes a [`Subscription`] as `[version][instruction][hash present][8-byte hash]
+/// [4-byte primary partition][primary key]`.
 pub(crate) struct SubscriptionSerde<K> {
     key: Arc<dyn Serde<K>>,
 }
@@ -113,13 +176,11 @@ impl<K> SubscriptionSerde<K> {
 impl<K: 'static> Serde<Subscription<K>> for SubscriptionSerde<K> {
     fn serialize(&self, topic: &str, s: &Subscription<K>) -> Result<Option<Vec<u8>>, SerdeError> {
         let key = serialize_or_empty(self.key.as_ref(), topic, &s.primary_key)?;
-        let mut out = Vec::with_capacity(10 + key.len());
+        let mut out = Vec::with_capacity(SUBSCRIPTION_HEADER + key.len());
         out.push(VERSION);
-        out.push(match s.instruction {
-            Instruction::Subscribe => 0,
-            Instruction::Unsubscribe => 1,
-        });
-        out.extend_from_slice(&s.hash.to_be_bytes());
+        out.push(s.instruction.code());
+        put_hash(&mut out, s.hash);
+        out.extend_from_slice(&s.primary_partition.to_be_bytes());
         out.extend_from_slice(&key);
         Ok(Some(out))
     }
@@ -130,9 +191,9 @@ impl<K: 'static> Serde<Subscription<K>> for SubscriptionSerde<K> {
         bytes: Option<&[u8]>,
     ) -> Result<Subscription<K>, SerdeError> {
         let bytes = require(bytes, topic)?;
-        if bytes.len() < 10 {
+        if bytes.len() < SUBSCRIPTION_HEADER {
             return Err(SerdeError::Length {
-                expected: 10,
+                expected: SUBSCRIPTION_HEADER,
                 actual: bytes.len(),
             });
         }
@@ -142,15 +203,13 @@ impl<K: 'static> Serde<Subscription<K>> for SubscriptionSerde<K> {
                 bytes[0]
             )));
         }
-        let instruction = match bytes[1] {
-            0 => Instruction::Subscribe,
-            1 => Instruction::Unsubscribe,
-            other => return Err(invalid(format!("unknown subscription instruction {other}"))),
-        };
         Ok(Subscription {
-            instruction,
-            hash: read_u64(&bytes, 2)?,
-            primary_key: self.key.deserialize(topic, Some(&bytes[10..]))?,
+            instruction: Instruction::from_code(bytes[1])?,
+            hash: read_hash(&bytes, 2)?,
+            primary_partition: read_i32(&bytes, 11)?,
+            primary_key: self
+                .key
+                .deserialize(topic, Some(&bytes[SUBSCRIPTION_HEADER..]))?,
         })
     }
 }
@@ -158,13 +217,19 @@ impl<K: 'static> Serde<Subscription<K>> for SubscriptionSerde<K> {
 /// The right side's answer for one subscriber; the record key is the primary key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Response<VO> {
-    /// The hash of the subscription this answers.
-    pub hash: u64,
+    /// The hash of the subscription this answers (`None` answers a delete).
+    pub hash: Option<u64>,
     /// The right table's value for the foreign key, `None` if it has none.
     pub value: Option<VO>,
+    /// The partition of the response topic the answer goes to; -1 if unknown.
+    pub primary_partition: i32,
 }
 
-/// Writes a [`Response`] as `[version][1 if a value follows][8-byte hash][value]`.
+/// Length of a response before the value.
+const RESPONSE_HEADER: usize = 15;
+
+/// Writes a [`Response`] as `[version][1 if a value follows][hash present][8-byte hash]
+/// [4-byte primary partition][value]`.
 pub(crate) struct ResponseSerde<VO> {
     value: Arc<dyn Serde<VO>>,
 }
@@ -182,19 +247,20 @@ impl<VO: 'static> Serde<Response<VO>> for ResponseSerde<VO> {
             .as_ref()
             .map(|v| serialize_or_empty(self.value.as_ref(), topic, v))
             .transpose()?;
-        let mut out = Vec::with_capacity(10 + value.as_ref().map_or(0, Vec::len));
+        let mut out = Vec::with_capacity(RESPONSE_HEADER + value.as_ref().map_or(0, Vec::len));
         out.push(VERSION);
         out.push(u8::from(value.is_some()));
-        out.extend_from_slice(&r.hash.to_be_bytes());
+        put_hash(&mut out, r.hash);
+        out.extend_from_slice(&r.primary_partition.to_be_bytes());
         out.extend_from_slice(value.as_deref().unwrap_or_default());
         Ok(Some(out))
     }
 
     fn deserialize(&self, topic: &str, bytes: Option<&[u8]>) -> Result<Response<VO>, SerdeError> {
         let bytes = require(bytes, topic)?;
-        if bytes.len() < 10 {
+        if bytes.len() < RESPONSE_HEADER {
             return Err(SerdeError::Length {
-                expected: 10,
+                expected: RESPONSE_HEADER,
                 actual: bytes.len(),
             });
         }
@@ -203,12 +269,16 @@ impl<VO: 'static> Serde<Response<VO>> for ResponseSerde<VO> {
         }
         let value = match bytes[1] {
             0 => None,
-            1 => Some(self.value.deserialize(topic, Some(&bytes[10..]))?),
+            1 => Some(
+                self.value
+                    .deserialize(topic, Some(&bytes[RESPONSE_HEADER..]))?,
+            ),
             other => return Err(invalid(format!("unknown response flags {other}"))),
         };
         Ok(Response {
-            hash: read_u64(&bytes, 2)?,
+            hash: read_hash(&bytes, 2)?,
             value,
+            primary_partition: read_i32(&bytes, 11)?,
         })
     }
 }
@@ -277,23 +347,36 @@ impl<KO: 'static, K: 'static> Serde<CombinedKey<KO, K>> for CombinedKeySerde<KO,
     }
 }
 
-/// The subscription store's value: the hash of the subscribing left value, 8 bytes.
-pub(crate) struct HashSerde;
+/// What the subscription store keeps per subscriber: the hash of the subscribing left
+/// value and the partition its answers go to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Subscriber {
+    pub hash: u64,
+    pub primary_partition: i32,
+}
 
-impl Serde<u64> for HashSerde {
-    fn serialize(&self, _topic: &str, hash: &u64) -> Result<Option<Vec<u8>>, SerdeError> {
-        Ok(Some(hash.to_be_bytes().to_vec()))
+/// Writes a [`Subscriber`] as `[8-byte hash][4-byte partition]`.
+pub(crate) struct SubscriberSerde;
+
+impl Serde<Subscriber> for SubscriberSerde {
+    fn serialize(&self, _topic: &str, s: &Subscriber) -> Result<Option<Vec<u8>>, SerdeError> {
+        let mut out = s.hash.to_be_bytes().to_vec();
+        out.extend_from_slice(&s.primary_partition.to_be_bytes());
+        Ok(Some(out))
     }
 
-    fn deserialize(&self, topic: &str, bytes: Option<&[u8]>) -> Result<u64, SerdeError> {
+    fn deserialize(&self, topic: &str, bytes: Option<&[u8]>) -> Result<Subscriber, SerdeError> {
         let bytes = require(bytes, topic)?;
-        if bytes.len() != 8 {
+        if bytes.len() != 12 {
             return Err(SerdeError::Length {
-                expected: 8,
+                expected: 12,
                 actual: bytes.len(),
             });
         }
-        read_u64(&bytes, 0)
+        Ok(Subscriber {
+            hash: read_u64(&bytes, 0)?,
+            primary_partition: read_i32(&bytes, 8)?,
+        })
     }
 }
 
@@ -382,6 +465,8 @@ pub(crate) struct SubscriptionSender<V, KO> {
     pub foreign_key: ForeignKeyExtractor<V, KO>,
     pub foreign_key_serde: Arc<dyn Serde<KO>>,
     pub value_serde: Arc<dyn Serde<V>>,
+    /// Left joins answer a new row even without a foreign row.
+    pub left_join: bool,
     /// The subscription topic (unresolved), passed to the serdes.
     pub topic: String,
 }
@@ -401,66 +486,48 @@ impl<K: Data, V: Data, KO: Data> Processor<K, Change<V>, KO, Subscription<K>>
                 .map_err(|e| serialize_error(node, &self.topic, e))?;
             Ok((fk, bytes))
         };
+        let hash = record
+            .value
+            .new
+            .as_ref()
+            .map(|v| {
+                serialize_or_empty(self.value_serde.as_ref(), &self.topic, v)
+                    .map(|bytes| value_hash(&bytes))
+                    .map_err(|e| serialize_error(node, &self.topic, e))
+            })
+            .transpose()?;
+        let primary_partition = ctx.record_metadata().map_or(-1, |m| m.partition);
         let new = record.value.new.as_ref().map(foreign_key).transpose()?;
         let old = record.value.old.as_ref().map(foreign_key).transpose()?;
-        if let Some((old_fk, old_bytes)) = old {
-            if new
-                .as_ref()
-                .is_none_or(|(_, new_bytes)| *new_bytes != old_bytes)
-            {
-                let unsubscribe = Subscription {
-                    instruction: Instruction::Unsubscribe,
-                    primary_key: record.key.clone(),
-                    hash: 0,
-                };
-                ctx.forward(record.clone().with_key(old_fk).with_value(unsubscribe))?;
-            }
-        }
-        if let (Some((new_fk, _)), Some(value)) = (new, &record.value.new) {
-            let bytes = serialize_or_empty(self.value_serde.as_ref(), &self.topic, value)
-                .map_err(|e| serialize_error(node, &self.topic, e))?;
-            let subscribe = Subscription {
-                instruction: Instruction::Subscribe,
+        let mut send = |fk: KO, instruction: Instruction| {
+            let subscription = Subscription {
+                instruction,
                 primary_key: record.key.clone(),
-                hash: value_hash(&bytes),
+                hash,
+                primary_partition,
             };
-            ctx.forward(record.with_key(new_fk).with_value(subscribe))?;
-        }
-        Ok(())
-    }
-}
-
-/// Left side: a deleted left row deletes its result row at once.
-pub(crate) struct LeftRowDeleted<V, VO, VR> {
-    pub result_store: String,
-    pub joiner: ForeignKeyJoiner<V, VO, VR>,
-}
-
-impl<K: Data, V: Data, VO: Data, VR: Data> Processor<K, Change<V>, K, Change<VR>>
-    for LeftRowDeleted<V, VO, VR>
-{
-    fn process(
-        &mut self,
-        ctx: &mut ProcessorContext<'_, K, Change<VR>>,
-        record: Record<K, Change<V>>,
-    ) -> Result<(), ProcessError> {
-        if record.value.new.is_some() {
-            return Ok(());
-        }
-        let emitted = ctx.key_value_store::<K, Emitted<V, VO>>(&self.result_store)?;
-        let Some(previous) = emitted.delete(&record.key)? else {
-            return Ok(());
+            ctx.forward(record.clone().with_key(fk).with_value(subscription))
         };
-        let old = (self.joiner)(&previous.left, previous.right.as_ref());
-        if old.is_none() {
-            return Ok(());
+        match (old, new) {
+            (Some((old_fk, old_bytes)), Some((new_fk, new_bytes))) => {
+                if old_bytes != new_bytes {
+                    send(old_fk, Instruction::DeleteKeyNoPropagate)?;
+                }
+                // The result must change even without a foreign row: always answer.
+                send(new_fk, Instruction::PropagateNullIfNoFkValAvailable)
+            }
+            (Some((old_fk, _)), None) => send(old_fk, Instruction::DeleteKeyAndPropagate),
+            (None, Some((new_fk, _))) if self.left_join => {
+                send(new_fk, Instruction::PropagateNullIfNoFkValAvailable)
+            }
+            (None, Some((new_fk, _))) => send(new_fk, Instruction::PropagateOnlyIfFkValAvailable),
+            (None, None) => Ok(()),
         }
-        ctx.forward(record.with_value(Change::new(None, old)))
     }
 }
 
-/// Right side, hop 2: records subscriptions and answers each with the right table's
-/// current value of the foreign key.
+/// Right side, hop 2: records subscriptions and answers them as they ask, with the
+/// right table's current value of the foreign key.
 pub(crate) struct SubscriptionReceiver {
     pub subscription_store: String,
     pub right_store: String,
@@ -475,29 +542,50 @@ impl<KO: Data, K: Data, VO: Data> Processor<KO, Subscription<K>, K, Response<VO>
         record: Record<KO, Subscription<K>>,
     ) -> Result<(), ProcessError> {
         let subscriptions =
-            ctx.key_value_store::<CombinedKey<KO, K>, u64>(&self.subscription_store)?;
+            ctx.key_value_store::<CombinedKey<KO, K>, Subscriber>(&self.subscription_store)?;
         let key = CombinedKey {
             foreign: record.key.clone(),
             primary: Some(record.value.primary_key.clone()),
         };
-        match record.value.instruction {
-            Instruction::Unsubscribe => {
+        let subscription = &record.value;
+        let value = match subscription.instruction {
+            Instruction::DeleteKeyNoPropagate => {
                 subscriptions.delete(&key)?;
-                Ok(())
+                return Ok(());
             }
-            Instruction::Subscribe => {
-                subscriptions.put(&key, &record.value.hash)?;
+            Instruction::DeleteKeyAndPropagate => {
+                subscriptions.delete(&key)?;
+                None
+            }
+            Instruction::PropagateNullIfNoFkValAvailable
+            | Instruction::PropagateOnlyIfFkValAvailable => {
+                if let Some(hash) = subscription.hash {
+                    subscriptions.put(
+                        &key,
+                        &Subscriber {
+                            hash,
+                            primary_partition: subscription.primary_partition,
+                        },
+                    )?;
+                }
                 let value = ctx
                     .key_value_store::<KO, VO>(&self.right_store)?
                     .get(&record.key)?;
-                let response = Response {
-                    hash: record.value.hash,
-                    value,
-                };
-                let primary_key = record.value.primary_key.clone();
-                ctx.forward(record.with_key(primary_key).with_value(response))
+                if value.is_none()
+                    && subscription.instruction == Instruction::PropagateOnlyIfFkValAvailable
+                {
+                    return Ok(());
+                }
+                value
             }
-        }
+        };
+        let response = Response {
+            hash: subscription.hash,
+            value,
+            primary_partition: subscription.primary_partition,
+        };
+        let primary_key = subscription.primary_key.clone();
+        ctx.forward(record.with_key(primary_key).with_value(response))
     }
 }
 
@@ -516,18 +604,19 @@ impl<KO: Data, K: Data, VO: Data> Processor<KO, Change<VO>, K, Response<VO>> for
             return Ok(());
         }
         let subscribers = ctx
-            .key_value_store::<CombinedKey<KO, K>, u64>(&self.subscription_store)?
+            .key_value_store::<CombinedKey<KO, K>, Subscriber>(&self.subscription_store)?
             .prefix_scan(&CombinedKey {
                 foreign: record.key.clone(),
                 primary: None,
             })?;
-        for (key, hash) in subscribers {
+        for (key, subscriber) in subscribers {
             let Some(primary_key) = key.primary else {
                 continue;
             };
             let response = Response {
-                hash,
+                hash: Some(subscriber.hash),
                 value: record.value.new.clone(),
+                primary_partition: subscriber.primary_partition,
             };
             ctx.forward(record.clone().with_key(primary_key).with_value(response))?;
         }
@@ -536,7 +625,8 @@ impl<KO: Data, K: Data, VO: Data> Processor<KO, Change<VO>, K, Response<VO>> for
 }
 
 /// Left side, hop 3: joins answers that match the current left value and emits the
-/// change of the result row; stale answers are dropped.
+/// change of the result row (a tombstone when there is no result); stale answers are
+/// dropped.
 pub(crate) struct ResponseJoiner<V, VO, VR> {
     pub left_store: String,
     pub result_store: String,
@@ -554,17 +644,23 @@ impl<K: Data, V: Data, VO: Data, VR: Data> Processor<K, Response<VO>, K, Change<
         ctx: &mut ProcessorContext<'_, K, Change<VR>>,
         record: Record<K, Response<VO>>,
     ) -> Result<(), ProcessError> {
-        let Some(current) = ctx
+        let current = ctx
             .key_value_store::<K, V>(&self.left_store)?
-            .get(&record.key)?
-        else {
-            // The row was deleted after it subscribed; its result is gone already.
-            return Ok(());
-        };
-        let bytes = serialize_or_empty(self.value_serde.as_ref(), &self.topic, &current)
-            .map_err(|e| serialize_error("KTABLE-FK-JOIN-RESPONSE", &self.topic, e))?;
-        if value_hash(&bytes) != record.value.hash {
+            .get(&record.key)?;
+        let current_hash = current
+            .as_ref()
+            .map(|v| {
+                serialize_or_empty(self.value_serde.as_ref(), &self.topic, v)
+                    .map(|bytes| value_hash(&bytes))
+                    .map_err(|e| serialize_error("KTABLE-FK-JOIN-RESPONSE", &self.topic, e))
+            })
+            .transpose()?;
+        if current_hash != record.value.hash {
             // Answers a value the row no longer has; the answer to the current one follows.
+            tracing::trace!(
+                node = ctx.node_name(),
+                "dropping a foreign-key join answer for an outdated left value"
+            );
             return Ok(());
         }
         let emitted = ctx.key_value_store::<K, Emitted<V, VO>>(&self.result_store)?;
@@ -572,39 +668,34 @@ impl<K: Data, V: Data, VO: Data, VR: Data> Processor<K, Response<VO>, K, Change<
             .get(&record.key)?
             .and_then(|e| (self.joiner)(&e.left, e.right.as_ref()));
         let right = record.value.value.clone();
-        let new = (self.joiner)(&current, right.as_ref());
-        if new.is_some() {
-            emitted.put(
-                &record.key,
-                &Emitted {
-                    left: current,
-                    right,
-                },
-            )?;
-        } else {
-            emitted.delete(&record.key)?;
-        }
-        if new.is_none() && old.is_none() {
-            return Ok(());
+        let new = current
+            .as_ref()
+            .and_then(|left| (self.joiner)(left, right.as_ref()));
+        match current {
+            Some(left) if new.is_some() => emitted.put(&record.key, &Emitted { left, right })?,
+            _ => {
+                emitted.delete(&record.key)?;
+            }
         }
         ctx.forward(record.with_value(Change::new(new, old)))
     }
 }
 
 /// Writes the stream at `node` to internal topic `<base>-topic`, co-partitioned with the
-/// sub-topology of `like_node`, and reads it back; returns the source node.
+/// sub-topology of `like_node`, and reads it back; returns the source node. Records go
+/// to the partition `partitioner` picks, by default to the one of their key.
 fn through_internal_topic<K: Data, V: Data>(
     builder: &Rc<RefCell<TopologyBuilder>>,
     node: usize,
     base: &str,
     like_node: usize,
-    key_serde: Arc<dyn Serde<K>>,
-    value_serde: Arc<dyn Serde<V>>,
+    (key_serde, value_serde): (Arc<dyn Serde<K>>, Arc<dyn Serde<V>>),
+    partitioner: Option<StreamPartitioner<K, V>>,
 ) -> usize {
     let topic = TopicName::internal(format!("{base}-topic"));
     {
         let mut b = builder.borrow_mut();
-        let (k, v) = (key_serde.clone(), value_serde.clone());
+        let (k, v, p) = (key_serde.clone(), value_serde.clone(), partitioner);
         let target: SinkTarget<K, V> = SinkTarget::Fixed(topic.clone());
         b.add_node(
             format!("{base}-sink"),
@@ -615,7 +706,7 @@ fn through_internal_topic<K: Data, V: Data>(
                         target: target.clone(),
                         key_serde: k.clone(),
                         value_serde: v.clone(),
-                        partitioner: None,
+                        partitioner: p.clone(),
                     })
                 }),
             },
@@ -664,13 +755,15 @@ fn missing_serde<K, V>(table: &KTable<K, V>, side: &str) -> bool {
     true
 }
 
-/// Builds the foreign-key join of `left` with `right`. The subscription topic is
-/// co-partitioned with `right`, the response topic with `left`.
+/// Builds the foreign-key join of `left` with `right` (a left join when `left_join`).
+/// The subscription topic is co-partitioned with `right`, the response topic with
+/// `left`.
 pub(crate) fn join<K: Data, V: Data, KO: Data, VO: Data, VR: Data>(
     left: &KTable<K, V>,
     right: &KTable<KO, VO>,
     foreign_key: ForeignKeyExtractor<V, KO>,
     joiner: ForeignKeyJoiner<V, VO, VR>,
+    left_join: bool,
 ) -> KTable<K, VR> {
     let unusable = |b: &KTable<K, V>| KTable {
         builder: b.builder.clone(),
@@ -710,7 +803,7 @@ pub(crate) fn join<K: Data, V: Data, KO: Data, VO: Data, VR: Data>(
         let subscriptions = Stores::key_value(
             subscription_store.clone(),
             CombinedKeySerde::new(fk_serde.clone(), key_serde.clone()),
-            HashSerde,
+            SubscriberSerde,
         );
         b.add_store(subscriptions.into_definition().0);
         let results = Stores::key_value(
@@ -735,6 +828,7 @@ pub(crate) fn join<K: Data, V: Data, KO: Data, VO: Data, VR: Data>(
             foreign_key: fk.clone(),
             foreign_key_serde: fks.clone(),
             value_serde: vs.clone(),
+            left_join,
             topic: t.clone(),
         },
     );
@@ -744,8 +838,11 @@ pub(crate) fn join<K: Data, V: Data, KO: Data, VO: Data, VR: Data>(
         &registration,
         // Subscriptions are read with the other table: partitioned like it.
         right_table.node,
-        fk_serde.clone(),
-        Arc::new(SubscriptionSerde::new(key_serde.clone())) as Arc<dyn Serde<Subscription<K>>>,
+        (
+            fk_serde.clone(),
+            Arc::new(SubscriptionSerde::new(key_serde.clone())) as Arc<dyn Serde<Subscription<K>>>,
+        ),
+        None,
     );
 
     // Hop 2, right task: answers to subscriptions and right-table changes.
@@ -781,18 +878,23 @@ pub(crate) fn join<K: Data, V: Data, KO: Data, VO: Data, VR: Data>(
         &response,
         // Responses are read with this table: partitioned like it.
         left_table.node,
-        key_serde.clone(),
-        Arc::new(ResponseSerde::new(right_value_serde)) as Arc<dyn Serde<Response<VO>>>,
+        (
+            key_serde.clone(),
+            Arc::new(ResponseSerde::new(right_value_serde)) as Arc<dyn Serde<Response<VO>>>,
+        ),
+        // Answers go back to the partition the left row was read from, whatever
+        // partitioner wrote it there.
+        Some(
+            Arc::new(|_: &str, _: &K, response: &Response<VO>, partitions: i32| {
+                (0..partitions)
+                    .contains(&response.primary_partition)
+                    .then_some(response.primary_partition)
+            }) as StreamPartitioner<K, Response<VO>>,
+        ),
     );
 
-    // Hop 3, left task: join current answers; deletes of left rows.
-    let (ls, rs, vs, j, t) = (
-        left_store.clone(),
-        result_store.clone(),
-        value_serde,
-        joiner.clone(),
-        topic,
-    );
+    // Hop 3, left task: join current answers.
+    let (ls, rs, vs, t) = (left_store.clone(), result_store.clone(), value_serde, topic);
     let joined = add_processor_node::<_, K, Response<VO>, K, Change<VR>>(
         &left.builder,
         "KTABLE-FK-JOIN-RESPONSE-JOINER-",
@@ -802,29 +904,13 @@ pub(crate) fn join<K: Data, V: Data, KO: Data, VO: Data, VR: Data>(
             left_store: ls.clone(),
             result_store: rs.clone(),
             value_serde: vs.clone(),
-            joiner: j.clone(),
+            joiner: joiner.clone(),
             topic: t.clone(),
         },
     );
-    let rs = result_store.clone();
-    let deleted = add_processor_node::<_, K, Change<V>, K, Change<VR>>(
-        &left.builder,
-        "KTABLE-FK-JOIN-LEFT-DELETE-",
-        vec![left_table.node],
-        &[&result_store],
-        move || LeftRowDeleted {
-            result_store: rs.clone(),
-            joiner: joiner.clone(),
-        },
-    );
-    let merged = add_merge_node(
-        &left.builder,
-        "KTABLE-FK-JOIN-OUTPUT-",
-        vec![joined, deleted],
-    );
     KTable {
         builder: left.builder.clone(),
-        node: merged,
+        node: joined,
         key_serde: left.key_serde.clone(),
         value_serde: None,
         store: None,
@@ -846,25 +932,29 @@ mod tests {
         let serde = SubscriptionSerde::new(strings());
         for s in [
             Subscription {
-                instruction: Instruction::Subscribe,
+                instruction: Instruction::PropagateOnlyIfFkValAvailable,
                 primary_key: "order-1".to_string(),
-                hash: u64::MAX - 7,
+                hash: Some(u64::MAX - 7),
+                primary_partition: 2,
             },
             Subscription {
-                instruction: Instruction::Unsubscribe,
+                instruction: Instruction::DeleteKeyAndPropagate,
                 primary_key: String::new(),
-                hash: 0,
+                hash: None,
+                primary_partition: -1,
             },
         ] {
             let bytes = serde.serialize("t", &s).unwrap();
             assert_eq!(serde.deserialize("t", bytes.as_deref()).unwrap(), s);
         }
-        assert!(serde
-            .deserialize("t", Some(&[0, 9, 0, 0, 0, 0, 0, 0, 0, 0]))
-            .is_err());
-        assert!(serde
-            .deserialize("t", Some(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0]))
-            .is_err());
+        let header = |version: u8, instruction: u8| {
+            let mut bytes = vec![version, instruction, 1];
+            bytes.extend_from_slice(&[0; 12]);
+            bytes
+        };
+        assert!(serde.deserialize("t", Some(&header(1, 3))).is_ok());
+        assert!(serde.deserialize("t", Some(&header(1, 9))).is_err());
+        assert!(serde.deserialize("t", Some(&header(0, 0))).is_err());
         assert!(serde.deserialize("t", Some(&[0, 0, 0])).is_err());
         assert!(serde.deserialize("t", None).is_err());
     }
@@ -874,20 +964,27 @@ mod tests {
         let serde = ResponseSerde::new(Arc::new(I64Serde) as Arc<dyn Serde<i64>>);
         for r in [
             Response {
-                hash: 42,
+                hash: Some(42),
                 value: Some(-5),
+                primary_partition: 0,
             },
             Response {
-                hash: 1 << 63,
+                hash: Some(1 << 63),
                 value: None,
+                primary_partition: 7,
+            },
+            Response {
+                hash: None,
+                value: None,
+                primary_partition: -1,
             },
         ] {
             let bytes = serde.serialize("t", &r).unwrap();
             assert_eq!(serde.deserialize("t", bytes.as_deref()).unwrap(), r);
         }
-        assert!(serde
-            .deserialize("t", Some(&[0, 2, 0, 0, 0, 0, 0, 0, 0, 0]))
-            .is_err());
+        let mut bytes = vec![1, 2, 0];
+        bytes.extend_from_slice(&[0; 12]);
+        assert!(serde.deserialize("t", Some(&bytes)).is_err());
     }
 
     #[test]
@@ -934,11 +1031,21 @@ mod tests {
             let bytes = serde.serialize("t", &e).unwrap();
             assert_eq!(serde.deserialize("t", bytes.as_deref()).unwrap(), e);
         }
+        let subscriber = Subscriber {
+            hash: 99,
+            primary_partition: 4,
+        };
         assert_eq!(
-            HashSerde
-                .deserialize("t", HashSerde.serialize("t", &99).unwrap().as_deref())
+            SubscriberSerde
+                .deserialize(
+                    "t",
+                    SubscriberSerde
+                        .serialize("t", &subscriber)
+                        .unwrap()
+                        .as_deref()
+                )
                 .unwrap(),
-            99
+            subscriber
         );
     }
 
