@@ -240,6 +240,80 @@ fn table_table_joins_propagate_updates_and_deletes() {
     );
 }
 
+/// Left, right-only and both-sided rows through inner, left and outer table-table
+/// joins, with the timestamps of the results: the larger of the change's and the other
+/// side's row's.
+#[test]
+fn table_table_join_results_carry_the_latest_timestamp_and_outer_joins_keep_right_only_rows() {
+    let builder = StreamsBuilder::new();
+    let left = builder.table("left", strings(), Materialized::new());
+    let right = builder.table("right", strings(), Materialized::new());
+    let show = |v: Option<&String>| v.map_or("-", String::as_str).to_string();
+    let sink =
+        |t: &str| Produced::with(StringSerde, Nullable(StringSerde)).with_name(format!("{t}-sink"));
+    left.join(&right, |l, r| format!("{l}+{r}"))
+        .to_stream()
+        .to("inner", sink("inner"));
+    left.left_join(&right, move |l, r| format!("{l}+{}", show(r)))
+        .to_stream()
+        .to("left-out", sink("left"));
+    left.outer_join(&right, move |l, r| format!("{}+{}", show(l), show(r)))
+        .to_stream()
+        .to("outer", sink("outer"));
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let l = driver.input_topic("left", StringSerde, Nullable(StringSerde));
+    let r = driver.input_topic("right", StringSerde, Nullable(StringSerde));
+    r.pipe_input_at(s("k"), Some(s("x")), 5); // right only
+    l.pipe_input_at(s("k"), Some(s("a")), 10); // both: the left change is later
+    r.pipe_input_at(s("k"), Some(s("y")), 20); // the right change is later
+    l.pipe_input_at(s("k"), Some(s("b")), 15); // earlier than the right row
+    r.pipe_input_at(s("k"), None, 30); // right delete
+    l.pipe_input_at(s("k"), None, 25); // left delete, nothing on the right
+    r.pipe_input_at(s("j"), Some(s("z")), 40); // right only, another key
+    r.pipe_input_at(s("j"), None, 41);
+    let read = |t: &str| -> Vec<(String, Option<String>, i64)> {
+        driver
+            .output_topic(t, StringSerde, Nullable(StringSerde))
+            .read_records()
+            .into_iter()
+            .map(|r| (r.key, r.value, r.timestamp))
+            .collect()
+    };
+    let row = |k: &str, v: Option<&str>, ts: i64| (s(k), v.map(s), ts);
+    assert_eq!(
+        read("inner"),
+        [
+            row("k", Some("a+x"), 10),
+            row("k", Some("a+y"), 20),
+            row("k", Some("b+y"), 20),
+            row("k", None, 30),
+        ]
+    );
+    assert_eq!(
+        read("left-out"),
+        [
+            row("k", Some("a+x"), 10),
+            row("k", Some("a+y"), 20),
+            row("k", Some("b+y"), 20),
+            row("k", Some("b+-"), 30),
+            row("k", None, 25),
+        ]
+    );
+    assert_eq!(
+        read("outer"),
+        [
+            row("k", Some("-+x"), 5),
+            row("k", Some("a+x"), 10),
+            row("k", Some("a+y"), 20),
+            row("k", Some("b+y"), 20),
+            row("k", Some("b+-"), 30),
+            row("k", None, 25),
+            row("j", Some("-+z"), 40),
+            row("j", None, 41),
+        ]
+    );
+}
+
 #[test]
 fn table_group_by_moves_rows_between_groups_with_adder_and_subtractor() {
     let builder = StreamsBuilder::new();

@@ -19,7 +19,7 @@ use super::ops::table::{
 use super::ops::{add_merge_node, add_processor_node};
 use super::options::Repartitioned;
 use crate::graph::Data;
-use crate::serde::{Nullable, Serde};
+use crate::serde::{I64Serde, Nullable, Serde};
 use crate::state::{StoreBuilder, Stores, Windowed};
 use crate::topology::{TopologyBuilder, TopologyError};
 use std::time::Duration;
@@ -210,6 +210,22 @@ impl<K: Data, V: Data> KTable<K, V> {
         )
     }
 
+    /// The store of the timestamps of this table's rows' latest changes, which joins
+    /// keep beside the table's own store (named after it, shared by every join of the
+    /// table).
+    fn row_times_store(&self, store: &str, key_serde: Arc<dyn Serde<K>>) -> String {
+        let name = format!("{store}-ROW-TIMES");
+        let mut b = self.builder.borrow_mut();
+        if !b.has_store(&name) {
+            b.add_store(
+                Stores::key_value(name.clone(), key_serde, I64Serde)
+                    .into_definition()
+                    .0,
+            );
+        }
+        name
+    }
+
     fn join_with<VO: Data, VR: Data>(
         &self,
         other: &KTable<K, VO>,
@@ -218,31 +234,42 @@ impl<K: Data, V: Data> KTable<K, V> {
     ) -> KTable<K, VR> {
         let left = self.ensure_materialized();
         let right = other.ensure_materialized();
-        let (Some(left_store), Some(right_store)) = (left.store.clone(), right.store.clone())
-        else {
+        let (Some(left_store), Some(right_store), Some(key_serde)) = (
+            left.store.clone(),
+            right.store.clone(),
+            left.key_serde.clone(),
+        ) else {
             // A missing serde was reported; keep the chain going for build() to fail.
             return self.derived(self.node, None);
         };
+        let left_times = left.row_times_store(&left_store, key_serde.clone());
+        let right_times = right.row_times_store(&right_store, key_serde);
         let j = joiner.clone();
-        let store = right_store.clone();
+        let (store, this_times, other_times) =
+            (right_store.clone(), left_times.clone(), right_times.clone());
         let left_node = add_processor_node::<_, K, Change<V>, K, Change<VR>>(
             &self.builder,
             &format!("{prefix}THIS-"),
             vec![left.node],
-            &[&right_store],
+            &[&right_store, &left_times, &right_times],
             move || TableJoinSide {
                 other_store: store.clone(),
+                this_times: this_times.clone(),
+                other_times: other_times.clone(),
                 joiner: j.clone(),
             },
         );
         let store = left_store.clone();
+        let (this_times, other_times) = (right_times.clone(), left_times.clone());
         let right_node = add_processor_node::<_, K, Change<VO>, K, Change<VR>>(
             &self.builder,
             &format!("{prefix}OTHER-"),
             vec![right.node],
-            &[&left_store],
+            &[&left_store, &left_times, &right_times],
             move || TableJoinSide {
                 other_store: store.clone(),
+                this_times: this_times.clone(),
+                other_times: other_times.clone(),
                 joiner: {
                     let joiner = joiner.clone();
                     Arc::new(move |right: Option<&VO>, left: Option<&V>| joiner(left, right))

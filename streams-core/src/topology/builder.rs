@@ -48,6 +48,11 @@ impl TopologyBuilder {
         self.internal_topics.push(topic);
     }
 
+    /// Whether a state store named `name` is declared.
+    pub fn has_store(&self, name: &str) -> bool {
+        self.stores.contains_key(name)
+    }
+
     /// Declares a state store; processors connect to it by name.
     pub fn add_store(&mut self, definition: StoreDefinition) {
         if self.stores.contains_key(&definition.name) {

@@ -46,8 +46,16 @@ pub(crate) type RowJoiner<VL, VR, VO> =
 /// One side of a table-table join: a change on this side is joined with the other
 /// side's current value, for both the new and the old row. The joiner is oriented from
 /// this side (`(this, other)`); the right side's swaps the user's `(left, right)`.
+///
+/// Each side records the timestamp of its rows' latest changes (`this_times`), so that a
+/// result carries the larger of the timestamps involved, as in Kafka Streams: the
+/// change's, and the other side's row's when there is one.
 pub(crate) struct TableJoinSide<VThis, VOther, VO> {
     pub other_store: String,
+    /// Timestamps of this side's rows, by key.
+    pub this_times: String,
+    /// Timestamps of the other side's rows, by key.
+    pub other_times: String,
     pub joiner: RowJoiner<VThis, VOther, VO>,
 }
 
@@ -64,9 +72,21 @@ where
         ctx: &mut ProcessorContext<'_, K, Change<VO>>,
         record: Record<K, Change<VThis>>,
     ) -> Result<(), ProcessError> {
+        let this_times = ctx.key_value_store::<K, i64>(&self.this_times)?;
+        if record.value.new.is_some() {
+            this_times.put(&record.key, &record.timestamp)?;
+        } else {
+            this_times.delete(&record.key)?;
+        }
         let other = ctx
             .key_value_store::<K, VOther>(&self.other_store)?
             .get(&record.key)?;
+        let other_time = match other {
+            Some(_) => ctx
+                .key_value_store::<K, i64>(&self.other_times)?
+                .get(&record.key)?,
+            None => None,
+        };
         let join = |this: Option<&VThis>| {
             if this.is_none() && other.is_none() {
                 None
@@ -79,7 +99,12 @@ where
         if new.is_none() && old.is_none() {
             return Ok(());
         }
-        ctx.forward(record.with_value(Change::new(new, old)))
+        let timestamp = record.timestamp.max(other_time.unwrap_or(i64::MIN));
+        ctx.forward(
+            record
+                .with_value(Change::new(new, old))
+                .with_timestamp(timestamp),
+        )
     }
 }
 
