@@ -695,6 +695,7 @@ impl<K: Data, V: Data> KStream<K, V> {
                 after_ms: windows.after_ms,
                 grace_ms: windows.grace_ms,
                 joiner: lj.clone(),
+                left: true,
                 time: lt.clone(),
                 unmatched: us.clone().map(|store| Unmatched {
                     store,
@@ -726,6 +727,7 @@ impl<K: Data, V: Data> KStream<K, V> {
                 after_ms: windows.before_ms,
                 grace_ms: windows.grace_ms,
                 joiner: right_joiner.clone(),
+                left: false,
                 time: time.clone(),
                 unmatched: us.clone().map(|store| Unmatched {
                     store,

@@ -24,26 +24,50 @@ pub(crate) type PairJoiner<VL, VR, VO> = Arc<dyn Fn(Option<&VL>, Option<&VR>) ->
 /// time tracker does).
 #[derive(Clone, Default)]
 pub(crate) struct JoinTime {
-    /// Per task: the observed time and how many of the join's sides use it.
-    tasks: Arc<Mutex<HashMap<TaskId, (i64, usize)>>>,
+    tasks: Arc<Mutex<HashMap<TaskId, TaskJoinTime>>>,
+}
+
+/// The join's time in one task, and which of its sides are open there.
+#[derive(Clone, Copy)]
+struct TaskJoinTime {
+    time: i64,
+    /// Open sides: left, right.
+    open: [bool; 2],
+}
+
+impl Default for TaskJoinTime {
+    fn default() -> Self {
+        TaskJoinTime {
+            time: i64::MIN,
+            open: [false; 2],
+        }
+    }
 }
 
 impl JoinTime {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, (i64, usize)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, TaskJoinTime>> {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A side of the join starts in `task`.
-    fn attach(&self, task: TaskId) {
-        self.lock().entry(task).or_insert((i64::MIN, 0)).1 += 1;
+    /// A side (`left` or right) of the join opens in `task`. A side opening while it is
+    /// still open belongs to a new instance of the task, whose predecessor was dropped
+    /// without closing: the time starts afresh.
+    fn attach(&self, task: TaskId, left: bool) {
+        let mut tasks = self.lock();
+        let entry = tasks.entry(task).or_default();
+        let side = usize::from(!left);
+        if entry.open[side] {
+            *entry = TaskJoinTime::default();
+        }
+        entry.open[side] = true;
     }
 
     /// A side of the join closes in `task`; the time is forgotten with the last side.
-    fn detach(&self, task: TaskId) {
+    fn detach(&self, task: TaskId, left: bool) {
         let mut tasks = self.lock();
         if let Some(entry) = tasks.get_mut(&task) {
-            entry.1 = entry.1.saturating_sub(1);
-            if entry.1 == 0 {
+            entry.open[usize::from(!left)] = false;
+            if entry.open == [false; 2] {
                 tasks.remove(&task);
             }
         }
@@ -52,9 +76,9 @@ impl JoinTime {
     /// Observes `ts` in `task`; returns the join's stream time after it.
     fn advance(&self, task: TaskId, ts: i64) -> i64 {
         let mut tasks = self.lock();
-        let entry = tasks.entry(task).or_insert((i64::MIN, 0));
-        entry.0 = entry.0.max(ts);
-        entry.0
+        let entry = tasks.entry(task).or_default();
+        entry.time = entry.time.max(ts);
+        entry.time
     }
 }
 
@@ -215,6 +239,8 @@ pub(crate) struct StreamJoinSide<K, VThis, VOther, VR> {
     pub after_ms: i64,
     pub grace_ms: i64,
     pub joiner: SideJoiner<VThis, VOther, VR>,
+    /// Whether this is the left side.
+    pub left: bool,
     /// The stream time of this join, shared with its other side.
     pub time: JoinTime,
     /// Left and outer joins: records without a match, emitted alone once their window
@@ -226,7 +252,7 @@ impl<K: Data, VThis: Data, VOther: Data, VR: Data> Processor<K, VThis, K, VR>
     for StreamJoinSide<K, VThis, VOther, VR>
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, VR>) -> Result<(), ProcessError> {
-        self.time.attach(ctx.task_id());
+        self.time.attach(ctx.task_id(), self.left);
         Ok(())
     }
 
@@ -283,6 +309,63 @@ impl<K: Data, VThis: Data, VOther: Data, VR: Data> Processor<K, VThis, K, VR>
     }
 
     fn close(&mut self, ctx: &mut ProcessorContext<'_, K, VR>) {
-        self.time.detach(ctx.task_id());
+        self.time.detach(ctx.task_id(), self.left);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TASK: TaskId = TaskId {
+        subtopology: 0,
+        partition: 1,
+    };
+    const OTHER_TASK: TaskId = TaskId {
+        subtopology: 0,
+        partition: 2,
+    };
+
+    #[test]
+    fn both_sides_of_a_task_share_one_time_and_tasks_are_apart() {
+        let time = JoinTime::default();
+        time.attach(TASK, true);
+        time.attach(TASK, false);
+        assert_eq!(time.advance(TASK, 10), 10);
+        assert_eq!(time.advance(TASK, 5), 10);
+        assert_eq!(time.advance(OTHER_TASK, 3), 3);
+        time.detach(TASK, true);
+        assert_eq!(time.advance(TASK, 7), 10, "the right side is still open");
+        time.detach(TASK, false);
+        assert_eq!(
+            time.advance(TASK, 7),
+            7,
+            "closed: the next instance starts afresh"
+        );
+    }
+
+    #[test]
+    fn a_task_instance_dropped_without_closing_leaves_no_time_behind() {
+        let time = JoinTime::default();
+        time.attach(TASK, true);
+        time.attach(TASK, false);
+        time.advance(TASK, 100);
+        // The next instance of the task opens while the old one never closed.
+        time.attach(TASK, true);
+        time.attach(TASK, false);
+        assert_eq!(time.advance(TASK, 40), 40);
+    }
+
+    #[test]
+    fn held_values_split_in_arrival_order() {
+        let mut list = Vec::new();
+        for value in [&b"ab"[..], b"", b"c"] {
+            list.extend_from_slice(&(value.len() as u32).to_be_bytes());
+            list.extend_from_slice(value);
+        }
+        assert_eq!(held_values(&list), [&b"ab"[..], b"", b"c"]);
+        // Right before left at equal times, then by key.
+        assert!(held_key(5, false, b"z") < held_key(5, true, b"a"));
+        assert!(held_key(5, true, b"z") < held_key(6, false, b"a"));
     }
 }
