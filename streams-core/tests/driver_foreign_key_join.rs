@@ -546,3 +546,35 @@ fn answers_go_to_the_partition_the_order_was_read_from() {
         assert_eq!(partition, partition_of(&id), "{id}");
     }
 }
+
+#[test]
+fn results_carry_the_later_timestamp_of_the_order_and_the_customer() {
+    for kind in [Kind::Inner, Kind::Left] {
+        let driver = driver(kind);
+        let orders = driver.input_topic("orders", StringSerde, Nullable(StringSerde));
+        let customers = driver.input_topic("customers", StringSerde, Nullable(StringSerde));
+        let read = || -> Vec<(String, Option<String>, i64)> {
+            driver
+                .output_topic("joined", StringSerde, Nullable(StringSerde))
+                .read_records()
+                .into_iter()
+                .map(|r| (r.key, r.value, r.timestamp))
+                .collect()
+        };
+        let row = |v: &str, ts: i64| (s("o1"), Some(s(v)), ts);
+        customers.pipe_input_at(s("c1"), Some(s("Ann")), 50);
+        orders.pipe_input_at(s("o1"), Some(s("c1|book")), 10);
+        assert_eq!(read(), [row("c1|book@Ann", 50)]);
+        customers.pipe_input_at(s("c1"), Some(s("Ann B.")), 60);
+        assert_eq!(read(), [row("c1|book@Ann B.", 60)]);
+        orders.pipe_input_at(s("o1"), Some(s("c1|books")), 70);
+        assert_eq!(read(), [row("c1|books@Ann B.", 70)]);
+        // Without a customer, the order's own timestamp.
+        orders.pipe_input_at(s("o1"), Some(s("c9|books")), 65);
+        let expected = match kind {
+            Kind::Inner => (s("o1"), None, 65),
+            Kind::Left => row("c9|books@?", 65),
+        };
+        assert_eq!(read(), [expected]);
+    }
+}

@@ -211,9 +211,9 @@ impl<K: Data, V: Data> KTable<K, V> {
     }
 
     /// The store of the timestamps of this table's rows' latest changes, which joins
-    /// keep beside the table's own store (named after it, shared by every join of the
-    /// table).
-    fn row_times_store(&self, store: &str, key_serde: Arc<dyn Serde<K>>) -> String {
+    /// keep beside the table's own store `store` (named after it, shared by every join
+    /// of the table).
+    pub(crate) fn row_times_store(&self, store: &str, key_serde: Arc<dyn Serde<K>>) -> String {
         let name = format!("{store}-ROW-TIMES");
         let mut b = self.builder.borrow_mut();
         if !b.has_store(&name) {

@@ -527,10 +527,13 @@ impl<K: Data, V: Data, KO: Data> Processor<K, Change<V>, KO, Subscription<K>>
 }
 
 /// Right side, hop 2: records subscriptions and answers them as they ask, with the
-/// right table's current value of the foreign key.
+/// right table's current value of the foreign key. An answer carries the later of the
+/// subscription's timestamp and the right row's.
 pub(crate) struct SubscriptionReceiver {
     pub subscription_store: String,
     pub right_store: String,
+    /// Timestamps of the right table's rows, by key.
+    pub right_times: String,
 }
 
 impl<KO: Data, K: Data, VO: Data> Processor<KO, Subscription<K>, K, Response<VO>>
@@ -548,6 +551,7 @@ impl<KO: Data, K: Data, VO: Data> Processor<KO, Subscription<K>, K, Response<VO>
             primary: Some(record.value.primary_key.clone()),
         };
         let subscription = &record.value;
+        let mut timestamp = record.timestamp;
         let value = match subscription.instruction {
             Instruction::DeleteKeyNoPropagate => {
                 subscriptions.delete(&key)?;
@@ -576,6 +580,12 @@ impl<KO: Data, K: Data, VO: Data> Processor<KO, Subscription<K>, K, Response<VO>
                 {
                     return Ok(());
                 }
+                if value.is_some() {
+                    let right_time = ctx
+                        .key_value_store::<KO, i64>(&self.right_times)?
+                        .get(&record.key)?;
+                    timestamp = timestamp.max(right_time.unwrap_or(i64::MIN));
+                }
                 value
             }
         };
@@ -585,13 +595,21 @@ impl<KO: Data, K: Data, VO: Data> Processor<KO, Subscription<K>, K, Response<VO>
             primary_partition: subscription.primary_partition,
         };
         let primary_key = subscription.primary_key.clone();
-        ctx.forward(record.with_key(primary_key).with_value(response))
+        ctx.forward(
+            record
+                .with_key(primary_key)
+                .with_value(response)
+                .with_timestamp(timestamp),
+        )
     }
 }
 
-/// Right side: sends each right-table change to every current subscriber of its key.
+/// Right side: sends each right-table change to every current subscriber of its key,
+/// and records the timestamp of the right table's rows for answers to subscriptions.
 pub(crate) struct ForeignRowChanged {
     pub subscription_store: String,
+    /// Timestamps of the right table's rows, by key.
+    pub right_times: String,
 }
 
 impl<KO: Data, K: Data, VO: Data> Processor<KO, Change<VO>, K, Response<VO>> for ForeignRowChanged {
@@ -600,6 +618,12 @@ impl<KO: Data, K: Data, VO: Data> Processor<KO, Change<VO>, K, Response<VO>> for
         ctx: &mut ProcessorContext<'_, K, Response<VO>>,
         record: Record<KO, Change<VO>>,
     ) -> Result<(), ProcessError> {
+        let right_times = ctx.key_value_store::<KO, i64>(&self.right_times)?;
+        if record.value.new.is_some() {
+            right_times.put(&record.key, &record.timestamp)?;
+        } else {
+            right_times.delete(&record.key)?;
+        }
         if record.value.new.is_none() && record.value.old.is_none() {
             return Ok(());
         }
@@ -846,25 +870,32 @@ pub(crate) fn join<K: Data, V: Data, KO: Data, VO: Data, VR: Data>(
     );
 
     // Hop 2, right task: answers to subscriptions and right-table changes.
-    let (ss, rs) = (subscription_store.clone(), right_store.clone());
+    let right_times = right_table.row_times_store(&right_store, fk_serde.clone());
+    let (ss, rs, rt) = (
+        subscription_store.clone(),
+        right_store.clone(),
+        right_times.clone(),
+    );
     let receiver = add_processor_node::<_, KO, Subscription<K>, K, Response<VO>>(
         &left.builder,
         "KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-",
         vec![subscriptions],
-        &[&subscription_store, &right_store],
+        &[&subscription_store, &right_store, &right_times],
         move || SubscriptionReceiver {
             subscription_store: ss.clone(),
             right_store: rs.clone(),
+            right_times: rt.clone(),
         },
     );
-    let ss = subscription_store.clone();
+    let (ss, rt) = (subscription_store.clone(), right_times.clone());
     let changed = add_processor_node::<_, KO, Change<VO>, K, Response<VO>>(
         &left.builder,
         "KTABLE-FK-JOIN-FOREIGN-CHANGE-",
         vec![right_table.node],
-        &[&subscription_store],
+        &[&subscription_store, &right_times],
         move || ForeignRowChanged {
             subscription_store: ss.clone(),
+            right_times: rt.clone(),
         },
     );
     let answers = add_merge_node(
