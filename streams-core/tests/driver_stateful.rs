@@ -295,3 +295,77 @@ fn remove_one(list: String, item: String) -> String {
     }
     items.join("|")
 }
+
+/// Counts the words of each line per line key (no repartition: the key stays).
+fn words_per_key(cache_bytes: usize) -> Vec<(String, i64, i64)> {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("lines", strings())
+        .flat_map_values(|line: String| {
+            line.split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .group_by_key(Grouped::with(StringSerde, StringSerde))
+        .count(Materialized::as_store("words"))
+        .to_stream()
+        .to("counts", Produced::with(StringSerde, Nullable(I64Serde)));
+    let driver = TopologyTestDriver::with_config(
+        builder.build().unwrap(),
+        TestDriverConfig::default().with_store_cache_max_bytes(cache_bytes),
+    );
+    let lines = driver.input_topic("lines", StringSerde, StringSerde);
+    lines.pipe_input_at(s("k"), s("a b c"), 5);
+    lines.pipe_input_at(s("j"), s("d"), 6);
+    lines.pipe_input_at(s("k"), s("e"), 9);
+    driver
+        .output_topic("counts", StringSerde, Nullable(I64Serde))
+        .read_records()
+        .into_iter()
+        .map(|r| (r.key, r.value.unwrap(), r.timestamp))
+        .collect()
+}
+
+#[test]
+fn the_record_cache_merges_the_updates_of_one_record_and_the_driver_commits_after_each() {
+    // The driver commits after every record, as Kafka's does: each input record's
+    // updates of a key reach downstream as one, the latest, with its timestamp.
+    assert_eq!(
+        words_per_key(10 * 1024 * 1024),
+        [(s("k"), 3, 5), (s("j"), 1, 6), (s("k"), 4, 9)]
+    );
+    // Without the cache every update is forwarded.
+    assert_eq!(
+        words_per_key(0),
+        [
+            (s("k"), 1, 5),
+            (s("k"), 2, 5),
+            (s("k"), 3, 5),
+            (s("j"), 1, 6),
+            (s("k"), 4, 9)
+        ]
+    );
+}
+
+#[test]
+fn materialized_with_caching_off_forwards_every_update_under_any_budget() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("lines", strings())
+        .flat_map_values(|line: String| {
+            line.split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .group_by_key(Grouped::with(StringSerde, StringSerde))
+        .count(Materialized::as_store("words").with_caching(false))
+        .to_stream()
+        .to("counts", Produced::with(StringSerde, Nullable(I64Serde)));
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let lines = driver.input_topic("lines", StringSerde, StringSerde);
+    lines.pipe_input_at(s("k"), s("a b"), 5);
+    let out = driver
+        .output_topic("counts", StringSerde, Nullable(I64Serde))
+        .read_key_values();
+    assert_eq!(out, [(s("k"), Some(1)), (s("k"), Some(2))]);
+}

@@ -90,7 +90,9 @@ impl<K, V> Materialized<K, V> {
         self
     }
 
-    /// Turns the write cache of the store on (default) or off.
+    /// Turns the record cache of the store on (default) or off. With it, updates of a
+    /// key between commits are merged and only the latest is forwarded downstream (at
+    /// commit or on eviction), as in Kafka Streams; without it, every update is.
     pub fn with_caching(mut self, enabled: bool) -> Self {
         self.caching = enabled;
         self
@@ -198,7 +200,8 @@ impl<K: Data, V: Data> Materialized<K, V> {
             Duration::from_millis(size_ms as u64),
             false,
         )
-        .with_logging(self.logging);
+        .with_logging(self.logging)
+        .with_caching(self.caching);
         let builder = if self.in_memory {
             builder.in_memory()
         } else {
@@ -227,7 +230,8 @@ impl<K: Data, V: Data> Materialized<K, V> {
             store.value_serde.clone(),
             retention,
         )
-        .with_logging(self.logging);
+        .with_logging(self.logging)
+        .with_caching(self.caching);
         let builder = if self.in_memory {
             builder.in_memory()
         } else {

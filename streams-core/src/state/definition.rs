@@ -179,6 +179,7 @@ struct Common<K, V> {
     name: String,
     persistent: bool,
     logging: bool,
+    caching: bool,
     serdes: KvSerdes<K, V>,
 }
 
@@ -188,6 +189,7 @@ impl<K: Data, V: Data> Common<K, V> {
             name,
             persistent: true,
             logging: true,
+            caching: false,
             serdes: KvSerdes {
                 key: Arc::new(key_serde),
                 value: Arc::new(value_serde),
@@ -201,7 +203,7 @@ impl<K: Data, V: Data> Common<K, V> {
             kind,
             persistent: self.persistent,
             logging: self.logging,
-            caching: false,
+            caching: self.caching,
             serdes: Arc::new(self.serdes),
             types: (std::any::type_name::<K>(), std::any::type_name::<V>()),
         })
@@ -232,7 +234,7 @@ impl<K: Data, V: Data> KeyValueStoreBuilder<K, V> {
         self
     }
 
-    /// Turns the write cache on (the default; its size is the runtime's
+    /// Turns the record cache on (the default; its size is the runtime's
     /// `store_cache_max_bytes`) or off for this store.
     pub fn with_caching(mut self, enabled: bool) -> Self {
         self.caching = enabled;
@@ -280,6 +282,15 @@ impl<K: Data, V: Data> WindowStoreBuilder<K, V> {
         self.common.logging = enabled;
         self
     }
+
+    /// Puts the store behind the runtime's record cache (off by default for stores
+    /// declared here, as in Kafka Streams; the DSL turns it on unless
+    /// `Materialized::with_caching(false)`). Its size is the runtime's
+    /// `store_cache_max_bytes`.
+    pub fn with_caching(mut self, enabled: bool) -> Self {
+        self.common.caching = enabled;
+        self
+    }
 }
 
 impl<K: Data, V: Data> StoreBuilder for WindowStoreBuilder<K, V> {
@@ -314,6 +325,15 @@ impl<K: Data, V: Data> SessionStoreBuilder<K, V> {
     /// every new owner and is not restored after failures.
     pub fn with_logging(mut self, enabled: bool) -> Self {
         self.common.logging = enabled;
+        self
+    }
+
+    /// Puts the store behind the runtime's record cache (off by default for stores
+    /// declared here, as in Kafka Streams; the DSL turns it on unless
+    /// `Materialized::with_caching(false)`). Its size is the runtime's
+    /// `store_cache_max_bytes`.
+    pub fn with_caching(mut self, enabled: bool) -> Self {
+        self.common.caching = enabled;
         self
     }
 }

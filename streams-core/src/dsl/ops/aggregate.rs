@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::dsl::change::Change;
 use crate::processor::{ProcessError, Processor, ProcessorContext};
 use crate::record::Record;
+use crate::state::record_cache::{forward_or_cache, forward_through_cache};
 
 /// Creates the aggregate of a key not seen before.
 pub(crate) type Initializer<VA> = Arc<dyn Fn() -> VA + Send + Sync>;
@@ -33,7 +34,8 @@ pub(crate) fn reducing<K: 'static, V: 'static>(reducer: Reducer<V>) -> Combine<K
     })
 }
 
-/// Aggregates a grouped stream per key in a store and emits each new aggregate.
+/// Aggregates a grouped stream per key in a store and emits each new aggregate (held
+/// back in the store's record cache until commit when the store is cached).
 pub(crate) struct StreamAggregate<K, V, VA> {
     pub store: String,
     pub combine: Combine<K, V, VA>,
@@ -42,6 +44,10 @@ pub(crate) struct StreamAggregate<K, V, VA> {
 impl<K: Clone + Send + 'static, V: Clone + Send + 'static, VA: Clone + Send + 'static>
     Processor<K, V, K, Change<VA>> for StreamAggregate<K, V, VA>
 {
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<VA>>) -> Result<(), ProcessError> {
+        forward_through_cache::<K, VA>(ctx, &self.store).map(|_| ())
+    }
+
     fn process(
         &mut self,
         ctx: &mut ProcessorContext<'_, K, Change<VA>>,
@@ -51,7 +57,8 @@ impl<K: Clone + Send + 'static, V: Clone + Send + 'static, VA: Clone + Send + 's
         let old = store.get(&record.key)?;
         let new = (self.combine)(&record.key, record.value.clone(), old.clone());
         store.put(&record.key, &new)?;
-        ctx.forward(record.with_value(Change::new(Some(new), old)))
+        let store = self.store.as_str();
+        forward_or_cache(ctx, store, record.with_value(Change::new(Some(new), old)))
     }
 }
 
@@ -105,7 +112,9 @@ pub(crate) type Reducer<V> = Arc<dyn Fn(V, V) -> V + Send + Sync>;
 pub(crate) type Retract<K, V, VA> = Arc<dyn Fn(&K, V, Option<VA>) -> Option<VA> + Send + Sync>;
 
 /// Aggregates a grouped table: an old row is retracted from its key's aggregate, a new
-/// row combined into it. Aggregations and reductions of tables are both this.
+/// row combined into it (both in one step when a change carries both, so one result is
+/// emitted). Aggregations and reductions of tables are both this; results are held back
+/// in the store's record cache until commit when the store is cached.
 pub(crate) struct TableAggregate<K, V, VA> {
     pub store: String,
     pub add: Combine<K, V, VA>,
@@ -115,6 +124,10 @@ pub(crate) struct TableAggregate<K, V, VA> {
 impl<K: Clone + Send + 'static, V: Clone + Send + 'static, VA: Clone + Send + 'static>
     Processor<K, Change<V>, K, Change<VA>> for TableAggregate<K, V, VA>
 {
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<VA>>) -> Result<(), ProcessError> {
+        forward_through_cache::<K, VA>(ctx, &self.store).map(|_| ())
+    }
+
     fn process(
         &mut self,
         ctx: &mut ProcessorContext<'_, K, Change<VA>>,
@@ -133,6 +146,7 @@ impl<K: Clone + Send + 'static, V: Clone + Send + 'static, VA: Clone + Send + 's
             return Ok(());
         };
         store.put(&record.key, value)?;
-        ctx.forward(record.with_value(Change::new(aggregate, old)))
+        let store = self.store.as_str();
+        forward_or_cache(ctx, store, record.with_value(Change::new(aggregate, old)))
     }
 }
