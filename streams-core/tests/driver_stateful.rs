@@ -296,6 +296,56 @@ fn remove_one(list: String, item: String) -> String {
     items.join("|")
 }
 
+/// A table grouping: each row `city:score` adds its score to its city.
+fn scores_per_city(builder: &StreamsBuilder) {
+    builder
+        .table("scores", strings(), Materialized::new())
+        .group_by(
+            |_user, row| {
+                let (city, score) = row.split_once(':').unwrap();
+                (s(city), score.parse::<i64>().unwrap())
+            },
+            Grouped::with(StringSerde, I64Serde),
+        )
+        .aggregate(
+            || 0,
+            |_, score, sum| sum + score,
+            |_, score, sum| sum - score,
+            Materialized::with(StringSerde, I64Serde),
+        )
+        .to_stream()
+        .to("per-city", Produced::with(StringSerde, Nullable(I64Serde)));
+}
+
+#[test]
+fn a_table_row_updated_within_its_group_emits_one_result_not_the_intermediate_one() {
+    let builder = StreamsBuilder::new();
+    scores_per_city(&builder);
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("scores", StringSerde, StringSerde);
+    input.pipe_input_at(s("ann"), s("paris:5"), 1);
+    // Same group: one change carries both rows, so "paris" goes from 5 to 7 directly,
+    // never through 0 (KIP-904).
+    input.pipe_input_at(s("ann"), s("paris:7"), 2);
+    // Another group: subtract from the old one, then add to the new one.
+    input.pipe_input_at(s("ann"), s("rome:1"), 3);
+    let out: Vec<_> = driver
+        .output_topic("per-city", StringSerde, Nullable(I64Serde))
+        .read_records()
+        .into_iter()
+        .map(|r| (r.key, r.value, r.timestamp))
+        .collect();
+    assert_eq!(
+        out,
+        [
+            (s("paris"), Some(5), 1),
+            (s("paris"), Some(7), 2),
+            (s("paris"), Some(0), 3),
+            (s("rome"), Some(1), 3)
+        ]
+    );
+}
+
 /// Counts the words of each line per line key (no repartition: the key stays).
 fn words_per_key(cache_bytes: usize) -> Vec<(String, i64, i64)> {
     let builder = StreamsBuilder::new();

@@ -66,7 +66,9 @@ impl<K: Clone + Send + 'static, V: Clone + Send + 'static, VA: Clone + Send + 's
 pub(crate) type RowSelector<K, V, K2, V2> = Arc<dyn Fn(&K, &V) -> (K2, V2) + Send + Sync>;
 
 /// Re-keys table changes for a grouping: the old row is subtracted from its old group and
-/// the new row added to its new group, as two records.
+/// the new row added to its new group, as two records; when both rows fall into the same
+/// group, one record carries both, so the aggregation emits one result and never the
+/// intermediate one (KIP-904).
 pub(crate) struct TableRegroup<K, V, K2, V2> {
     pub selector: RowSelector<K, V, K2, V2>,
 }
@@ -75,7 +77,7 @@ impl<K, V, K2, V2> Processor<K, Change<V>, K2, Change<V2>> for TableRegroup<K, V
 where
     K: Clone + Send + 'static,
     V: Clone + Send + 'static,
-    K2: Clone + Send + 'static,
+    K2: Clone + PartialEq + Send + 'static,
     V2: Clone + Send + 'static,
 {
     fn process(
@@ -83,25 +85,41 @@ where
         ctx: &mut ProcessorContext<'_, K2, Change<V2>>,
         record: Record<K, Change<V>>,
     ) -> Result<(), ProcessError> {
-        if let Some(old) = &record.value.old {
-            let (key, value) = (self.selector)(&record.key, old);
-            ctx.forward(
+        let old = record
+            .value
+            .old
+            .as_ref()
+            .map(|old| (self.selector)(&record.key, old));
+        let new = record
+            .value
+            .new
+            .as_ref()
+            .map(|new| (self.selector)(&record.key, new));
+        match (old, new) {
+            (Some((old_key, old)), Some((new_key, new))) if old_key == new_key => ctx.forward(
                 record
-                    .clone()
-                    .with_key(key)
-                    .with_value(Change::new(None, Some(value))),
-            )?;
+                    .with_key(new_key)
+                    .with_value(Change::new(Some(new), Some(old))),
+            ),
+            (old, new) => {
+                if let Some((key, value)) = old {
+                    ctx.forward(
+                        record
+                            .clone()
+                            .with_key(key)
+                            .with_value(Change::new(None, Some(value))),
+                    )?;
+                }
+                if let Some((key, value)) = new {
+                    ctx.forward(
+                        record
+                            .with_key(key)
+                            .with_value(Change::new(Some(value), None)),
+                    )?;
+                }
+                Ok(())
+            }
         }
-        if let Some(new) = &record.value.new {
-            let (key, value) = (self.selector)(&record.key, new);
-            ctx.forward(
-                record
-                    .clone()
-                    .with_key(key)
-                    .with_value(Change::new(Some(value), None)),
-            )?;
-        }
-        Ok(())
     }
 }
 
