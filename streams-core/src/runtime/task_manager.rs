@@ -434,6 +434,8 @@ impl TaskManager {
         &mut self,
         consumer: &BaseConsumer<C>,
     ) -> Result<(), StreamsError> {
+        // The record caches forward what they hold while the processors are still open.
+        self.flush_caches()?;
         // Processors close first: what they write in close is part of the final commit.
         for task in self.tasks.values_mut() {
             task.clear_buffers();
