@@ -419,3 +419,68 @@ fn materialized_with_caching_off_forwards_every_update_under_any_budget() {
         .read_key_values();
     assert_eq!(out, [(s("k"), Some(1)), (s("k"), Some(2))]);
 }
+
+#[test]
+fn a_table_aggregate_carries_the_latest_timestamp_of_its_rows() {
+    let builder = StreamsBuilder::new();
+    scores_per_city(&builder);
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("scores", StringSerde, StringSerde);
+    input.pipe_input_at(s("ann"), s("paris:5"), 10);
+    // An older row: the aggregate keeps the later timestamp of the two.
+    input.pipe_input_at(s("bob"), s("paris:1"), 4);
+    // Leaving "paris" at 3: paris stays at 10, rome starts at 3.
+    input.pipe_input_at(s("ann"), s("rome:2"), 3);
+    let out: Vec<_> = driver
+        .output_topic("per-city", StringSerde, Nullable(I64Serde))
+        .read_records()
+        .into_iter()
+        .map(|r| (r.key, r.value, r.timestamp))
+        .collect();
+    assert_eq!(
+        out,
+        [
+            (s("paris"), Some(5), 10),
+            (s("paris"), Some(6), 10),
+            (s("paris"), Some(1), 10),
+            (s("rome"), Some(2), 3)
+        ]
+    );
+}
+
+#[test]
+fn a_stream_aggregate_carries_the_latest_timestamp_of_its_records() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("events", strings())
+        .group_by_key(Grouped::with(StringSerde, StringSerde))
+        .count(Materialized::as_store("event-counts"))
+        .to_stream()
+        .to("counts", Produced::with(StringSerde, Nullable(I64Serde)));
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("events", StringSerde, StringSerde);
+    input.pipe_input_at(s("k"), s("a"), 10);
+    input.pipe_input_at(s("k"), s("b"), 4); // out of order: the count stays at 10
+    input.pipe_input_at(s("k"), s("c"), 12);
+    input.pipe_input_at(s("j"), s("d"), 1);
+    let out: Vec<_> = driver
+        .output_topic("counts", StringSerde, Nullable(I64Serde))
+        .read_records()
+        .into_iter()
+        .map(|r| (r.key, r.value, r.timestamp))
+        .collect();
+    assert_eq!(
+        out,
+        [
+            (s("k"), Some(1), 10),
+            (s("k"), Some(2), 10),
+            (s("k"), Some(3), 12),
+            (s("j"), Some(1), 1)
+        ]
+    );
+    let store = driver
+        .key_value_store::<String, i64>("event-counts")
+        .unwrap();
+    assert_eq!(store.get(&s("k")), Some(3));
+    assert_eq!(store.all(), [(s("j"), 1), (s("k"), 3)]);
+}

@@ -124,6 +124,30 @@ impl<K: Data, V: Data> Materialized<K, V> {
         key: Option<Arc<dyn Serde<K>>>,
         value: Option<Arc<dyn Serde<V>>>,
     ) -> Option<MaterializedStore<K, V>> {
+        self.declare_store(b, prefix, key, value, false)
+    }
+
+    /// Like [`declare`](Self::declare), for aggregation results: each value is stored
+    /// with the timestamp of its latest update, which the next update's timestamp
+    /// depends on.
+    pub(crate) fn declare_timestamped(
+        self,
+        b: &mut TopologyBuilder,
+        prefix: &str,
+        key: Option<Arc<dyn Serde<K>>>,
+        value: Option<Arc<dyn Serde<V>>>,
+    ) -> Option<MaterializedStore<K, V>> {
+        self.declare_store(b, prefix, key, value, true)
+    }
+
+    fn declare_store(
+        self,
+        b: &mut TopologyBuilder,
+        prefix: &str,
+        key: Option<Arc<dyn Serde<K>>>,
+        value: Option<Arc<dyn Serde<V>>>,
+        timestamped: bool,
+    ) -> Option<MaterializedStore<K, V>> {
         let name = self
             .store_name
             .unwrap_or_else(|| b.next_name(&format!("{prefix}STATE-STORE-")));
@@ -139,6 +163,11 @@ impl<K: Data, V: Data> Materialized<K, V> {
             .with_caching(self.caching);
         let store = if self.in_memory {
             store.in_memory()
+        } else {
+            store
+        };
+        let store = if timestamped {
+            store.timestamped()
         } else {
             store
         };

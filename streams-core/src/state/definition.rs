@@ -68,6 +68,10 @@ pub(crate) struct StoreDefinition {
     pub logging: bool,
     /// Whether the write cache (when the runtime has one) sits in front of the store.
     pub caching: bool,
+    /// Whether values are stored with the timestamp of their latest update, in Kafka's
+    /// `ValueAndTimestamp` layout (aggregation results, whose output timestamp depends
+    /// on the previous one); the typed handles strip it.
+    pub timestamped: bool,
     /// A `KvSerdes<K, V>` (window and session stores too: their key and value serdes).
     pub serdes: Arc<dyn Any + Send + Sync>,
     /// Key and value type names, for error messages.
@@ -102,6 +106,7 @@ impl Stores {
             persistent: true,
             logging: true,
             caching: true,
+            timestamped: false,
             serdes: KvSerdes {
                 key: Arc::new(key_serde),
                 value: Arc::new(value_serde),
@@ -180,6 +185,7 @@ struct Common<K, V> {
     persistent: bool,
     logging: bool,
     caching: bool,
+    timestamped: bool,
     serdes: KvSerdes<K, V>,
 }
 
@@ -190,6 +196,7 @@ impl<K: Data, V: Data> Common<K, V> {
             persistent: true,
             logging: true,
             caching: false,
+            timestamped: false,
             serdes: KvSerdes {
                 key: Arc::new(key_serde),
                 value: Arc::new(value_serde),
@@ -204,6 +211,7 @@ impl<K: Data, V: Data> Common<K, V> {
             persistent: self.persistent,
             logging: self.logging,
             caching: self.caching,
+            timestamped: self.timestamped,
             serdes: Arc::new(self.serdes),
             types: (std::any::type_name::<K>(), std::any::type_name::<V>()),
         })
@@ -216,6 +224,7 @@ pub struct KeyValueStoreBuilder<K, V> {
     persistent: bool,
     logging: bool,
     caching: bool,
+    timestamped: bool,
     serdes: KvSerdes<K, V>,
 }
 
@@ -240,6 +249,12 @@ impl<K: Data, V: Data> KeyValueStoreBuilder<K, V> {
         self.caching = enabled;
         self
     }
+
+    /// Stores each value with the timestamp of its latest update (aggregations).
+    pub(crate) fn timestamped(mut self) -> Self {
+        self.timestamped = true;
+        self
+    }
 }
 
 impl<K: Data, V: Data> StoreBuilder for KeyValueStoreBuilder<K, V> {
@@ -254,6 +269,7 @@ impl<K: Data, V: Data> StoreBuilder for KeyValueStoreBuilder<K, V> {
             persistent: self.persistent,
             logging: self.logging,
             caching: self.caching,
+            timestamped: self.timestamped,
             serdes: Arc::new(self.serdes),
             types: (std::any::type_name::<K>(), std::any::type_name::<V>()),
         })

@@ -85,6 +85,8 @@ pub(crate) struct StoreSlot {
     pub store: ByteStore,
     /// The forwarding side of the store's record cache; `None` when it has no cache.
     pub cache: Option<SlotCache>,
+    /// The time of the record being processed (the task's clock).
+    pub clock: RecordTimestamp,
 }
 
 impl StoreSlot {
@@ -262,6 +264,7 @@ impl TaskStores {
                     topic,
                     store,
                     cache: slot_cache,
+                    clock: stores.clock.clone(),
                 },
             );
         }

@@ -34,6 +34,21 @@ pub(crate) fn reducing<K: 'static, V: 'static>(reducer: Reducer<V>) -> Combine<K
     })
 }
 
+/// A key's previous aggregate, and the timestamp of its next one: the later of the
+/// record's and the previous aggregate's, as Kafka Streams' aggregations do.
+fn previous<K, V, VA>(
+    stored: Option<(VA, Option<i64>)>,
+    record: &Record<K, V>,
+) -> (Option<VA>, i64) {
+    match stored {
+        Some((aggregate, stored_at)) => (
+            Some(aggregate),
+            stored_at.map_or(record.timestamp, |t| t.max(record.timestamp)),
+        ),
+        None => (None, record.timestamp),
+    }
+}
+
 /// Aggregates a grouped stream per key in a store and emits each new aggregate (held
 /// back in the store's record cache until commit when the store is cached).
 pub(crate) struct StreamAggregate<K, V, VA> {
@@ -54,11 +69,13 @@ impl<K: Clone + Send + 'static, V: Clone + Send + 'static, VA: Clone + Send + 's
         record: Record<K, V>,
     ) -> Result<(), ProcessError> {
         let store = ctx.key_value_store::<K, VA>(&self.store)?;
-        let old = store.get(&record.key)?;
+        let (old, timestamp) = previous(store.get_with_timestamp(&record.key)?, &record);
         let new = (self.combine)(&record.key, record.value.clone(), old.clone());
-        store.put(&record.key, &new)?;
-        let store = self.store.as_str();
-        forward_or_cache(ctx, store, record.with_value(Change::new(Some(new), old)))
+        store.put_with_timestamp(&record.key, &new, timestamp)?;
+        let update = record
+            .with_value(Change::new(Some(new), old))
+            .with_timestamp(timestamp);
+        forward_or_cache(ctx, self.store.as_str(), update)
     }
 }
 
@@ -152,7 +169,7 @@ impl<K: Clone + Send + 'static, V: Clone + Send + 'static, VA: Clone + Send + 's
         record: Record<K, Change<V>>,
     ) -> Result<(), ProcessError> {
         let store = ctx.key_value_store::<K, VA>(&self.store)?;
-        let old = store.get(&record.key)?;
+        let (old, timestamp) = previous(store.get_with_timestamp(&record.key)?, &record);
         let mut aggregate = old.clone();
         if let Some(row) = record.value.old.clone() {
             aggregate = (self.retract)(&record.key, row, aggregate);
@@ -163,8 +180,10 @@ impl<K: Clone + Send + 'static, V: Clone + Send + 'static, VA: Clone + Send + 's
         let Some(value) = &aggregate else {
             return Ok(());
         };
-        store.put(&record.key, value)?;
-        let store = self.store.as_str();
-        forward_or_cache(ctx, store, record.with_value(Change::new(aggregate, old)))
+        store.put_with_timestamp(&record.key, value, timestamp)?;
+        let update = record
+            .with_value(Change::new(aggregate, old))
+            .with_timestamp(timestamp);
+        forward_or_cache(ctx, self.store.as_str(), update)
     }
 }
