@@ -1,6 +1,7 @@
 //! What every caching layer shares: the thread's byte budget and the ordered map of cached
 //! entries with its dirty set and eviction order.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::ops::RangeBounds;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -80,8 +81,10 @@ pub(crate) type DirtyBatch = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 struct CacheEntry {
     /// `None` is a cached delete.
     value: Option<Vec<u8>>,
-    /// Position in write order; the key of this entry in `by_age` (and `dirty`).
+    /// Position of the latest write; the key of this entry in `dirty`.
     tick: u64,
+    /// Position of the latest read or write; the key of this entry in `by_use`.
+    used: Cell<u64>,
     dirty: bool,
 }
 
@@ -90,16 +93,18 @@ fn entry_size(key: &[u8], value: Option<&[u8]>) -> usize {
 }
 
 /// The cached entries of one store (Kafka's `NamedCache`): values by key, the order of
-/// their latest writes (eviction and flush order) and which of them are dirty.
+/// their latest use (eviction order: reads count, as in Kafka's LRU), and which of them
+/// are dirty, in the order of their latest write (flush order).
 pub(crate) struct RecordCache {
     budget: CacheBudget,
     own_bytes: usize,
     entries: BTreeMap<Vec<u8>, CacheEntry>,
-    /// Every entry by the tick of its latest write (eviction order).
-    by_age: BTreeMap<u64, Vec<u8>>,
+    /// Every entry by the tick of its latest read or write (eviction order). Reads
+    /// take `&self`, hence the cell.
+    by_use: RefCell<BTreeMap<u64, Vec<u8>>>,
     /// Dirty entries by the tick of their latest write (flush order).
     dirty: BTreeMap<u64, Vec<u8>>,
-    next_tick: u64,
+    next_tick: Cell<u64>,
 }
 
 impl RecordCache {
@@ -108,9 +113,9 @@ impl RecordCache {
             budget,
             own_bytes: 0,
             entries: BTreeMap::new(),
-            by_age: BTreeMap::new(),
+            by_use: RefCell::new(BTreeMap::new()),
             dirty: BTreeMap::new(),
-            next_tick: 0,
+            next_tick: Cell::new(0),
         }
     }
 
@@ -129,9 +134,23 @@ impl RecordCache {
         self.dirty.len()
     }
 
-    /// The cached value of `key`: `None` when not cached, `Some(None)` for a cached delete.
+    fn tick(&self) -> u64 {
+        let tick = self.next_tick.get();
+        self.next_tick.set(tick + 1);
+        tick
+    }
+
+    /// The cached value of `key`: `None` when not cached, `Some(None)` for a cached
+    /// delete. A hit makes the entry the most recently used.
     pub fn get(&self, key: &[u8]) -> Option<Option<&[u8]>> {
-        self.entries.get(key).map(|e| e.value.as_deref())
+        let entry = self.entries.get(key)?;
+        let tick = self.tick();
+        let mut by_use = self.by_use.borrow_mut();
+        if let Some(key) = by_use.remove(&entry.used.get()) {
+            by_use.insert(tick, key);
+        }
+        entry.used.set(tick);
+        Some(entry.value.as_deref())
     }
 
     /// Cached entries with keys in `range`, in key order (`None` values are deletes).
@@ -150,7 +169,7 @@ impl RecordCache {
             let size = entry_size(key, entry.value.as_deref());
             self.own_bytes -= size;
             self.budget.release(size);
-            self.by_age.remove(&entry.tick);
+            self.by_use.get_mut().remove(&entry.used.get());
             self.dirty.remove(&entry.tick);
         }
     }
@@ -160,8 +179,7 @@ impl RecordCache {
     /// dirty entry in write order.
     pub fn write(&mut self, key: &[u8], value: Option<&[u8]>) -> DirtyBatch {
         self.remove(key);
-        let tick = self.next_tick;
-        self.next_tick += 1;
+        let tick = self.tick();
         let size = entry_size(key, value);
         self.own_bytes += size;
         self.budget.charge(size);
@@ -170,10 +188,11 @@ impl RecordCache {
             CacheEntry {
                 value: value.map(<[u8]>::to_vec),
                 tick,
+                used: Cell::new(tick),
                 dirty: true,
             },
         );
-        self.by_age.insert(tick, key.to_vec());
+        self.by_use.get_mut().insert(tick, key.to_vec());
         self.dirty.insert(tick, key.to_vec());
         self.evict_while_over_budget()
     }
@@ -181,10 +200,14 @@ impl RecordCache {
     fn evict_while_over_budget(&mut self) -> DirtyBatch {
         let mut batch = DirtyBatch::new();
         while self.budget.exceeded() {
-            let Some((_, key)) = self.by_age.first_key_value() else {
+            let Some(key) = self
+                .by_use
+                .get_mut()
+                .first_key_value()
+                .map(|(_, k)| k.clone())
+            else {
                 break;
             };
-            let key = key.clone();
             let Some(entry) = self.entries.get(&key) else {
                 break;
             };
@@ -223,7 +246,7 @@ impl RecordCache {
         self.budget.release(self.own_bytes);
         self.own_bytes = 0;
         self.entries.clear();
-        self.by_age.clear();
+        self.by_use.get_mut().clear();
         self.dirty.clear();
     }
 }
@@ -270,6 +293,30 @@ mod tests {
         assert_eq!(budget.used_bytes(), room_for(1));
         b.clear();
         assert_eq!(budget.used_bytes(), 0);
+    }
+
+    #[test]
+    fn reads_keep_an_entry_from_eviction_but_not_its_flush_order() {
+        let budget = CacheBudget::new(room_for(2));
+        let mut cache = RecordCache::new(budget);
+        cache.write(b"1", Some(b"x"));
+        cache.write(b"2", Some(b"x"));
+        let flushed = cache.take_dirty();
+        assert_eq!(flushed.len(), 2);
+        // "1" was written first but read last: "2" is the least recently used.
+        assert_eq!(cache.get(b"1"), Some(Some(&b"x"[..])));
+        assert!(cache.write(b"3", Some(b"y")).is_empty());
+        assert_eq!(cache.get(b"2"), None);
+        assert_eq!(cache.get(b"1"), Some(Some(&b"x"[..])));
+        // Flush order stays the order of writes.
+        cache.write(b"1", Some(b"z"));
+        assert_eq!(
+            cache.take_dirty(),
+            vec![
+                (b"3".to_vec(), Some(b"y".to_vec())),
+                (b"1".to_vec(), Some(b"z".to_vec()))
+            ]
+        );
     }
 
     #[test]
