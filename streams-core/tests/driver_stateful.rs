@@ -369,3 +369,192 @@ fn remove_one(list: String, item: String) -> String {
     }
     items.join("|")
 }
+
+/// A table grouping: each row `city:score` adds its score to its city.
+fn scores_per_city(builder: &StreamsBuilder) {
+    builder
+        .table("scores", strings(), Materialized::new())
+        .group_by(
+            |_user, row| {
+                let (city, score) = row.split_once(':').unwrap();
+                (s(city), score.parse::<i64>().unwrap())
+            },
+            Grouped::with(StringSerde, I64Serde),
+        )
+        .aggregate(
+            || 0,
+            |_, score, sum| sum + score,
+            |_, score, sum| sum - score,
+            Materialized::with(StringSerde, I64Serde),
+        )
+        .to_stream()
+        .to("per-city", Produced::with(StringSerde, Nullable(I64Serde)));
+}
+
+#[test]
+fn a_table_row_updated_within_its_group_emits_one_result_not_the_intermediate_one() {
+    let builder = StreamsBuilder::new();
+    scores_per_city(&builder);
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("scores", StringSerde, StringSerde);
+    input.pipe_input_at(s("ann"), s("paris:5"), 1);
+    // Same group: one change carries both rows, so "paris" goes from 5 to 7 directly,
+    // never through 0 (KIP-904).
+    input.pipe_input_at(s("ann"), s("paris:7"), 2);
+    // Another group: subtract from the old one, then add to the new one.
+    input.pipe_input_at(s("ann"), s("rome:1"), 3);
+    let out: Vec<_> = driver
+        .output_topic("per-city", StringSerde, Nullable(I64Serde))
+        .read_records()
+        .into_iter()
+        .map(|r| (r.key, r.value, r.timestamp))
+        .collect();
+    assert_eq!(
+        out,
+        [
+            (s("paris"), Some(5), 1),
+            (s("paris"), Some(7), 2),
+            (s("paris"), Some(0), 3),
+            (s("rome"), Some(1), 3)
+        ]
+    );
+}
+
+/// Counts the words of each line per line key (no repartition: the key stays).
+fn words_per_key(cache_bytes: usize) -> Vec<(String, i64, i64)> {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("lines", strings())
+        .flat_map_values(|line: String| {
+            line.split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .group_by_key(Grouped::with(StringSerde, StringSerde))
+        .count(Materialized::as_store("words"))
+        .to_stream()
+        .to("counts", Produced::with(StringSerde, Nullable(I64Serde)));
+    let driver = TopologyTestDriver::with_config(
+        builder.build().unwrap(),
+        TestDriverConfig::default().with_store_cache_max_bytes(cache_bytes),
+    );
+    let lines = driver.input_topic("lines", StringSerde, StringSerde);
+    lines.pipe_input_at(s("k"), s("a b c"), 5);
+    lines.pipe_input_at(s("j"), s("d"), 6);
+    lines.pipe_input_at(s("k"), s("e"), 9);
+    driver
+        .output_topic("counts", StringSerde, Nullable(I64Serde))
+        .read_records()
+        .into_iter()
+        .map(|r| (r.key, r.value.unwrap(), r.timestamp))
+        .collect()
+}
+
+#[test]
+fn the_record_cache_merges_the_updates_of_one_record_and_the_driver_commits_after_each() {
+    // The driver commits after every record, as Kafka's does: each input record's
+    // updates of a key reach downstream as one, the latest, with its timestamp.
+    assert_eq!(
+        words_per_key(10 * 1024 * 1024),
+        [(s("k"), 3, 5), (s("j"), 1, 6), (s("k"), 4, 9)]
+    );
+    // Without the cache every update is forwarded.
+    assert_eq!(
+        words_per_key(0),
+        [
+            (s("k"), 1, 5),
+            (s("k"), 2, 5),
+            (s("k"), 3, 5),
+            (s("j"), 1, 6),
+            (s("k"), 4, 9)
+        ]
+    );
+}
+
+#[test]
+fn materialized_with_caching_off_forwards_every_update_under_any_budget() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("lines", strings())
+        .flat_map_values(|line: String| {
+            line.split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .group_by_key(Grouped::with(StringSerde, StringSerde))
+        .count(Materialized::as_store("words").with_caching(false))
+        .to_stream()
+        .to("counts", Produced::with(StringSerde, Nullable(I64Serde)));
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let lines = driver.input_topic("lines", StringSerde, StringSerde);
+    lines.pipe_input_at(s("k"), s("a b"), 5);
+    let out = driver
+        .output_topic("counts", StringSerde, Nullable(I64Serde))
+        .read_key_values();
+    assert_eq!(out, [(s("k"), Some(1)), (s("k"), Some(2))]);
+}
+
+#[test]
+fn a_table_aggregate_carries_the_latest_timestamp_of_its_rows() {
+    let builder = StreamsBuilder::new();
+    scores_per_city(&builder);
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("scores", StringSerde, StringSerde);
+    input.pipe_input_at(s("ann"), s("paris:5"), 10);
+    // An older row: the aggregate keeps the later timestamp of the two.
+    input.pipe_input_at(s("bob"), s("paris:1"), 4);
+    // Leaving "paris" at 3: paris stays at 10, rome starts at 3.
+    input.pipe_input_at(s("ann"), s("rome:2"), 3);
+    let out: Vec<_> = driver
+        .output_topic("per-city", StringSerde, Nullable(I64Serde))
+        .read_records()
+        .into_iter()
+        .map(|r| (r.key, r.value, r.timestamp))
+        .collect();
+    assert_eq!(
+        out,
+        [
+            (s("paris"), Some(5), 10),
+            (s("paris"), Some(6), 10),
+            (s("paris"), Some(1), 10),
+            (s("rome"), Some(2), 3)
+        ]
+    );
+}
+
+#[test]
+fn a_stream_aggregate_carries_the_latest_timestamp_of_its_records() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("events", strings())
+        .group_by_key(Grouped::with(StringSerde, StringSerde))
+        .count(Materialized::as_store("event-counts"))
+        .to_stream()
+        .to("counts", Produced::with(StringSerde, Nullable(I64Serde)));
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("events", StringSerde, StringSerde);
+    input.pipe_input_at(s("k"), s("a"), 10);
+    input.pipe_input_at(s("k"), s("b"), 4); // out of order: the count stays at 10
+    input.pipe_input_at(s("k"), s("c"), 12);
+    input.pipe_input_at(s("j"), s("d"), 1);
+    let out: Vec<_> = driver
+        .output_topic("counts", StringSerde, Nullable(I64Serde))
+        .read_records()
+        .into_iter()
+        .map(|r| (r.key, r.value, r.timestamp))
+        .collect();
+    assert_eq!(
+        out,
+        [
+            (s("k"), Some(1), 10),
+            (s("k"), Some(2), 10),
+            (s("k"), Some(3), 12),
+            (s("j"), Some(1), 1)
+        ]
+    );
+    let store = driver
+        .key_value_store::<String, i64>("event-counts")
+        .unwrap();
+    assert_eq!(store.get(&s("k")), Some(3));
+    assert_eq!(store.all(), [(s("j"), 1), (s("k"), 3)]);
+}

@@ -20,9 +20,11 @@ fn counting_app(app: &str, input: &str, output: &str, state_dir: &std::path::Pat
         .count(Materialized::as_store("counts"))
         .to_stream()
         .to(output, Produced::with(StringSerde, Nullable(I64Serde)));
+    // No record cache: every update is forwarded, so each one can be checked.
     let config = StreamsConfig::new(app, bootstrap())
         .with_processing_guarantee(ProcessingGuarantee::ExactlyOnceV2)
-        .with_state_dir(state_dir);
+        .with_state_dir(state_dir)
+        .with_store_cache_max_bytes(0);
     assert_eq!(
         config.commit_interval,
         Duration::from_millis(100),

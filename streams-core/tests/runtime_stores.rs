@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use common::restore::{wait_restored, RestoreCount};
 use streams_core::processor::{ProcessError, Processor, ProcessorContext};
 use streams_core::runtime::{KafkaStreams, State, StreamsConfig};
-use streams_core::serde::{I64Serde, StringSerde};
+use streams_core::serde::{I64Serde, Nullable, StringSerde};
 use streams_core::state::Stores;
-use streams_core::{Consumed, Produced, Record, StreamsBuilder};
+use streams_core::{Consumed, Grouped, Materialized, Produced, Record, StreamsBuilder};
 use streams_test_support::{
     bootstrap, consume_to_end, produce_keyed, require_broker, within, Isolation, TestTopic,
 };
@@ -42,11 +42,19 @@ fn counting_app(
     state_dir: &Path,
     in_memory: bool,
 ) -> (KafkaStreams, RestoreCount) {
-    counting_app_with(app, input, output, state_dir, in_memory, 0)
+    counting_app_with(
+        app,
+        input,
+        output,
+        state_dir,
+        in_memory,
+        0,
+        Duration::from_millis(200),
+    )
 }
 
-/// The counting app with a write cache of `cache_bytes` per store (0: every write is
-/// logged, which the exact restore counts of these tests rely on).
+/// The counting app with a record cache of `cache_bytes` (0: every write is logged,
+/// which the exact restore counts of these tests rely on), committing every `commit`.
 fn counting_app_with(
     app: &str,
     input: &str,
@@ -54,6 +62,7 @@ fn counting_app_with(
     state_dir: &Path,
     in_memory: bool,
     cache_bytes: usize,
+    commit: Duration,
 ) -> (KafkaStreams, RestoreCount) {
     let builder = StreamsBuilder::new();
     let store = Stores::key_value("counts", StringSerde, I64Serde);
@@ -63,7 +72,7 @@ fn counting_app_with(
         .process_with_stores(|| Counter, &["counts"])
         .to(output, Produced::with(StringSerde, I64Serde));
     let config = StreamsConfig::new(app, bootstrap())
-        .with_commit_interval(Duration::from_millis(200))
+        .with_commit_interval(commit)
         .with_state_dir(state_dir)
         .with_store_cache_max_bytes(cache_bytes);
     let streams = KafkaStreams::new(builder.build().unwrap(), config).unwrap();
@@ -321,9 +330,45 @@ fn running_instances_answer_local_store_queries_and_clean_up_after_close() {
     });
 }
 
+/// Waits until store `store` of `streams` holds `expected` for every key `k0..k{n}`.
+fn wait_for_counts(streams: &KafkaStreams, store: &str, keys: usize, expected: i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let counts: Vec<Option<i64>> = (0..keys)
+            .map(|k| {
+                streams
+                    .query_key::<String, i64>(store, &format!("k{k}"))
+                    .ok()
+                    .flatten()
+            })
+            .collect();
+        if counts.iter().all(|c| *c == Some(expected)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "counts in {store} never reached {expected}: {counts:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `(key, count)` of records holding big-endian i64 counts.
+fn key_counts(records: &[streams_test_support::ConsumedRecord]) -> Vec<(String, i64)> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                r.key_str().to_string(),
+                i64::from_be_bytes(r.value.clone().unwrap().try_into().unwrap()),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn the_write_cache_logs_each_key_once_per_commit_and_keeps_counts_exact() {
-    within(Duration::from_secs(120), || {
+    within(Duration::from_secs(180), || {
         require_broker();
         let app = format!("it-cache-{}", uuid::Uuid::new_v4().simple());
         let input = TestTopic::new("cache-in", 1);
@@ -331,8 +376,8 @@ fn the_write_cache_logs_each_key_once_per_commit_and_keeps_counts_exact() {
         let changelog = format!("{app}-counts-changelog");
         let _changelog = TestTopic::adopt(&changelog);
         let dir = tempfile::tempdir().unwrap();
-        // 5 keys, 100 updates each, produced before the app starts: they are processed
-        // in a few polls, far fewer commits than updates.
+        // 5 keys, 100 updates each, all processed long before the first interval
+        // commit: the only commit is the one at close.
         produce_keyed(input.name(), batch(5, 100));
         let (streams, _) = counting_app_with(
             &app,
@@ -341,24 +386,31 @@ fn the_write_cache_logs_each_key_once_per_commit_and_keeps_counts_exact() {
             dir.path(),
             false,
             1 << 20,
+            Duration::from_secs(3600),
         );
+        wait_for_counts(&streams, "counts", 5, 100);
         let counts = latest_counts(output.name(), 500);
         assert!(
             (0..5).all(|k| counts[&format!("k{k}")] == 100),
             "{counts:?}"
         );
-        assert!(streams.close(Duration::from_secs(30)));
+        // Nothing was committed yet, so nothing was logged.
         let logged = consume_to_end(
             &changelog,
             Isolation::ReadUncommitted,
             Duration::from_secs(20),
-        )
-        .len();
-        assert!(
-            logged < 500,
-            "the cache merged updates: {logged} changelog records for 500 updates"
         );
-        assert!(logged >= 5);
+        assert!(logged.is_empty(), "logged before any commit: {logged:?}");
+        assert!(streams.close(Duration::from_secs(30)));
+        // One commit: each key logged once, with its final count.
+        let mut logged = key_counts(&consume_to_end(
+            &changelog,
+            Isolation::ReadUncommitted,
+            Duration::from_secs(20),
+        ));
+        logged.sort();
+        let expected: Vec<(String, i64)> = (0..5).map(|k| (format!("k{k}"), 100)).collect();
+        assert_eq!(logged, expected);
 
         // Restored from the deduplicated changelog into a fresh directory, the counts
         // go on from the right totals.
@@ -370,9 +422,10 @@ fn the_write_cache_logs_each_key_once_per_commit_and_keeps_counts_exact() {
             fresh.path(),
             false,
             1 << 20,
+            Duration::from_millis(200),
         );
         wait_restored(&streams);
-        assert_eq!(restored.restored(), logged as u64);
+        assert_eq!(restored.restored(), 5);
         produce_keyed(input.name(), batch(5, 1));
         let counts = latest_counts(output.name(), 505);
         assert!(
@@ -380,5 +433,124 @@ fn the_write_cache_logs_each_key_once_per_commit_and_keeps_counts_exact() {
             "{counts:?}"
         );
         assert!(streams.close(Duration::from_secs(30)));
+    });
+}
+
+/// A DSL count of `input` into `output` in store "dsl-counts", committing every
+/// `commit`, with the record cache on or off for the store.
+fn dsl_count_app(
+    app: &str,
+    input: &str,
+    output: &str,
+    state_dir: &Path,
+    caching: bool,
+    commit: Duration,
+) -> KafkaStreams {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(input, Consumed::with(StringSerde, StringSerde))
+        .group_by_key(Grouped::with(StringSerde, StringSerde))
+        .count(Materialized::as_store("dsl-counts").with_caching(caching))
+        .to_stream()
+        .to(output, Produced::with(StringSerde, Nullable(I64Serde)));
+    let config = StreamsConfig::new(app, bootstrap())
+        .with_commit_interval(commit)
+        .with_state_dir(state_dir);
+    let streams = KafkaStreams::new(builder.build().unwrap(), config).unwrap();
+    streams.start().unwrap();
+    assert!(
+        streams.wait_for_state(State::Running, Duration::from_secs(60)),
+        "{:?}",
+        streams.state()
+    );
+    streams
+}
+
+#[test]
+fn a_cached_count_forwards_each_key_once_per_commit_and_an_uncached_one_every_update() {
+    within(Duration::from_secs(240), || {
+        require_broker();
+        let input = TestTopic::new("dsl-cache-in", 1);
+        produce_keyed(input.name(), batch(5, 100));
+        let inputs = consume_to_end(
+            input.name(),
+            Isolation::ReadUncommitted,
+            Duration::from_secs(20),
+        );
+        assert_eq!(inputs.len(), 500);
+        // Each key's output carries the timestamp of its latest input record.
+        let last_timestamp: HashMap<String, Option<i64>> = inputs
+            .iter()
+            .map(|r| (r.key_str().to_string(), r.timestamp_ms))
+            .collect();
+
+        // With the default cache: all 500 updates are processed before the first
+        // interval commit, and downstream sees nothing until the commit at close, which
+        // forwards the final count of each key once.
+        let app = format!("it-dsl-cache-{}", uuid::Uuid::new_v4().simple());
+        let _changelog = TestTopic::adopt(&format!("{app}-dsl-counts-changelog"));
+        let output = TestTopic::new("dsl-cache-out", 1);
+        let dir = tempfile::tempdir().unwrap();
+        let streams = dsl_count_app(
+            &app,
+            input.name(),
+            output.name(),
+            dir.path(),
+            true,
+            Duration::from_secs(3600),
+        );
+        wait_for_counts(&streams, "dsl-counts", 5, 100);
+        let early = consume_to_end(
+            output.name(),
+            Isolation::ReadUncommitted,
+            Duration::from_secs(20),
+        );
+        assert!(early.is_empty(), "forwarded before a commit: {early:?}");
+        assert!(streams.close(Duration::from_secs(30)));
+        let out = consume_to_end(
+            output.name(),
+            Isolation::ReadUncommitted,
+            Duration::from_secs(20),
+        );
+        let mut counts = key_counts(&out);
+        counts.sort();
+        let expected: Vec<(String, i64)> = (0..5).map(|k| (format!("k{k}"), 100)).collect();
+        assert_eq!(counts, expected, "500 updates consumed, 5 forwarded");
+        for r in &out {
+            assert_eq!(r.timestamp_ms, last_timestamp[r.key_str()], "{r:?}");
+        }
+
+        // With caching off for the store, every update is forwarded, in order.
+        let app = format!("it-dsl-nocache-{}", uuid::Uuid::new_v4().simple());
+        let _changelog = TestTopic::adopt(&format!("{app}-dsl-counts-changelog"));
+        let output = TestTopic::new("dsl-nocache-out", 1);
+        let dir = tempfile::tempdir().unwrap();
+        let streams = dsl_count_app(
+            &app,
+            input.name(),
+            output.name(),
+            dir.path(),
+            false,
+            Duration::from_secs(3600),
+        );
+        let out = streams_test_support::consume_n(output.name(), 500, Duration::from_secs(60));
+        assert_eq!(out.len(), 500);
+        assert!(streams.close(Duration::from_secs(30)));
+        for k in 0..5 {
+            let key = format!("k{k}");
+            let counts: Vec<i64> = key_counts(&out)
+                .into_iter()
+                .filter(|(k, _)| *k == key)
+                .map(|(_, c)| c)
+                .collect();
+            assert_eq!(counts, (1..=100).collect::<Vec<_>>(), "{key}");
+        }
+        // Nothing beyond the 500 updates.
+        let all = consume_to_end(
+            output.name(),
+            Isolation::ReadUncommitted,
+            Duration::from_secs(20),
+        );
+        assert_eq!(all.len(), 500);
     });
 }

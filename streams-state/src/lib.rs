@@ -7,8 +7,9 @@
 //! * Store kinds, each a trait over `&[u8]` keys and values with in-memory
 //!   (`BTreeMap`) and RocksDB implementations: [`KeyValueStore`], [`WindowStore`],
 //!   [`SessionStore`], all extending [`StateStore`].
-//! * Layers that wrap a store and add one concern: [`CachingKeyValueStore`] (write cache
-//!   with flush listener) and the change-logging wrappers [`LoggedKeyValueStore`],
+//! * Layers that wrap a store and add one concern: the record cache ([`cache`]:
+//!   [`CachingKeyValueStore`], [`CachingWindowStore`], [`CachingSessionStore`] sharing a
+//!   [`CacheBudget`], with flush listeners) and the change-logging wrappers [`LoggedKeyValueStore`],
 //!   [`LoggedWindowStore`] and [`LoggedSessionStore`].
 //! * Byte layouts shared with Kafka Streams: [`key_layout`] and [`timestamped`].
 //! * Restoration from changelogs ([`restore`]), `.checkpoint` files ([`checkpoint`]) and
@@ -46,7 +47,10 @@ pub mod timestamped;
 pub mod topic_partition;
 pub mod window;
 
-pub use cache::{CachingKeyValueStore, FlushListener, CACHE_ENTRY_OVERHEAD_BYTES};
+pub use cache::{
+    CacheBudget, CachingKeyValueStore, CachingSessionStore, CachingWindowStore, FlushListener,
+    CACHE_ENTRY_OVERHEAD_BYTES,
+};
 pub use changelog::{
     ChangeLogger, LoggedKeyValueStore, LoggedRecord, LoggedSessionStore, LoggedWindowStore,
     RecordTimestamp, RecordingChangeLogger,

@@ -40,7 +40,12 @@ fn topology(input: &str, output: &str) -> Topology {
     builder
         .stream(input, Consumed::with(StringSerde, StringSerde))
         .group_by_key(Grouped::new())
-        .count(Materialized::as_store(STORE).with_key_serde(StringSerde))
+        // Caching off: every new count is written out, as the fault tests expect.
+        .count(
+            Materialized::as_store(STORE)
+                .with_key_serde(StringSerde)
+                .with_caching(false),
+        )
         .to_stream()
         .to(output, Produced::with(StringSerde, Nullable(I64Serde)));
     builder.build().expect("the counting topology is valid")

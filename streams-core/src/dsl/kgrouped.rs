@@ -411,7 +411,7 @@ where
 {
     let store = {
         let mut b = stream.builder.borrow_mut();
-        materialized.declare(&mut b, prefix, key_serde, value_serde)
+        materialized.declare_timestamped(&mut b, prefix, key_serde, value_serde)
     };
     let Some(store) = store else {
         return broken_table(stream);

@@ -427,8 +427,10 @@ impl<K: Data, V: Data> KTable<K, V> {
     }
 
     /// Groups rows by a new key (and value) for a table aggregation; rows are
-    /// repartitioned by the new key through an internal topic.
-    pub fn group_by<K2: Data, V2: Data>(
+    /// repartitioned by the new key through an internal topic. An update whose old and
+    /// new rows map to the same key travels as one record, so the aggregation emits one
+    /// result for it (the grouping keys are compared with `==`).
+    pub fn group_by<K2: Data + PartialEq, V2: Data>(
         &self,
         selector: impl Fn(&K, &V) -> (K2, V2) + Send + Sync + 'static,
         grouped: Grouped<K2, V2>,

@@ -90,7 +90,9 @@ impl<K, V> Materialized<K, V> {
         self
     }
 
-    /// Turns the write cache of the store on (default) or off.
+    /// Turns the record cache of the store on (default) or off. With it, updates of a
+    /// key between commits are merged and only the latest is forwarded downstream (at
+    /// commit or on eviction), as in Kafka Streams; without it, every update is.
     pub fn with_caching(mut self, enabled: bool) -> Self {
         self.caching = enabled;
         self
@@ -122,6 +124,30 @@ impl<K: Data, V: Data> Materialized<K, V> {
         key: Option<Arc<dyn Serde<K>>>,
         value: Option<Arc<dyn Serde<V>>>,
     ) -> Option<MaterializedStore<K, V>> {
+        self.declare_store(b, prefix, key, value, false)
+    }
+
+    /// Like [`declare`](Self::declare), for aggregation results: each value is stored
+    /// with the timestamp of its latest update, which the next update's timestamp
+    /// depends on.
+    pub(crate) fn declare_timestamped(
+        self,
+        b: &mut TopologyBuilder,
+        prefix: &str,
+        key: Option<Arc<dyn Serde<K>>>,
+        value: Option<Arc<dyn Serde<V>>>,
+    ) -> Option<MaterializedStore<K, V>> {
+        self.declare_store(b, prefix, key, value, true)
+    }
+
+    fn declare_store(
+        self,
+        b: &mut TopologyBuilder,
+        prefix: &str,
+        key: Option<Arc<dyn Serde<K>>>,
+        value: Option<Arc<dyn Serde<V>>>,
+        timestamped: bool,
+    ) -> Option<MaterializedStore<K, V>> {
         let name = self
             .store_name
             .unwrap_or_else(|| b.next_name(&format!("{prefix}STATE-STORE-")));
@@ -137,6 +163,11 @@ impl<K: Data, V: Data> Materialized<K, V> {
             .with_caching(self.caching);
         let store = if self.in_memory {
             store.in_memory()
+        } else {
+            store
+        };
+        let store = if timestamped {
+            store.timestamped()
         } else {
             store
         };
@@ -198,7 +229,8 @@ impl<K: Data, V: Data> Materialized<K, V> {
             Duration::from_millis(size_ms as u64),
             false,
         )
-        .with_logging(self.logging);
+        .with_logging(self.logging)
+        .with_caching(self.caching);
         let builder = if self.in_memory {
             builder.in_memory()
         } else {
@@ -227,7 +259,8 @@ impl<K: Data, V: Data> Materialized<K, V> {
             store.value_serde.clone(),
             retention,
         )
-        .with_logging(self.logging);
+        .with_logging(self.logging)
+        .with_caching(self.caching);
         let builder = if self.in_memory {
             builder.in_memory()
         } else {

@@ -63,6 +63,16 @@ impl<'a> TaskContext<'a> {
         &self.exec.state.application_id
     }
 
+    /// The task's execution state, for the crate's own operators.
+    pub(crate) fn exec(&self) -> &'a Exec<'a> {
+        self.exec
+    }
+
+    /// This processor's node index.
+    pub(crate) fn node(&self) -> usize {
+        self.node
+    }
+
     /// This processor's node name.
     pub fn node_name(&self) -> &str {
         self.exec.node_name(self.node)

@@ -84,9 +84,12 @@ pub struct StreamsConfig {
     /// How often librdkafka reports statistics (consumer lag metrics). Default 5 s;
     /// zero disables them.
     pub statistics_interval: Duration,
-    /// Write cache of each key-value store, in bytes: repeated writes of a key between
-    /// commits reach the store and its changelog once. 0 disables it. Default 1 MiB.
-    /// Updates downstream are not held back by it.
+    /// The record cache of the instance, in bytes (Kafka's `statestore.cache.max.bytes`),
+    /// divided evenly between the stream threads and shared by each thread's stores.
+    /// Updates of a key between commits are merged in the cache: the store, its changelog
+    /// and the operators downstream see the latest one, at commit or when the cache
+    /// evicts the key. 0 disables it (every update is forwarded at once). Default 10 MiB.
+    /// Stores opt out one by one with `Materialized::with_caching(false)`.
     pub store_cache_max_bytes: usize,
     /// How often records of repartition topics that every reader committed past are
     /// deleted. Default 30 s.
@@ -99,6 +102,9 @@ pub struct StreamsConfig {
     /// Extra librdkafka settings for the admin client.
     pub admin_overrides: BTreeMap<String, String>,
 }
+
+/// Kafka Streams' default `statestore.cache.max.bytes`: 10 MiB per instance.
+pub const DEFAULT_STORE_CACHE_MAX_BYTES: usize = 10 * 1024 * 1024;
 
 impl StreamsConfig {
     /// A configuration with every default, for `application_id` on `bootstrap_servers`.
@@ -120,7 +126,7 @@ impl StreamsConfig {
             production_error_handler: ProductionErrorHandler::Fail,
             statistics_interval: Duration::from_secs(5),
             repartition_purge_interval: Duration::from_secs(30),
-            store_cache_max_bytes: 1024 * 1024,
+            store_cache_max_bytes: DEFAULT_STORE_CACHE_MAX_BYTES,
             consumer_overrides: BTreeMap::new(),
             producer_overrides: BTreeMap::new(),
             admin_overrides: BTreeMap::new(),
@@ -190,10 +196,16 @@ impl StreamsConfig {
         self
     }
 
-    /// Sets the write cache of each key-value store (0 disables it).
+    /// Sets the record cache of the instance (0 disables it).
     pub fn with_store_cache_max_bytes(mut self, bytes: usize) -> Self {
         self.store_cache_max_bytes = bytes;
         self
+    }
+
+    /// The record cache budget of each stream thread: the instance's divided evenly
+    /// between the threads, as Kafka Streams does.
+    pub fn thread_cache_max_bytes(&self) -> usize {
+        self.store_cache_max_bytes / self.num_stream_threads.max(1)
     }
 
     /// Adds a librdkafka setting for consumers.
@@ -229,6 +241,7 @@ impl StreamsConfig {
     /// | `STREAMS_APPLICATION_SERVER` | `application_server` |
     /// | `STREAMS_MAX_TASK_IDLE_MS` | `max_task_idle` |
     /// | `STREAMS_REPLICATION_FACTOR` | `replication_factor` |
+    /// | `STREAMS_STATESTORE_CACHE_MAX_BYTES` | `store_cache_max_bytes` |
     ///
     /// A malformed value is an error naming the variable.
     pub fn with_env_overrides(self) -> Result<Self, StreamsError> {
@@ -275,6 +288,9 @@ impl StreamsConfig {
         if let Some(v) = get("STREAMS_REPLICATION_FACTOR") {
             self.replication_factor = parse("STREAMS_REPLICATION_FACTOR", &v)?;
         }
+        if let Some(v) = get("STREAMS_STATESTORE_CACHE_MAX_BYTES") {
+            self.store_cache_max_bytes = parse("STREAMS_STATESTORE_CACHE_MAX_BYTES", &v)?;
+        }
         Ok(self)
     }
 
@@ -320,8 +336,22 @@ mod tests {
         assert_eq!(c.num_stream_threads, 1);
         assert_eq!(c.commit_interval, Duration::from_secs(30));
         assert_eq!(c.processing_guarantee, ProcessingGuarantee::AtLeastOnce);
+        assert_eq!(c.store_cache_max_bytes, 10 * 1024 * 1024);
         let eos = c.with_processing_guarantee(ProcessingGuarantee::ExactlyOnceV2);
         assert_eq!(eos.commit_interval, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn the_record_cache_is_divided_between_threads_and_set_from_the_environment() {
+        let c = StreamsConfig::new("app", "x:1").with_stream_threads(4);
+        assert_eq!(c.thread_cache_max_bytes(), 10 * 1024 * 1024 / 4);
+        let c = c
+            .with_overrides_from(|k| {
+                (k == "STREAMS_STATESTORE_CACHE_MAX_BYTES").then(|| "0".to_string())
+            })
+            .unwrap();
+        assert_eq!(c.store_cache_max_bytes, 0);
+        assert_eq!(c.thread_cache_max_bytes(), 0);
     }
 
     #[test]

@@ -26,7 +26,7 @@ mod stream_thread;
 pub(crate) mod task;
 pub(crate) mod task_manager;
 
-pub use config::{ProcessingGuarantee, StreamsConfig};
+pub use config::{ProcessingGuarantee, StreamsConfig, DEFAULT_STORE_CACHE_MAX_BYTES};
 pub use error::StreamsError;
 pub use error_handling::{
     DeserializationErrorHandler, ProcessingErrorHandler, ProductionErrorHandler,

@@ -382,13 +382,16 @@ impl StreamTask {
         self.idle_since = None;
     }
 
-    /// Empties the stores' write caches and sends the changelog records that produced.
+    /// Empties the stores' record caches, forwarding what they held back through the
+    /// processors that own them, and sends the changelog and output records that produced.
     pub fn flush_caches(&mut self, collector: &dyn RecordCollector) -> Result<(), StreamsError> {
-        self.state.stores.flush_caches().map_err(|e| {
-            StreamsError::Config(format!(
-                "flushing the write caches of task {}: {e}",
-                self.id
-            ))
+        let exec = Self::exec(&self.graph, &self.state, collector);
+        crate::state::record_cache::flush_and_forward(&exec).map_err(|source| {
+            StreamsError::Processing {
+                task: self.id,
+                position: None,
+                source: Box::new(source),
+            }
         })?;
         self.send_changelog(collector)
     }

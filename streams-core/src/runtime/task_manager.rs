@@ -10,8 +10,8 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::kafka_collector::{KafkaCollector, TransactionFailure};
 use streams_state::{
-    OffsetCheckpoint, RestoreListener, RocksDbConfig, StateDirectory, StoreError, TaskDirLock,
-    TopicPartition,
+    CacheBudget, OffsetCheckpoint, RestoreListener, RocksDbConfig, StateDirectory, StoreError,
+    TaskDirLock, TopicPartition,
 };
 
 use super::purge::RepartitionPurger;
@@ -115,8 +115,8 @@ pub(crate) struct TaskManager {
     restorer: Restorer,
     globals: Arc<GlobalStores>,
     purger: Option<RepartitionPurger>,
-    /// Write cache of each key-value store, in bytes.
-    cache_bytes: usize,
+    /// The record cache budget shared by this thread's stores.
+    cache: CacheBudget,
     /// Transactions aborted in a row, and why the last one was.
     consecutive_aborts: u32,
     last_abort_reason: String,
@@ -148,7 +148,7 @@ impl TaskManager {
         Ok(TaskManager {
             consecutive_aborts: 0,
             last_abort_reason: String::new(),
-            cache_bytes: config.store_cache_max_bytes,
+            cache: CacheBudget::new(config.thread_cache_max_bytes()),
             purger: RepartitionPurger::new(&topology, config),
             globals,
             state_dir,
@@ -231,7 +231,7 @@ impl TaskManager {
             &self.application_id,
             id.partition,
             location,
-            self.cache_bytes,
+            &self.cache,
         )
         .map_err(store_error)?
         .with_globals(self.globals.clone());
@@ -434,6 +434,8 @@ impl TaskManager {
         &mut self,
         consumer: &BaseConsumer<C>,
     ) -> Result<(), StreamsError> {
+        // The record caches forward what they hold while the processors are still open.
+        self.flush_caches()?;
         // Processors close first: what they write in close is part of the final commit.
         for task in self.tasks.values_mut() {
             task.clear_buffers();

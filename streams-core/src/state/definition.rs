@@ -68,6 +68,10 @@ pub(crate) struct StoreDefinition {
     pub logging: bool,
     /// Whether the write cache (when the runtime has one) sits in front of the store.
     pub caching: bool,
+    /// Whether values are stored with the timestamp of their latest update, in Kafka's
+    /// `ValueAndTimestamp` layout (aggregation results, whose output timestamp depends
+    /// on the previous one); the typed handles strip it.
+    pub timestamped: bool,
     /// A `KvSerdes<K, V>` (window and session stores too: their key and value serdes).
     pub serdes: Arc<dyn Any + Send + Sync>,
     /// Key and value type names, for error messages.
@@ -102,6 +106,7 @@ impl Stores {
             persistent: true,
             logging: true,
             caching: true,
+            timestamped: false,
             serdes: KvSerdes {
                 key: Arc::new(key_serde),
                 value: Arc::new(value_serde),
@@ -179,6 +184,8 @@ struct Common<K, V> {
     name: String,
     persistent: bool,
     logging: bool,
+    caching: bool,
+    timestamped: bool,
     serdes: KvSerdes<K, V>,
 }
 
@@ -188,6 +195,8 @@ impl<K: Data, V: Data> Common<K, V> {
             name,
             persistent: true,
             logging: true,
+            caching: false,
+            timestamped: false,
             serdes: KvSerdes {
                 key: Arc::new(key_serde),
                 value: Arc::new(value_serde),
@@ -201,7 +210,8 @@ impl<K: Data, V: Data> Common<K, V> {
             kind,
             persistent: self.persistent,
             logging: self.logging,
-            caching: false,
+            caching: self.caching,
+            timestamped: self.timestamped,
             serdes: Arc::new(self.serdes),
             types: (std::any::type_name::<K>(), std::any::type_name::<V>()),
         })
@@ -214,6 +224,7 @@ pub struct KeyValueStoreBuilder<K, V> {
     persistent: bool,
     logging: bool,
     caching: bool,
+    timestamped: bool,
     serdes: KvSerdes<K, V>,
 }
 
@@ -232,10 +243,16 @@ impl<K: Data, V: Data> KeyValueStoreBuilder<K, V> {
         self
     }
 
-    /// Turns the write cache on (the default; its size is the runtime's
+    /// Turns the record cache on (the default; its size is the runtime's
     /// `store_cache_max_bytes`) or off for this store.
     pub fn with_caching(mut self, enabled: bool) -> Self {
         self.caching = enabled;
+        self
+    }
+
+    /// Stores each value with the timestamp of its latest update (aggregations).
+    pub(crate) fn timestamped(mut self) -> Self {
+        self.timestamped = true;
         self
     }
 }
@@ -252,6 +269,7 @@ impl<K: Data, V: Data> StoreBuilder for KeyValueStoreBuilder<K, V> {
             persistent: self.persistent,
             logging: self.logging,
             caching: self.caching,
+            timestamped: self.timestamped,
             serdes: Arc::new(self.serdes),
             types: (std::any::type_name::<K>(), std::any::type_name::<V>()),
         })
@@ -278,6 +296,15 @@ impl<K: Data, V: Data> WindowStoreBuilder<K, V> {
     /// every new owner and is not restored after failures.
     pub fn with_logging(mut self, enabled: bool) -> Self {
         self.common.logging = enabled;
+        self
+    }
+
+    /// Puts the store behind the runtime's record cache (off by default for stores
+    /// declared here, as in Kafka Streams; the DSL turns it on unless
+    /// `Materialized::with_caching(false)`). Its size is the runtime's
+    /// `store_cache_max_bytes`.
+    pub fn with_caching(mut self, enabled: bool) -> Self {
+        self.common.caching = enabled;
         self
     }
 }
@@ -314,6 +341,15 @@ impl<K: Data, V: Data> SessionStoreBuilder<K, V> {
     /// every new owner and is not restored after failures.
     pub fn with_logging(mut self, enabled: bool) -> Self {
         self.common.logging = enabled;
+        self
+    }
+
+    /// Puts the store behind the runtime's record cache (off by default for stores
+    /// declared here, as in Kafka Streams; the DSL turns it on unless
+    /// `Materialized::with_caching(false)`). Its size is the runtime's
+    /// `store_cache_max_bytes`.
+    pub fn with_caching(mut self, enabled: bool) -> Self {
+        self.common.caching = enabled;
         self
     }
 }

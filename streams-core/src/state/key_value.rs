@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 
-use streams_state::KeyValueStore as BytesKeyValueStore;
+use streams_state::{KeyValueStore as BytesKeyValueStore, RecordTimestamp};
 
 use super::task_stores::{ByteStore, StoreSlot};
 use super::typed::{wrong_kind, StoreCodec};
@@ -16,6 +16,9 @@ use crate::processor::ProcessError;
 pub struct KeyValueStore<'a, K, V> {
     codec: StoreCodec<'a, K, V>,
     store: &'a RefCell<Box<dyn BytesKeyValueStore>>,
+    /// The time of the record being processed: the timestamp `put` stores in
+    /// timestamped stores.
+    clock: &'a RecordTimestamp,
 }
 
 impl<'a, K: 'static, V: 'static> KeyValueStore<'a, K, V> {
@@ -27,6 +30,7 @@ impl<'a, K: 'static, V: 'static> KeyValueStore<'a, K, V> {
         Ok(KeyValueStore {
             codec: StoreCodec::<K, V>::for_slot(slot)?,
             store,
+            clock: &slot.clock,
         })
     }
 
@@ -60,10 +64,38 @@ impl<'a, K: 'static, V: 'static> KeyValueStore<'a, K, V> {
         bytes.map(|b| self.codec.value(&b)).transpose()
     }
 
+    /// The value for `key` and, in stores that keep them (aggregation results), the
+    /// timestamp of its latest update.
+    pub(crate) fn get_with_timestamp(
+        &self,
+        key: &K,
+    ) -> Result<Option<(V, Option<i64>)>, ProcessError> {
+        let key = self.codec.key_bytes(key)?;
+        let bytes = self
+            .store
+            .borrow()
+            .get(&key)
+            .map_err(|e| self.codec.error(e))?;
+        bytes
+            .map(|b| self.codec.value_and_timestamp(&b))
+            .transpose()
+    }
+
     /// Stores `value` for `key`. A value serializing to null deletes the key.
     pub fn put(&self, key: &K, value: &V) -> Result<(), ProcessError> {
+        self.put_with_timestamp(key, value, self.clock.get())
+    }
+
+    /// Stores `value` for `key` with `timestamp` as the time of its latest update (kept
+    /// by timestamped stores only). A value serializing to null deletes the key.
+    pub(crate) fn put_with_timestamp(
+        &self,
+        key: &K,
+        value: &V,
+        timestamp: i64,
+    ) -> Result<(), ProcessError> {
         let key = self.codec.key_bytes(key)?;
-        let value = self.codec.value_bytes(value)?;
+        let value = self.codec.stored_value(value, timestamp)?;
         let mut store = self.store.borrow_mut();
         match value {
             Some(bytes) => store.put(&key, &bytes),

@@ -1,5 +1,6 @@
-//! The stores of one task: opened from the topology's definitions, logged through a
-//! buffer the task hands to its record collector, flushed, restored and checkpointed.
+//! The stores of one task: opened from the topology's definitions, cached against the
+//! thread's budget, logged through a buffer the task hands to its record collector,
+//! flushed, restored and checkpointed.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -7,16 +8,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use streams_state::{
-    CachingKeyValueStore, ChangeLogger, InMemoryKeyValueStore, InMemorySessionStore,
-    InMemoryWindowStore, KeyValueStore as BytesKeyValueStore, LoggedKeyValueStore,
-    LoggedSessionStore, LoggedWindowStore, OffsetCheckpoint, RecordTimestamp, RocksDbConfig,
-    RocksDbKeyValueStore, RocksDbSessionStore, RocksDbWindowStore,
-    SessionStore as BytesSessionStore, SessionStoreOptions, StateStore, StoreError, TopicPartition,
-    WindowStore as BytesWindowStore, WindowStoreOptions,
+    CacheBudget, CachingKeyValueStore, CachingSessionStore, CachingWindowStore, ChangeLogger,
+    InMemoryKeyValueStore, InMemorySessionStore, InMemoryWindowStore,
+    KeyValueStore as BytesKeyValueStore, LoggedKeyValueStore, LoggedSessionStore,
+    LoggedWindowStore, OffsetCheckpoint, RecordTimestamp, RocksDbConfig, RocksDbKeyValueStore,
+    RocksDbSessionStore, RocksDbWindowStore, SessionStore as BytesSessionStore,
+    SessionStoreOptions, StateStore, StoreError, TopicPartition, WindowStore as BytesWindowStore,
+    WindowStoreOptions,
 };
 
 use super::definition::StoreKind;
 use super::global::{GlobalSlot, GlobalStores};
+use super::record_cache::SlotCache;
 use super::{changelog_topic, StoreDefinition};
 use crate::graph::OutgoingRecord;
 use crate::record::Headers;
@@ -80,20 +83,45 @@ pub(crate) struct StoreSlot {
     /// The changelog topic, also the topic passed to the store's serdes.
     pub topic: String,
     pub store: ByteStore,
+    /// The forwarding side of the store's record cache; `None` when it has no cache.
+    pub cache: Option<SlotCache>,
+    /// The time of the record being processed (the task's clock).
+    pub clock: RecordTimestamp,
+}
+
+impl StoreSlot {
+    /// Empties the store's write cache into the layers below.
+    pub fn flush_cache(&self) -> Result<(), StoreError> {
+        self.store.with_state_store(|s| s.flush_cache())
+    }
 }
 
 /// Opens the byte store of `definition`: in RocksDB under `location` when the store is
 /// persistent and there is a location, in memory otherwise; logged through `logger`
-/// when the definition says so.
+/// when the definition says so; behind a record cache drawing on `budget` when caching
+/// is on for the store and the budget is above 0 (stores retaining duplicates are never
+/// cached). Returns the store and the forwarding side of its cache.
 fn open_store(
     definition: &StoreDefinition,
     location: Option<&StoreLocation<'_>>,
     logger: Option<(BufferLogger, RecordTimestamp)>,
-    cache_bytes: usize,
-) -> Result<ByteStore, StoreError> {
+    budget: &CacheBudget,
+) -> Result<(ByteStore, Option<SlotCache>), StoreError> {
     let name = definition.name.as_str();
     let location = location.filter(|_| definition.persistent);
-    Ok(match definition.kind {
+    let cached = budget.is_enabled()
+        && definition.caching
+        && !matches!(
+            definition.kind,
+            StoreKind::Window {
+                retain_duplicates: true,
+                ..
+            }
+        );
+    let cache = cached.then(SlotCache::default);
+    // The cache sits in front of the change-logging layer: repeated writes of a key
+    // between commits reach the store and its changelog once, at flush.
+    let store = match definition.kind {
         StoreKind::KeyValue => {
             let base: Box<dyn BytesKeyValueStore> = match location {
                 Some(l) => Box::new(RocksDbKeyValueStore::open(name, l.task_dir, l.rocksdb)?),
@@ -103,12 +131,12 @@ fn open_store(
                 Some((logger, clock)) => Box::new(LoggedKeyValueStore::new(base, logger, clock)),
                 None => base,
             };
-            // The write cache sits in front of the change-logging layer: repeated writes
-            // of a key between commits reach the store and its changelog once, at flush.
-            let store: Box<dyn BytesKeyValueStore> = if cache_bytes > 0 && definition.caching {
-                Box::new(CachingKeyValueStore::new(store, cache_bytes))
-            } else {
-                store
+            let store: Box<dyn BytesKeyValueStore> = match &cache {
+                Some(cache) => Box::new(
+                    CachingKeyValueStore::with_budget(store, budget.clone())
+                        .with_flush_listener(cache.listener()),
+                ),
+                None => store,
             };
             ByteStore::KeyValue(RefCell::new(store))
         }
@@ -128,6 +156,14 @@ fn open_store(
                 Some((logger, clock)) => Box::new(LoggedWindowStore::new(base, logger, clock)),
                 None => base,
             };
+            let store: Box<dyn BytesWindowStore> = match &cache {
+                Some(cache) => {
+                    let mut cached = CachingWindowStore::new(store, budget.clone());
+                    cached.set_flush_listener(cache.listener());
+                    Box::new(cached)
+                }
+                None => store,
+            };
             ByteStore::Window(RefCell::new(store))
         }
         StoreKind::Session { retention_ms } => {
@@ -142,9 +178,18 @@ fn open_store(
                 Some((logger, clock)) => Box::new(LoggedSessionStore::new(base, logger, clock)),
                 None => base,
             };
+            let store: Box<dyn BytesSessionStore> = match &cache {
+                Some(cache) => {
+                    let mut cached = CachingSessionStore::new(store, budget.clone());
+                    cached.set_flush_listener(cache.listener());
+                    Box::new(cached)
+                }
+                None => store,
+            };
             ByteStore::Session(RefCell::new(store))
         }
-    })
+    };
+    Ok((store, cache))
 }
 
 /// Where a task keeps persistent stores.
@@ -190,13 +235,14 @@ impl TaskStores {
 
     /// Opens the stores of `definitions` for the task of `partition`: persistent ones in
     /// RocksDB under `location` (in memory when `location` is `None`, as in the test driver),
-    /// key-value stores behind a write cache of `cache_bytes` each (0: none).
+    /// stores with caching on behind a record cache drawing on the thread's `cache` budget
+    /// (a budget of 0: no caches).
     pub fn open(
         definitions: &[Arc<StoreDefinition>],
         application_id: &str,
         partition: i32,
         location: Option<StoreLocation<'_>>,
-        cache_bytes: usize,
+        cache: &CacheBudget,
     ) -> Result<Self, StoreError> {
         let mut stores = TaskStores::empty(partition);
         stores.task_dir = location.as_ref().map(|l| l.task_dir.to_path_buf());
@@ -210,13 +256,15 @@ impl TaskStores {
                 };
                 (logger, stores.clock.clone())
             });
-            let store = open_store(definition, location.as_ref(), logger, cache_bytes)?;
+            let (store, slot_cache) = open_store(definition, location.as_ref(), logger, cache)?;
             stores.slots.insert(
                 definition.name.clone(),
                 StoreSlot {
                     definition: definition.clone(),
                     topic,
                     store,
+                    cache: slot_cache,
+                    clock: stores.clock.clone(),
                 },
             );
         }
@@ -228,9 +276,19 @@ impl TaskStores {
         self.slots.get(name)
     }
 
+    /// Every store of the task.
+    pub fn slots(&self) -> impl Iterator<Item = &StoreSlot> {
+        self.slots.values()
+    }
+
     /// Sets the timestamp that changelog records of the next writes carry.
     pub fn set_record_time(&self, timestamp: i64) {
         self.clock.set(timestamp);
+    }
+
+    /// The timestamp that changelog records of the next writes carry.
+    pub fn record_time(&self) -> i64 {
+        self.clock.get()
     }
 
     /// Takes the changelog records written since the last call.
@@ -290,15 +348,6 @@ impl TaskStores {
     pub fn flush(&self) -> Result<(), StoreError> {
         for slot in self.slots.values() {
             slot.store.with_state_store(|s| s.flush())?;
-        }
-        Ok(())
-    }
-
-    /// Empties write caches into the stores and their changelog buffer (cheap: nothing
-    /// is made durable).
-    pub fn flush_caches(&self) -> Result<(), StoreError> {
-        for slot in self.slots.values() {
-            slot.store.with_state_store(|s| s.flush_cache())?;
         }
         Ok(())
     }

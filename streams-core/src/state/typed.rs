@@ -1,6 +1,8 @@
 //! What the typed store handles share: the type check against a slot's definition and
 //! the conversions between typed keys and values and the bytes of the store.
 
+use streams_state::timestamped::{split_timestamped_value, timestamped_value};
+
 use super::definition::StoreKind;
 use super::task_stores::StoreSlot;
 use super::KvSerdes;
@@ -14,6 +16,8 @@ pub(crate) struct StoreCodec<'a, K, V> {
     /// The changelog topic, passed to the serdes.
     pub topic: &'a str,
     pub serdes: &'a KvSerdes<K, V>,
+    /// Values are stored behind the 8-byte timestamp of their latest update.
+    pub timestamped: bool,
 }
 
 impl<'a, K: 'static, V: 'static> StoreCodec<'a, K, V> {
@@ -44,6 +48,7 @@ impl<'a, K: 'static, V: 'static> StoreCodec<'a, K, V> {
             name: &definition.name,
             topic,
             serdes,
+            timestamped: definition.timestamped,
         })
     }
 }
@@ -88,10 +93,37 @@ impl<K: 'static, V: 'static> StoreCodec<'_, K, V> {
 
     /// The value stored as `bytes`.
     pub fn value(&self, bytes: &[u8]) -> Result<V, ProcessError> {
-        self.serdes
+        self.value_and_timestamp(bytes).map(|(value, _)| value)
+    }
+
+    /// The value stored as `bytes`, with the timestamp stored with it (in timestamped
+    /// stores).
+    pub fn value_and_timestamp(&self, bytes: &[u8]) -> Result<(V, Option<i64>), ProcessError> {
+        let (timestamp, bytes) = if self.timestamped {
+            let (timestamp, bytes) = split_timestamped_value(bytes)
+                .ok_or_else(|| self.error("a stored value lacks its timestamp"))?;
+            (Some(timestamp), bytes)
+        } else {
+            (None, bytes)
+        };
+        let value = self
+            .serdes
             .value
             .deserialize(self.topic, Some(bytes))
-            .map_err(|e| self.serde_error("value", e))
+            .map_err(|e| self.serde_error("value", e))?;
+        Ok((value, timestamp))
+    }
+
+    /// The stored form of `value` with `timestamp`: the serialized value, behind the
+    /// timestamp in timestamped stores. `None` when it serializes to null.
+    pub fn stored_value(&self, value: &V, timestamp: i64) -> Result<Option<Vec<u8>>, ProcessError> {
+        Ok(self.value_bytes(value)?.map(|bytes| {
+            if self.timestamped {
+                timestamped_value(timestamp, &bytes)
+            } else {
+                bytes
+            }
+        }))
     }
 }
 

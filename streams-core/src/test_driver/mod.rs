@@ -36,6 +36,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use streams_state::CacheBudget;
+
 pub use input::TestInputTopic;
 pub use output::TestOutputTopic;
 
@@ -66,6 +68,11 @@ pub struct TestDriverConfig {
     pub deserialization_error_handler: DeserializationErrorHandler,
     /// Processing error handler. Default: fail.
     pub processing_error_handler: ProcessingErrorHandler,
+    /// The record cache shared by the stores, in bytes; 0 disables it. Default 10 MiB,
+    /// as the runtime. The driver commits after every record (and punctuation), as
+    /// Kafka's does, so every update is still seen downstream: the cache only merges
+    /// updates of a key made while one record is processed.
+    pub store_cache_max_bytes: usize,
 }
 
 impl Default for TestDriverConfig {
@@ -76,11 +83,18 @@ impl Default for TestDriverConfig {
             wall_clock_start: 0,
             deserialization_error_handler: DeserializationErrorHandler::Fail,
             processing_error_handler: ProcessingErrorHandler::Fail,
+            store_cache_max_bytes: crate::runtime::DEFAULT_STORE_CACHE_MAX_BYTES,
         }
     }
 }
 
 impl TestDriverConfig {
+    /// Sets the record cache of the stores (0 disables it).
+    pub fn with_store_cache_max_bytes(mut self, bytes: usize) -> Self {
+        self.store_cache_max_bytes = bytes;
+        self
+    }
+
     /// Declares that `topic` has `partitions` partitions.
     pub fn with_partitions(mut self, topic: impl Into<String>, partitions: i32) -> Self {
         self.partitions.insert(topic.into(), partitions.max(1));
@@ -155,6 +169,8 @@ struct DriverState {
     /// Records written per topic, not yet read through a `TestOutputTopic`.
     outputs: HashMap<String, VecDeque<ProducedRecord>>,
     round_robin: HashMap<String, i32>,
+    /// The record cache budget shared by every task's stores.
+    cache: CacheBudget,
 }
 
 /// Runs a topology without a broker. See the [module documentation](self).
@@ -205,6 +221,7 @@ impl TopologyTestDriver {
             next_offset: HashMap::new(),
             outputs: HashMap::new(),
             round_robin: HashMap::new(),
+            cache: CacheBudget::new(config.store_cache_max_bytes),
             globals: Arc::new(GlobalStores::new(&topology.global_tables)),
             topology,
         };
@@ -281,6 +298,8 @@ impl TopologyTestDriver {
         } = &mut *state;
         for task in tasks.values_mut() {
             task.punctuate(collector, PunctuationType::WallClockTime, now)?;
+            // A commit after the punctuation, as after every record.
+            task.flush_caches(collector)?;
         }
         state.route_outputs()?;
         state.process_until_idle()
@@ -666,8 +685,7 @@ impl DriverState {
             &self.application_id,
             id.partition,
             None,
-            // No write cache: like Kafka's driver, which commits after every record.
-            0,
+            &self.cache,
         )
         .map_err(|e| StreamsError::Config(format!("cannot open the stores of task {id}: {e}")))?
         .with_globals(self.globals.clone());
@@ -789,6 +807,9 @@ impl DriverState {
                     if !task.process_next(&self.collector, now)? {
                         break;
                     }
+                    // Kafka's driver commits after every record: the caches forward
+                    // what they hold.
+                    task.flush_caches(&self.collector)?;
                     progressed = true;
                     self.route_outputs()?;
                 }

@@ -7,14 +7,20 @@ use crate::dsl::change::Change;
 use crate::graph::Data;
 use crate::processor::{ProcessError, Processor, ProcessorContext};
 use crate::record::Record;
+use crate::state::record_cache::{forward_or_cache, forward_through_cache};
 
 /// Reads a topic as a table: stores each value (a null value deletes the key) and
-/// forwards the change with the value it replaced.
+/// forwards the change with the value it replaced (held back in the store's record cache
+/// until commit when the store is cached).
 pub(crate) struct TableSource {
     pub store: String,
 }
 
 impl<K: Data, V: Data> Processor<K, Option<V>, K, Change<V>> for TableSource {
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<(), ProcessError> {
+        forward_through_cache::<K, V>(ctx, &self.store).map(|_| ())
+    }
+
     fn process(
         &mut self,
         ctx: &mut ProcessorContext<'_, K, Change<V>>,
@@ -33,17 +39,23 @@ impl<K: Data, V: Data> Processor<K, Option<V>, K, Change<V>> for TableSource {
             return Ok(());
         }
         let new = record.value.clone();
-        ctx.forward(record.with_value(Change::new(new, old)))
+        let store = self.store.as_str();
+        forward_or_cache(ctx, store, record.with_value(Change::new(new, old)))
     }
 }
 
 /// Keeps the latest new value per key in a store, so that a derived table can be read
-/// by joins; forwards changes unchanged.
+/// by joins; forwards changes unchanged (held back in the store's record cache until
+/// commit when the store is cached, then with the stored value as the old one).
 pub(crate) struct TableMaterialize {
     pub store: String,
 }
 
 impl<K: Data, V: Data> Processor<K, Change<V>, K, Change<V>> for TableMaterialize {
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<(), ProcessError> {
+        forward_through_cache::<K, V>(ctx, &self.store).map(|_| ())
+    }
+
     fn process(
         &mut self,
         ctx: &mut ProcessorContext<'_, K, Change<V>>,
@@ -56,7 +68,8 @@ impl<K: Data, V: Data> Processor<K, Change<V>, K, Change<V>> for TableMaterializ
                 store.delete(&record.key)?;
             }
         }
-        ctx.forward(record)
+        let store = self.store.as_str();
+        forward_or_cache(ctx, store, record)
     }
 }
 

@@ -1,75 +1,43 @@
-//! [`CachingKeyValueStore`]: a write cache in front of a key-value store that
-//! deduplicates updates between flushes, bounded by a byte budget.
-//!
-//! Like Kafka's record cache, writes land in the cache as *dirty* entries; repeated writes
-//! to a key between two flushes collapse into one. On [`flush`](StateStore::flush) (the
-//! runtime calls it on commit) or when the budget forces an eviction, dirty entries are
-//! written to the wrapped store in one [`put_all`](KeyValueStore::put_all) and handed to
-//! the flush listener, which the runtime uses to forward the latest value downstream.
+//! [`CachingKeyValueStore`]: the record cache in front of a key-value store.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use super::core::{CacheBudget, DirtyBatch, FlushListener, RecordCache};
 use crate::error::{Result, StoreError};
 use crate::key_value::{inverted, KeyValue, KeyValueStore};
 use crate::restore::ChangelogRecord;
 use crate::store::StateStore;
 
-/// Bytes charged per cache entry on top of its key and value, for the map nodes and
-/// bookkeeping.
-pub const CACHE_ENTRY_OVERHEAD_BYTES: usize = 32;
-
-/// Receives each flushed entry as `(key, new value, old value)`: `None` as new value is a
-/// delete, and the old value is what the wrapped store held before the flush wrote.
-pub type FlushListener = Box<dyn FnMut(&[u8], Option<&[u8]>, Option<&[u8]>) + Send>;
-
-#[derive(Debug)]
-struct CacheEntry {
-    /// `None` is a cached delete.
-    value: Option<Vec<u8>>,
-    /// Position in write order; the key of this entry in `by_age` (and `dirty`).
-    tick: u64,
-    dirty: bool,
-}
-
-fn entry_size(key: &[u8], value: Option<&[u8]>) -> usize {
-    key.len() + value.map_or(0, <[u8]>::len) + CACHE_ENTRY_OVERHEAD_BYTES
-}
-
-/// A write cache over any [`KeyValueStore`].
+/// A record cache over any [`KeyValueStore`].
 ///
 /// * Reads see cached values (including cached deletes); only writes populate the cache.
 /// * Dirty entries are flushed in the order of their **latest** write (a key written
 ///   again moves behind the keys written since), as Kafka's cache does.
-/// * When the budget is exceeded, the least recently written entry is evicted; evicting a
-///   dirty entry flushes every dirty entry, the evicted one first, so the wrapped store
-///   and the listener never see writes out of order.
+/// * When the shared budget is exceeded, this cache evicts its least recently written
+///   entries; evicting a dirty entry flushes every dirty entry, the evicted one first, so
+///   the wrapped store and the listener never see writes out of order.
+/// * A flushed delete of a key the wrapped store does not hold is neither written nor
+///   passed to the listener (Kafka skips it too: nothing downstream knew the key).
 /// * A budget of 0 disables caching: every write goes straight to the wrapped store and
 ///   the listener is called at once.
 pub struct CachingKeyValueStore<S: KeyValueStore> {
     inner: S,
-    max_bytes: usize,
-    used_bytes: usize,
-    entries: BTreeMap<Vec<u8>, CacheEntry>,
-    /// Every entry by the tick of its latest write (eviction order).
-    by_age: BTreeMap<u64, Vec<u8>>,
-    /// Dirty entries by the tick of their latest write (flush order).
-    dirty: BTreeMap<u64, Vec<u8>>,
-    next_tick: u64,
+    cache: RecordCache,
     listener: Option<FlushListener>,
 }
 
 impl<S: KeyValueStore> CachingKeyValueStore<S> {
-    /// Wraps `inner` with a cache of at most `max_bytes` (0 disables caching).
+    /// Wraps `inner` with a cache of its own of at most `max_bytes` (0 disables caching).
     pub fn new(inner: S, max_bytes: usize) -> Self {
+        Self::with_budget(inner, CacheBudget::new(max_bytes))
+    }
+
+    /// Wraps `inner` with a cache drawing on `budget`, shared with other caches.
+    pub fn with_budget(inner: S, budget: CacheBudget) -> Self {
         CachingKeyValueStore {
             inner,
-            max_bytes,
-            used_bytes: 0,
-            entries: BTreeMap::new(),
-            by_age: BTreeMap::new(),
-            dirty: BTreeMap::new(),
-            next_tick: 0,
+            cache: RecordCache::new(budget),
             listener: None,
         }
     }
@@ -96,14 +64,14 @@ impl<S: KeyValueStore> CachingKeyValueStore<S> {
         &self.inner
     }
 
-    /// Bytes currently charged to the cache.
+    /// Bytes held by this cache.
     pub fn cached_bytes(&self) -> usize {
-        self.used_bytes
+        self.cache.own_bytes()
     }
 
     /// Number of entries waiting to be flushed.
     pub fn dirty_count(&self) -> usize {
-        self.dirty.len()
+        self.cache.dirty_count()
     }
 
     fn check_open(&self) -> Result<()> {
@@ -114,99 +82,30 @@ impl<S: KeyValueStore> CachingKeyValueStore<S> {
         }
     }
 
-    fn remove_entry(&mut self, key: &[u8]) -> Option<CacheEntry> {
-        let entry = self.entries.remove(key)?;
-        self.used_bytes -= entry_size(key, entry.value.as_deref());
-        self.by_age.remove(&entry.tick);
-        self.dirty.remove(&entry.tick);
-        Some(entry)
-    }
-
     fn write(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
-        if self.max_bytes == 0 {
-            let old = self.inner.get(key)?;
-            match value {
-                Some(v) => self.inner.put(key, v)?,
-                None => {
-                    self.inner.delete(key)?;
-                }
-            }
-            if let Some(listener) = self.listener.as_mut() {
-                listener(key, value, old.as_deref());
-            }
-            return Ok(());
+        if !self.cache.is_enabled() {
+            return self.flush_batch(vec![(key.to_vec(), value.map(<[u8]>::to_vec))]);
         }
-        self.remove_entry(key);
-        let tick = self.next_tick;
-        self.next_tick += 1;
-        self.used_bytes += entry_size(key, value);
-        self.entries.insert(
-            key.to_vec(),
-            CacheEntry {
-                value: value.map(<[u8]>::to_vec),
-                tick,
-                dirty: true,
-            },
-        );
-        self.by_age.insert(tick, key.to_vec());
-        self.dirty.insert(tick, key.to_vec());
-        while self.used_bytes > self.max_bytes {
-            self.evict_eldest()?;
-        }
-        Ok(())
+        let evicted = self.cache.write(key, value);
+        self.flush_batch(evicted)
     }
 
-    fn evict_eldest(&mut self) -> Result<()> {
-        let Some((_, key)) = self.by_age.first_key_value() else {
-            return Ok(());
-        };
-        let key = key.clone();
-        let Some(entry) = self.remove_entry(&key) else {
-            return Ok(());
-        };
-        tracing::trace!(store = %self.inner.name(), dirty = entry.dirty, "evicting cache entry");
-        if entry.dirty {
-            self.flush_dirty(Some((key, entry.value)))?;
-        }
-        Ok(())
-    }
-
-    /// Writes `evicted` (already out of the cache) and then every dirty entry to the
-    /// wrapped store, marks them clean and calls the listener.
-    fn flush_dirty(&mut self, evicted: Option<(Vec<u8>, Option<Vec<u8>>)>) -> Result<()> {
-        let mut batch: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(self.dirty.len() + 1);
-        batch.extend(evicted);
-        for key in self.dirty.values() {
-            let value = self.entries.get(key).and_then(|e| e.value.clone());
-            batch.push((key.clone(), value));
-        }
+    /// Writes `batch` to the wrapped store and hands each entry, with the value it
+    /// replaced, to the listener.
+    fn flush_batch(&mut self, batch: DirtyBatch) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
-        let old_values = if self.listener.is_some() {
-            batch
-                .iter()
-                .map(|(key, _)| self.inner.get(key))
-                .collect::<Result<Vec<_>>>()?
-        } else {
-            Vec::new()
-        };
+        let old_values = batch
+            .iter()
+            .map(|(key, _)| self.inner.get(key))
+            .collect::<Result<Vec<_>>>()?;
+        let (batch, old_values): (DirtyBatch, Vec<_>) = batch
+            .into_iter()
+            .zip(old_values)
+            .filter(|((_, new), old)| new.is_some() || old.is_some())
+            .unzip();
         self.inner.put_all(&batch)?;
-
-        let dirty = std::mem::take(&mut self.dirty);
-        for key in dirty.into_values() {
-            let is_delete = match self.entries.get_mut(&key) {
-                Some(entry) => {
-                    entry.dirty = false;
-                    entry.value.is_none()
-                }
-                None => false,
-            };
-            if is_delete {
-                // Cached deletes have done their job once written.
-                self.remove_entry(&key);
-            }
-        }
         if let Some(listener) = self.listener.as_mut() {
             for ((key, new), old) in batch.iter().zip(&old_values) {
                 listener(key, new.as_deref(), old.as_deref());
@@ -223,12 +122,12 @@ impl<S: KeyValueStore> CachingKeyValueStore<S> {
         upper: Bound<&[u8]>,
         prefix: Option<&[u8]>,
     ) -> BTreeMap<Vec<u8>, Vec<u8>> {
-        for (key, entry) in self.entries.range::<[u8], _>((lower, upper)) {
+        for (key, value) in self.cache.range((lower, upper)) {
             if prefix.is_some_and(|p| !key.starts_with(p)) {
                 break;
             }
-            match &entry.value {
-                Some(v) => base.insert(key.clone(), v.clone()),
+            match value {
+                Some(v) => base.insert(key.to_vec(), v.to_vec()),
                 None => base.remove(key),
             };
         }
@@ -256,23 +155,21 @@ impl<S: KeyValueStore> StateStore for CachingKeyValueStore<S> {
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.flush_dirty(None)?;
+        self.flush_cache()?;
         self.inner.flush()
     }
 
     fn flush_cache(&mut self) -> Result<()> {
-        self.flush_dirty(None)
+        let batch = self.cache.take_dirty();
+        self.flush_batch(batch)
     }
 
     fn close(&mut self) -> Result<()> {
         if !self.inner.is_open() {
             return Ok(());
         }
-        let flushed = self.flush_dirty(None);
-        self.entries.clear();
-        self.by_age.clear();
-        self.dirty.clear();
-        self.used_bytes = 0;
+        let flushed = self.flush_cache();
+        self.cache.clear();
         self.inner.close()?;
         flushed
     }
@@ -283,7 +180,7 @@ impl<S: KeyValueStore> StateStore for CachingKeyValueStore<S> {
 
     fn restore_batch(&mut self, records: &[ChangelogRecord]) -> Result<()> {
         for (key, _) in records {
-            self.remove_entry(key);
+            self.cache.remove(key);
         }
         self.inner.restore_batch(records)
     }
@@ -291,8 +188,8 @@ impl<S: KeyValueStore> StateStore for CachingKeyValueStore<S> {
 
 impl<S: KeyValueStore> KeyValueStore for CachingKeyValueStore<S> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.entries.get(key) {
-            Some(entry) if self.inner.is_open() => Ok(entry.value.clone()),
+        match self.cache.get(key) {
+            Some(value) if self.inner.is_open() => Ok(value.map(<[u8]>::to_vec)),
             _ => self.inner.get(key),
         }
     }
@@ -358,6 +255,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
+    use crate::cache::CACHE_ENTRY_OVERHEAD_BYTES;
     use crate::key_value::InMemoryKeyValueStore;
     use crate::StoreError;
 
@@ -487,6 +385,46 @@ mod tests {
         assert_eq!(store.dirty_count(), 1);
         store.flush().unwrap();
         assert_eq!(take(&flushed), vec![rec(b"c", Some(b"3"), None)]);
+    }
+
+    #[test]
+    fn a_key_created_and_deleted_between_flushes_is_not_flushed() {
+        let (mut store, flushed) = cached(1 << 20);
+        store.put(b"a", b"1").unwrap();
+        store.delete(b"a").unwrap();
+        store.put(b"b", b"2").unwrap();
+        store.flush().unwrap();
+        // Nothing downstream ever saw "a": no tombstone for it.
+        assert_eq!(take(&flushed), vec![rec(b"b", Some(b"2"), None)]);
+        assert_eq!(store.inner().get(b"a").unwrap(), None);
+    }
+
+    #[test]
+    fn stores_sharing_a_budget_evict_their_own_entries() {
+        let budget = CacheBudget::new(room_for(3));
+        let mut first =
+            CachingKeyValueStore::with_budget(InMemoryKeyValueStore::new("a"), budget.clone());
+        let flushed: Flushed = Arc::default();
+        let sink = flushed.clone();
+        let mut second =
+            CachingKeyValueStore::with_budget(InMemoryKeyValueStore::new("b"), budget.clone())
+                .with_flush_listener(move |k, new, old| {
+                    sink.lock().unwrap().push(rec(k, new, old));
+                });
+        first.put(b"1", b"x").unwrap();
+        first.put(b"2", b"x").unwrap();
+        second.put(b"3", b"y").unwrap();
+        assert!(take(&flushed).is_empty());
+        assert_eq!(budget.used_bytes(), room_for(3));
+        // The budget is full: the next write to "second" evicts (and so forwards) its own
+        // eldest entry, while "first" keeps holding its two updates back.
+        second.put(b"4", b"y").unwrap();
+        assert_eq!(
+            take(&flushed),
+            vec![rec(b"3", Some(b"y"), None), rec(b"4", Some(b"y"), None)]
+        );
+        assert_eq!(first.dirty_count(), 2);
+        assert_eq!(budget.used_bytes(), room_for(3));
     }
 
     #[test]
