@@ -8,17 +8,18 @@ use super::ktable::KTable;
 use super::materialized::Materialized;
 use super::ops::add_processor_node;
 use super::ops::aggregate::{
-    aggregating, reducing, Aggregator, Combine, Initializer, Reducer, Retract, StreamAggregate,
-    TableAggregate,
+    aggregating, reducing, Combine, Initializer, Reducer, Retract, StreamAggregate, TableAggregate,
 };
 use super::ops::windowed::{
-    Merger, SessionWindowAggregate, SlidingWindowAggregate, TimeWindowAggregate,
+    ArrivedSerde, EmitProgress, SessionMerge, SessionWindowAggregate, SlidingWindowAggregate,
+    TimeWindowAggregate,
 };
-use super::windows::{SessionWindows, SlidingWindows, TimeWindows};
+use super::windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows};
 use crate::graph::Data;
-use crate::serde::{I64Serde, Serde};
+use crate::serde::{I64Serde, Serde, StringSerde};
 use crate::state::{SessionWindowedSerde, TimeWindowedSerde, Windowed};
 use crate::state::{StoreBuilder, Stores};
+use crate::topology::TopologyBuilder;
 use crate::topology::TopologyError;
 use std::time::Duration;
 
@@ -94,6 +95,7 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         TimeWindowedKStream {
             stream: self.stream.clone(),
             windows,
+            emit: EmitStrategy::default(),
         }
     }
 
@@ -102,6 +104,7 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         SlidingWindowedKStream {
             stream: self.stream.clone(),
             windows,
+            emit: EmitStrategy::default(),
         }
     }
 
@@ -115,13 +118,22 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
 }
 
 /// A grouped stream aggregated per time window. Results are keyed by [`Windowed`] key;
-/// each update of a window is emitted (no suppression).
+/// each update of a window is emitted, or only final results with
+/// [`EmitStrategy::OnWindowClose`].
 pub struct TimeWindowedKStream<K, V> {
     stream: KStream<K, V>,
     windows: TimeWindows,
+    emit: EmitStrategy,
 }
 
 impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
+    /// Chooses when results are emitted: on every update (the default) or once per
+    /// window when it closes.
+    pub fn emit_strategy(mut self, emit: EmitStrategy) -> Self {
+        self.emit = emit;
+        self
+    }
+
     /// Folds the records of each key and window into an aggregate kept in a window store.
     pub fn aggregate<VA: Data>(
         &self,
@@ -156,16 +168,24 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
         let Some(store) = store else {
             return broken_table(s);
         };
+        let emit = self.emit;
+        let progress = declare_emit_progress(&mut s.builder.borrow_mut(), emit);
+        let mut stores = vec![store.name.clone()];
+        stores.extend(progress.clone());
+        let stores: Vec<&str> = stores.iter().map(String::as_str).collect();
         let name = store.name.clone();
         let node = add_processor_node::<_, K, V, Windowed<K>, Change<VA>>(
             &s.builder,
             "KSTREAM-WINDOWED-AGGREGATE-",
             vec![s.node],
-            &[&store.name],
+            &stores,
             move || TimeWindowAggregate {
                 store: name.clone(),
                 windows: w,
                 combine: combine.clone(),
+                emit,
+                progress: EmitProgress::new(progress.clone()),
+                observed: Default::default(),
             },
         );
         let key_serde: Arc<dyn Serde<Windowed<K>>> =
@@ -190,13 +210,22 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
 }
 
 /// A grouped stream aggregated per sliding window. Results are keyed by [`Windowed`]
-/// key (start and end included in the window); each update is emitted.
+/// key (start and end included in the window); each update is emitted, or only final
+/// results with [`EmitStrategy::OnWindowClose`].
 pub struct SlidingWindowedKStream<K, V> {
     stream: KStream<K, V>,
     windows: SlidingWindows,
+    emit: EmitStrategy,
 }
 
 impl<K: Data, V: Data> SlidingWindowedKStream<K, V> {
+    /// Chooses when results are emitted: on every update (the default) or once per
+    /// window when it closes.
+    pub fn emit_strategy(mut self, emit: EmitStrategy) -> Self {
+        self.emit = emit;
+        self
+    }
+
     /// Folds the records of each key and window into an aggregate kept in a window store.
     pub fn aggregate<VA: Data>(
         &self,
@@ -257,7 +286,7 @@ impl<K: Data, V: Data> SlidingWindowedKStream<K, V> {
                 let records = Stores::window(
                     records_store.clone(),
                     key_serde.clone(),
-                    value_serde,
+                    ArrivedSerde::new(value_serde),
                     retention,
                     Duration::from_millis(1),
                     true,
@@ -269,17 +298,25 @@ impl<K: Data, V: Data> SlidingWindowedKStream<K, V> {
         let Some(store) = store else {
             return broken_table(s);
         };
+        let emit = self.emit;
+        let progress = declare_emit_progress(&mut s.builder.borrow_mut(), emit);
+        let mut stores = vec![store.name.clone(), records_store.clone()];
+        stores.extend(progress.clone());
+        let stores: Vec<&str> = stores.iter().map(String::as_str).collect();
         let (name, records) = (store.name.clone(), records_store.clone());
         let node = add_processor_node::<_, K, V, Windowed<K>, Change<VA>>(
             &s.builder,
             "KSTREAM-SLIDING-AGGREGATE-",
             vec![s.node],
-            &[&store.name, &records_store],
+            &stores,
             move || SlidingWindowAggregate {
                 records_store: records.clone(),
                 store: name.clone(),
                 windows: w,
                 combine: combine.clone(),
+                emit,
+                progress: EmitProgress::new(progress.clone()),
+                observed: Default::default(),
             },
         );
         let key_serde: Arc<dyn Serde<Windowed<K>>> = Arc::new(TimeWindowedSerde::new(
@@ -299,12 +336,54 @@ pub struct SessionWindowedKStream<K, V> {
 
 impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
     /// Folds each session's records into an aggregate; `merger` combines the aggregates
-    /// of sessions a record bridges.
+    /// of sessions a record bridges (starting from the initializer's value).
     pub fn aggregate<VA: Data>(
         &self,
         initializer: impl Fn() -> VA + Send + Sync + 'static,
         aggregator: impl Fn(&K, V, VA) -> VA + Send + Sync + 'static,
         merger: impl Fn(&K, VA, VA) -> VA + Send + Sync + 'static,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<Windowed<K>, VA> {
+        let initializer: Initializer<VA> = Arc::new(initializer);
+        let start = initializer.clone();
+        let merge: SessionMerge<K, VA> = Arc::new(move |k, aggregate: Option<VA>, session| {
+            merger(k, aggregate.unwrap_or_else(|| start()), session)
+        });
+        self.combine(
+            "KSTREAM-SESSION-AGGREGATE-",
+            aggregating(initializer, Arc::new(aggregator)),
+            merge,
+            materialized,
+        )
+    }
+
+    /// Combines the values of each session with `reducer(aggregate, value)`; a session's
+    /// first value is its aggregate, and merged sessions are combined the same way.
+    pub fn reduce(
+        &self,
+        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+        materialized: Materialized<K, V>,
+    ) -> KTable<Windowed<K>, V> {
+        let reducer: Reducer<V> = Arc::new(reducer);
+        let merge_with = reducer.clone();
+        let merge: SessionMerge<K, V> =
+            Arc::new(move |_, aggregate: Option<V>, session| match aggregate {
+                Some(aggregate) => merge_with(aggregate, session),
+                None => session,
+            });
+        self.combine(
+            "KSTREAM-SESSION-REDUCE-",
+            reducing(reducer),
+            merge,
+            materialized,
+        )
+    }
+
+    fn combine<VA: Data>(
+        &self,
+        prefix: &str,
+        combine: Combine<K, V, VA>,
+        merge: SessionMerge<K, VA>,
         materialized: Materialized<K, VA>,
     ) -> KTable<Windowed<K>, VA> {
         let s = &self.stream;
@@ -315,7 +394,7 @@ impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
             let mut b = s.builder.borrow_mut();
             materialized.declare_session(
                 &mut b,
-                "KSTREAM-SESSION-AGGREGATE-",
+                prefix,
                 s.key_serde.clone(),
                 same_type(&s.value_serde),
                 2 * w.gap_ms + w.grace_ms + 1,
@@ -324,21 +403,18 @@ impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
         let Some(store) = store else {
             return broken_table(s);
         };
-        let initializer: Initializer<VA> = Arc::new(initializer);
-        let aggregator: Aggregator<K, V, VA> = Arc::new(aggregator);
-        let merger: Merger<K, VA> = Arc::new(merger);
         let name = store.name.clone();
         let node = add_processor_node::<_, K, V, Windowed<K>, Change<VA>>(
             &s.builder,
-            "KSTREAM-SESSION-AGGREGATE-",
+            prefix,
             vec![s.node],
             &[&store.name],
             move || SessionWindowAggregate {
                 store: name.clone(),
                 windows: w,
-                initializer: initializer.clone(),
-                aggregator: aggregator.clone(),
-                merger: merger.clone(),
+                combine: combine.clone(),
+                merge: merge.clone(),
+                observed: Default::default(),
             },
         );
         let key_serde: Arc<dyn Serde<Windowed<K>>> =
@@ -352,6 +428,18 @@ impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
         let materialized = with_count_serde(materialized);
         self.aggregate(|| 0, |_, _, n| n + 1, |_, a, b| a + b, materialized)
     }
+}
+
+/// Declares the store keeping how far final results have been emitted, when `emit` is
+/// [`EmitStrategy::OnWindowClose`]; returns its name.
+fn declare_emit_progress(b: &mut TopologyBuilder, emit: EmitStrategy) -> Option<String> {
+    if emit != EmitStrategy::OnWindowClose {
+        return None;
+    }
+    let name = b.next_name("KSTREAM-EMIT-PROGRESS-STATE-STORE-");
+    let store = Stores::key_value(name.clone(), StringSerde, I64Serde).in_memory();
+    b.add_store(store.into_definition().0);
+    Some(name)
 }
 
 fn with_count_serde<K>(materialized: Materialized<K, i64>) -> Materialized<K, i64> {

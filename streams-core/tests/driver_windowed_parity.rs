@@ -1,0 +1,459 @@
+//! Windowed aggregations and suppression on the test driver, record for record as Kafka
+//! Streams emits them: which windows a record lands in, when windows close (at the
+//! stream time each processor has observed), what a session merge emits, the order
+//! and timestamps of sliding-window results, final-result emission on window close.
+
+use std::time::Duration;
+
+use streams_core::dsl::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows};
+use streams_core::serde::{I64Serde, Nullable, StringSerde};
+use streams_core::state::{SessionWindowedSerde, TimeWindowedSerde, Windowed};
+use streams_core::test_driver::TopologyTestDriver;
+use streams_core::{Consumed, Grouped, KStream, Materialized, Produced, StreamsBuilder};
+
+fn s(v: &str) -> String {
+    v.to_string()
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A windowed result as read from the output: key, window start and end, value, timestamp.
+type Out<V> = (String, i64, i64, Option<V>, i64);
+
+fn flatten<V>(records: Vec<streams_core::Record<Windowed<String>, Option<V>>>) -> Vec<Out<V>> {
+    records
+        .into_iter()
+        .map(|r| {
+            let w = r.key;
+            (w.key, w.window.start, w.window.end, r.value, r.timestamp)
+        })
+        .collect()
+}
+
+/// Reads time-windowed results of windows `size` wide.
+fn read_time_windowed<V: 'static>(
+    driver: &TopologyTestDriver,
+    size: Duration,
+    value: impl streams_core::serde::Serde<V>,
+) -> Vec<Out<V>> {
+    flatten(
+        driver
+            .output_topic(
+                "out",
+                TimeWindowedSerde::new(StringSerde, size),
+                Nullable(value),
+            )
+            .read_records(),
+    )
+}
+
+/// Reads session-windowed results.
+fn read_sessions<V: 'static>(
+    driver: &TopologyTestDriver,
+    value: impl streams_core::serde::Serde<V>,
+) -> Vec<Out<V>> {
+    flatten(
+        driver
+            .output_topic(
+                "out",
+                SessionWindowedSerde::new(StringSerde),
+                Nullable(value),
+            )
+            .read_records(),
+    )
+}
+
+fn clicks(builder: &StreamsBuilder) -> KStream<String, String> {
+    builder.stream("clicks", Consumed::with(StringSerde, StringSerde))
+}
+
+fn time_counts(stream: KStream<String, String>, windows: TimeWindows, emit: EmitStrategy) {
+    stream
+        .group_by_key(Grouped::new())
+        .windowed_by(windows)
+        .emit_strategy(emit)
+        .count(Materialized::new())
+        .to_stream()
+        .to(
+            "out",
+            Produced::with(
+                TimeWindowedSerde::new(StringSerde, windows.size()),
+                Nullable(I64Serde),
+            ),
+        );
+}
+
+fn session_counts(stream: KStream<String, String>, windows: SessionWindows) {
+    stream
+        .group_by_key(Grouped::new())
+        .windowed_by_session(windows)
+        .count(Materialized::new())
+        .to_stream()
+        .to(
+            "out",
+            Produced::with(SessionWindowedSerde::new(StringSerde), Nullable(I64Serde)),
+        );
+}
+
+fn sliding_counts(stream: KStream<String, String>, windows: SlidingWindows, emit: EmitStrategy) {
+    stream
+        .group_by_key(Grouped::new())
+        .windowed_by_sliding(windows)
+        .emit_strategy(emit)
+        .count(Materialized::new())
+        .to_stream()
+        .to(
+            "out",
+            Produced::with(
+                TimeWindowedSerde::new(StringSerde, ms(10)),
+                Nullable(I64Serde),
+            ),
+        );
+}
+
+#[test]
+fn hopping_windows_whose_size_is_not_a_multiple_of_the_advance_include_the_earliest_window() {
+    let windows = TimeWindows::of_size_with_no_grace(ms(10)).advance_by(ms(4));
+    let builder = StreamsBuilder::new();
+    time_counts(clicks(&builder), windows, EmitStrategy::on_window_update());
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    input.pipe_input_at(s("a"), s("x"), 9);
+    assert_eq!(
+        read_time_windowed(&driver, ms(10), I64Serde),
+        [
+            (s("a"), 0, 10, Some(1), 9),
+            (s("a"), 4, 14, Some(1), 9),
+            (s("a"), 8, 18, Some(1), 9),
+        ]
+    );
+}
+
+#[test]
+fn time_windows_close_at_the_stream_time_the_aggregation_observed() {
+    let builder = StreamsBuilder::new();
+    let all = clicks(&builder);
+    // Records of another source of the same task never reach the aggregation.
+    let other = builder.stream("other", Consumed::with(StringSerde, StringSerde));
+    all.merge(&other)
+        .to("merged", Produced::with(StringSerde, StringSerde));
+    let kept = all.filter(|_, v| v != "skip");
+    time_counts(
+        kept,
+        TimeWindows::of_size_with_no_grace(ms(10)),
+        EmitStrategy::on_window_update(),
+    );
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    let other = driver.input_topic("other", StringSerde, StringSerde);
+    other.pipe_input_at(s("a"), s("x"), 100); // the task's stream time: 100
+    input.pipe_input_at(s("a"), s("skip"), 90); // filtered out before the aggregation
+    input.pipe_input_at(s("a"), s("x"), 5); // the aggregation has seen nothing later
+    input.pipe_input_at(s("a"), s("x"), 25);
+    input.pipe_input_at(s("a"), s("x"), 12); // [10,20) closed at observed time 25
+    assert_eq!(
+        read_time_windowed(&driver, ms(10), I64Serde),
+        [(s("a"), 0, 10, Some(1), 5), (s("a"), 20, 30, Some(1), 25)]
+    );
+}
+
+#[test]
+fn session_windows_close_at_stream_time_minus_grace_and_gap() {
+    let builder = StreamsBuilder::new();
+    session_counts(
+        clicks(&builder),
+        SessionWindows::with_inactivity_gap_and_no_grace(ms(10)),
+    );
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    input.pipe_input_at(s("a"), s("x"), 0);
+    input.pipe_input_at(s("b"), s("x"), 15); // close time 15 - 0 - 10 = 5
+    input.pipe_input_at(s("a"), s("x"), 8); // extends [0,0] to [0,8], ending after 5
+    input.pipe_input_at(s("c"), s("x"), 4); // a session [4,4] would end before 5: dropped
+    input.pipe_input_at(s("d"), s("x"), 5); // ends exactly at the close time: kept
+    assert_eq!(
+        read_sessions(&driver, I64Serde),
+        [
+            (s("a"), 0, 0, Some(1), 0),
+            (s("b"), 15, 15, Some(1), 15),
+            (s("a"), 0, 0, None, 0),
+            (s("a"), 0, 8, Some(2), 8),
+            (s("d"), 5, 5, Some(1), 5),
+        ]
+    );
+}
+
+#[test]
+fn session_windows_close_at_the_stream_time_the_aggregation_observed() {
+    let builder = StreamsBuilder::new();
+    session_counts(
+        clicks(&builder).filter(|_, v| v != "skip"),
+        SessionWindows::with_inactivity_gap_and_no_grace(ms(10)),
+    );
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    input.pipe_input_at(s("a"), s("skip"), 100);
+    input.pipe_input_at(s("a"), s("x"), 0);
+    assert_eq!(
+        read_sessions(&driver, I64Serde),
+        [(s("a"), 0, 0, Some(1), 0)]
+    );
+}
+
+#[test]
+fn a_record_inside_a_session_deletes_and_re_emits_it_with_the_session_end_as_timestamp() {
+    let builder = StreamsBuilder::new();
+    session_counts(
+        clicks(&builder),
+        SessionWindows::with_inactivity_gap_and_no_grace(ms(10)),
+    );
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    input.pipe_input_at(s("a"), s("x"), 0);
+    input.pipe_input_at(s("a"), s("x"), 5); // extends the session to [0,5]
+    input.pipe_input_at(s("a"), s("x"), 3); // inside [0,5]
+    assert_eq!(
+        read_sessions(&driver, I64Serde),
+        [
+            (s("a"), 0, 0, Some(1), 0),
+            (s("a"), 0, 0, None, 0),
+            (s("a"), 0, 5, Some(2), 5),
+            (s("a"), 0, 5, None, 5),
+            (s("a"), 0, 5, Some(3), 5),
+        ]
+    );
+}
+
+#[test]
+fn session_windows_reduce_and_merge_sessions_with_the_reducer() {
+    let builder = StreamsBuilder::new();
+    clicks(&builder)
+        .group_by_key(Grouped::new())
+        .windowed_by_session(SessionWindows::with_inactivity_gap_and_no_grace(ms(10)))
+        .reduce(|a, b| format!("{a}{b}"), Materialized::as_store("sessions"))
+        .to_stream()
+        .to(
+            "out",
+            Produced::with(
+                SessionWindowedSerde::new(StringSerde),
+                Nullable(StringSerde),
+            ),
+        );
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    input.pipe_input_at(s("a"), s("x"), 0);
+    input.pipe_input_at(s("a"), s("y"), 20);
+    input.pipe_input_at(s("a"), s("z"), 10); // bridges both sessions
+    assert_eq!(
+        read_sessions(&driver, StringSerde),
+        [
+            (s("a"), 0, 0, Some(s("x")), 0),
+            (s("a"), 20, 20, Some(s("y")), 20),
+            (s("a"), 0, 0, None, 0),
+            (s("a"), 20, 20, None, 20),
+            (s("a"), 0, 20, Some(s("xyz")), 20),
+        ]
+    );
+    let store = driver.session_store::<String, String>("sessions").unwrap();
+    assert_eq!(store.fetch_session(&s("a"), 0, 20), Some(s("xyz")));
+}
+
+#[test]
+fn sliding_windows_take_a_record_into_the_windows_still_open_when_its_left_window_closed() {
+    let builder = StreamsBuilder::new();
+    sliding_counts(
+        clicks(&builder),
+        SlidingWindows::with_time_difference_and_no_grace(ms(10)),
+        EmitStrategy::on_window_update(),
+    );
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    input.pipe_input_at(s("a"), s("x"), 20);
+    input.pipe_input_at(s("b"), s("x"), 30); // close time 30
+                                             // [12,22] has closed, but 20's right window [21,31] is open and takes the record.
+    input.pipe_input_at(s("a"), s("x"), 22);
+    // 19 + 10 < 30: every window that could hold it has closed.
+    input.pipe_input_at(s("a"), s("x"), 19);
+    assert_eq!(
+        read_time_windowed(&driver, ms(10), I64Serde),
+        [
+            (s("a"), 10, 20, Some(1), 20),
+            (s("b"), 20, 30, Some(1), 30),
+            (s("a"), 21, 31, Some(1), 22),
+        ]
+    );
+}
+
+#[test]
+fn sliding_windows_close_at_the_stream_time_the_aggregation_observed() {
+    let builder = StreamsBuilder::new();
+    sliding_counts(
+        clicks(&builder).filter(|_, v| v != "skip"),
+        SlidingWindows::with_time_difference_and_no_grace(ms(10)),
+        EmitStrategy::on_window_update(),
+    );
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    input.pipe_input_at(s("a"), s("skip"), 100);
+    input.pipe_input_at(s("a"), s("x"), 15);
+    assert_eq!(
+        read_time_windowed(&driver, ms(10), I64Serde),
+        [(s("a"), 5, 15, Some(1), 15)]
+    );
+}
+
+#[test]
+fn sliding_windows_fold_records_in_arrival_order_and_carry_their_latest_timestamp() {
+    let builder = StreamsBuilder::new();
+    clicks(&builder)
+        .group_by_key(Grouped::new())
+        .windowed_by_sliding(SlidingWindows::with_time_difference_and_grace(
+            ms(10),
+            ms(100),
+        ))
+        .reduce(|a, b| format!("{a}{b}"), Materialized::new())
+        .to_stream()
+        .to(
+            "out",
+            Produced::with(
+                TimeWindowedSerde::new(StringSerde, ms(10)),
+                Nullable(StringSerde),
+            ),
+        );
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    let read = || read_time_windowed(&driver, ms(10), StringSerde);
+    input.pipe_input_at(s("a"), s("A"), 10);
+    assert_eq!(read(), [(s("a"), 0, 10, Some(s("A")), 10)]);
+    // Earlier than A but after it: A's window folds it in after A; the window right
+    // after B starts as a copy of what follows B.
+    input.pipe_input_at(s("a"), s("B"), 5);
+    assert_eq!(
+        read(),
+        [
+            (s("a"), 6, 16, Some(s("A")), 10),
+            (s("a"), 0, 10, Some(s("AB")), 10),
+        ]
+    );
+    // Existing windows first (latest start first), then the previous record's right
+    // window and the record's own left window.
+    input.pipe_input_at(s("a"), s("C"), 12);
+    assert_eq!(
+        read(),
+        [
+            (s("a"), 6, 16, Some(s("AC")), 12),
+            (s("a"), 11, 21, Some(s("C")), 12),
+            (s("a"), 2, 12, Some(s("ABC")), 12),
+        ]
+    );
+}
+
+#[test]
+fn suppression_closes_windows_at_the_stream_time_it_observed() {
+    let builder = StreamsBuilder::new();
+    clicks(&builder)
+        .filter(|_, v| v != "skip")
+        .group_by_key(Grouped::new())
+        .count(Materialized::new())
+        .suppress_until_time_limit(ms(10))
+        .to_stream()
+        .to("out", Produced::with(StringSerde, Nullable(I64Serde)));
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    let output = driver.output_topic("out", StringSerde, Nullable(I64Serde));
+    input.pipe_input_at(s("a"), s("x"), 0); // due at 10
+    input.pipe_input_at(s("a"), s("skip"), 100); // never reaches the suppression
+    input.pipe_input_at(s("b"), s("x"), 1); // due at 11; observed time 1
+    assert!(output.is_empty());
+    input.pipe_input_at(s("c"), s("x"), 10);
+    let emitted: Vec<(String, Option<i64>, i64)> = output
+        .read_records()
+        .into_iter()
+        .map(|r| (r.key, r.value, r.timestamp))
+        .collect();
+    assert_eq!(emitted, [(s("a"), Some(1), 0)]);
+}
+
+#[test]
+fn suppression_until_window_closes_drops_the_tombstones_of_merged_sessions() {
+    let builder = StreamsBuilder::new();
+    clicks(&builder)
+        .group_by_key(Grouped::new())
+        .windowed_by_session(SessionWindows::with_inactivity_gap_and_grace(
+            ms(10),
+            ms(20),
+        ))
+        .count(Materialized::new())
+        .suppress_until_window_closes()
+        .to_stream()
+        .to(
+            "out",
+            Produced::with(SessionWindowedSerde::new(StringSerde), Nullable(I64Serde)),
+        );
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    input.pipe_input_at(s("a"), s("x"), 0);
+    input.pipe_input_at(s("a"), s("x"), 20);
+    input.pipe_input_at(s("a"), s("x"), 10); // merges [0,0] and [20,20] into [0,20]
+    assert!(read_sessions(&driver, I64Serde).is_empty());
+    input.pipe_input_at(s("b"), s("x"), 100); // every session of a has closed
+    assert_eq!(
+        read_sessions(&driver, I64Serde),
+        [(s("a"), 0, 20, Some(3), 20)]
+    );
+}
+
+#[test]
+fn time_windows_emit_only_final_results_on_window_close() {
+    let builder = StreamsBuilder::new();
+    time_counts(
+        clicks(&builder),
+        TimeWindows::of_size_and_grace(ms(10), ms(5)),
+        EmitStrategy::on_window_close(),
+    );
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    let read = || -> Vec<(String, i64, i64, Option<i64>)> {
+        read_time_windowed(&driver, ms(10), I64Serde)
+            .into_iter()
+            .map(|(k, start, end, v, _)| (k, start, end, v))
+            .collect()
+    };
+    for (key, ts) in [("a", 1), ("a", 4), ("a", 12), ("b", 8)] {
+        input.pipe_input_at(s(key), s("x"), ts);
+    }
+    assert!(read().is_empty(), "[0,10) is open until stream time 15");
+    input.pipe_input_at(s("a"), s("x"), 15); // [0,10) closes
+    assert_eq!(read(), [(s("a"), 0, 10, Some(2)), (s("b"), 0, 10, Some(1))]);
+    input.pipe_input_at(s("a"), s("x"), 16); // no further window closes
+    assert!(read().is_empty());
+    input.pipe_input_at(s("b"), s("x"), 30); // [10,20) closes
+    assert_eq!(read(), [(s("a"), 10, 20, Some(3))]);
+}
+
+#[test]
+fn sliding_windows_emit_only_final_results_on_window_close() {
+    let builder = StreamsBuilder::new();
+    sliding_counts(
+        clicks(&builder),
+        SlidingWindows::with_time_difference_and_no_grace(ms(10)),
+        EmitStrategy::on_window_close(),
+    );
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    input.pipe_input_at(s("a"), s("x"), 5); // [0,10]
+    input.pipe_input_at(s("a"), s("x"), 8); // [0,10] again and 5's right window [6,16]
+    assert!(read_time_windowed(&driver, ms(10), I64Serde).is_empty());
+    input.pipe_input_at(s("a"), s("x"), 30); // both end before 30: final
+    assert_eq!(
+        read_time_windowed(&driver, ms(10), I64Serde),
+        [(s("a"), 0, 10, Some(2), 8), (s("a"), 6, 16, Some(1), 8)]
+    );
+    input.pipe_input_at(s("a"), s("x"), 41); // [20,30] ends before 41
+    assert_eq!(
+        read_time_windowed(&driver, ms(10), I64Serde),
+        [(s("a"), 20, 30, Some(1), 30)]
+    );
+}
