@@ -132,6 +132,28 @@ fn hopping_windows_whose_size_is_not_a_multiple_of_the_advance_include_the_earli
 }
 
 #[test]
+fn time_window_results_carry_the_largest_timestamp_of_the_window_records() {
+    let windows = TimeWindows::of_size_and_grace(ms(10), ms(10)).advance_by(ms(5));
+    let builder = StreamsBuilder::new();
+    time_counts(clicks(&builder), windows, EmitStrategy::on_window_update());
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    input.pipe_input_at(s("a"), s("x"), 7); // [0,10) and [5,15)
+    input.pipe_input_at(s("a"), s("x"), 3); // out of order: [0,10) keeps 7
+    input.pipe_input_at(s("a"), s("x"), 9); // [0,10) and [5,15) now at 9
+    assert_eq!(
+        read_time_windowed(&driver, ms(10), I64Serde),
+        [
+            (s("a"), 0, 10, Some(1), 7),
+            (s("a"), 5, 15, Some(1), 7),
+            (s("a"), 0, 10, Some(2), 7),
+            (s("a"), 0, 10, Some(3), 9),
+            (s("a"), 5, 15, Some(2), 9),
+        ]
+    );
+}
+
+#[test]
 fn time_windows_close_at_the_stream_time_the_aggregation_observed() {
     let builder = StreamsBuilder::new();
     let all = clicks(&builder);
@@ -415,22 +437,21 @@ fn time_windows_emit_only_final_results_on_window_close() {
     );
     let driver = TopologyTestDriver::new(builder.build().unwrap());
     let input = driver.input_topic("clicks", StringSerde, StringSerde);
-    let read = || -> Vec<(String, i64, i64, Option<i64>)> {
-        read_time_windowed(&driver, ms(10), I64Serde)
-            .into_iter()
-            .map(|(k, start, end, v, _)| (k, start, end, v))
-            .collect()
-    };
+    let read = || read_time_windowed(&driver, ms(10), I64Serde);
     for (key, ts) in [("a", 1), ("a", 4), ("a", 12), ("b", 8)] {
         input.pipe_input_at(s(key), s("x"), ts);
     }
     assert!(read().is_empty(), "[0,10) is open until stream time 15");
     input.pipe_input_at(s("a"), s("x"), 15); // [0,10) closes
-    assert_eq!(read(), [(s("a"), 0, 10, Some(2)), (s("b"), 0, 10, Some(1))]);
+                                             // Each carries the largest timestamp among its window's records.
+    assert_eq!(
+        read(),
+        [(s("a"), 0, 10, Some(2), 4), (s("b"), 0, 10, Some(1), 8)]
+    );
     input.pipe_input_at(s("a"), s("x"), 16); // no further window closes
     assert!(read().is_empty());
     input.pipe_input_at(s("b"), s("x"), 30); // [10,20) closes
-    assert_eq!(read(), [(s("a"), 10, 20, Some(3))]);
+    assert_eq!(read(), [(s("a"), 10, 20, Some(3), 16)]);
 }
 
 #[test]

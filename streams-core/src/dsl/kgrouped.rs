@@ -154,6 +154,9 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
     ) -> KTable<Windowed<K>, VA> {
         let s = &self.stream;
         let w = self.windows;
+        let retention = materialized
+            .retention
+            .unwrap_or(Duration::from_millis((w.size_ms + w.grace_ms) as u64));
         let store = {
             let mut b = s.builder.borrow_mut();
             materialized.declare_window(
@@ -168,9 +171,26 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
         let Some(store) = store else {
             return broken_table(s);
         };
+        // The largest record timestamp of each window, beside its aggregate: kept in
+        // memory only, so after a restart a window's timestamp starts over from the
+        // records that follow.
+        let timestamps = format!("{}-max-timestamps", store.name);
+        let timestamps_store = Stores::window(
+            timestamps.clone(),
+            store.key_serde.clone(),
+            I64Serde,
+            retention,
+            w.size(),
+            false,
+        )
+        .in_memory()
+        .with_logging(false);
+        s.builder
+            .borrow_mut()
+            .add_store(timestamps_store.into_definition().0);
         let emit = self.emit;
         let progress = declare_emit_progress(&mut s.builder.borrow_mut(), emit);
-        let mut stores = vec![store.name.clone()];
+        let mut stores = vec![store.name.clone(), timestamps.clone()];
         stores.extend(progress.clone());
         let stores: Vec<&str> = stores.iter().map(String::as_str).collect();
         let name = store.name.clone();
@@ -181,6 +201,7 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
             &stores,
             move || TimeWindowAggregate {
                 store: name.clone(),
+                timestamps: timestamps.clone(),
                 windows: w,
                 combine: combine.clone(),
                 emit,

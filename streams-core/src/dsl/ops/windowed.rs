@@ -148,9 +148,11 @@ fn emit_closed_windows<K: Data, VA: Data>(
     progress.set(ctx, close)
 }
 
-/// Aggregates records into every time window they fall in.
+/// Aggregates records into every time window they fall in. Results carry the largest
+/// timestamp among the window's records, kept per window in the `timestamps` store.
 pub(crate) struct TimeWindowAggregate<K, V, VA> {
     pub store: String,
+    pub timestamps: String,
     pub windows: TimeWindows,
     pub combine: Combine<K, V, VA>,
     pub emit: EmitStrategy,
@@ -173,6 +175,7 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
             // to `close - size`, after the ones an earlier emission covered. Emitted
             // before the record's own writes, which may expire them from the store.
             let size = self.windows.size_ms;
+            let timestamps = self.timestamps.clone();
             emit_closed_windows(
                 ctx,
                 &mut self.progress,
@@ -182,11 +185,17 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
                     let from = last.map_or(0, |last| (last - size).max(0) + 1);
                     (from, close - size)
                 },
-                |_, key| Ok(key.window.end - 1),
+                |ctx, key| {
+                    let stored = ctx
+                        .window_store::<K, i64>(&timestamps)?
+                        .fetch(&key.key, key.window.start)?;
+                    Ok(stored.unwrap_or(key.window.end - 1))
+                },
                 &record.headers,
             )?;
         }
         let store = ctx.window_store::<K, VA>(&self.store)?;
+        let timestamps = ctx.window_store::<K, i64>(&self.timestamps)?;
         let mut updates = Vec::new();
         for start in self.windows.windows_for(record.timestamp) {
             let end = start + self.windows.size_ms;
@@ -197,12 +206,22 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
             let old = store.fetch(&record.key, start)?;
             let new = (self.combine)(&record.key, record.value.clone(), old.clone());
             store.put(&record.key, &new, start)?;
-            updates.push((Windowed::new(record.key.clone(), start, end), new, old));
+            let latest = match (&old, timestamps.fetch(&record.key, start)?) {
+                (Some(_), Some(stored)) => stored.max(record.timestamp),
+                _ => record.timestamp,
+            };
+            timestamps.put(&record.key, &latest, start)?;
+            updates.push((
+                Windowed::new(record.key.clone(), start, end),
+                new,
+                old,
+                latest,
+            ));
         }
         if self.emit == EmitStrategy::OnWindowUpdate {
-            for (key, new, old) in updates {
+            for (key, new, old, latest) in updates {
                 let change = Change::new(Some(new), old);
-                forward_result(ctx, key, change, record.timestamp, &record.headers)?;
+                forward_result(ctx, key, change, latest, &record.headers)?;
             }
         }
         Ok(())
