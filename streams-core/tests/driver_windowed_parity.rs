@@ -478,3 +478,32 @@ fn sliding_windows_emit_only_final_results_on_window_close() {
         [(s("a"), 20, 30, Some(1), 30)]
     );
 }
+
+#[test]
+fn session_windows_emit_only_final_results_on_window_close() {
+    let builder = StreamsBuilder::new();
+    clicks(&builder)
+        .group_by_key(Grouped::new())
+        .windowed_by_session(SessionWindows::with_inactivity_gap_and_no_grace(ms(10)))
+        .emit_strategy(EmitStrategy::on_window_close())
+        .count(Materialized::new())
+        .to_stream()
+        .to(
+            "out",
+            Produced::with(SessionWindowedSerde::new(StringSerde), Nullable(I64Serde)),
+        );
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    input.pipe_input_at(s("a"), s("x"), 0);
+    input.pipe_input_at(s("a"), s("x"), 5); // [0,5]
+    input.pipe_input_at(s("b"), s("x"), 12); // close time 2
+    input.pipe_input_at(s("a"), s("x"), 14); // merges into [0,14]: no deletes go out
+    assert!(read_sessions(&driver, I64Serde).is_empty());
+    input.pipe_input_at(s("c"), s("x"), 30); // close time 20: both sessions are final
+    assert_eq!(
+        read_sessions(&driver, I64Serde),
+        [(s("b"), 12, 12, Some(1), 12), (s("a"), 0, 14, Some(3), 14)]
+    );
+    input.pipe_input_at(s("d"), s("x"), 31);
+    assert!(read_sessions(&driver, I64Serde).is_empty());
+}

@@ -16,7 +16,7 @@ use super::ops::windowed::{
 };
 use super::windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows};
 use crate::graph::Data;
-use crate::serde::{I64Serde, Serde, StringSerde};
+use crate::serde::{I64Serde, Nullable, Serde, StringSerde};
 use crate::state::{SessionWindowedSerde, TimeWindowedSerde, Windowed};
 use crate::state::{StoreBuilder, Stores};
 use crate::topology::TopologyBuilder;
@@ -113,6 +113,7 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         SessionWindowedKStream {
             stream: self.stream.clone(),
             windows,
+            emit: EmitStrategy::default(),
         }
     }
 }
@@ -349,13 +350,22 @@ impl<K: Data, V: Data> SlidingWindowedKStream<K, V> {
 }
 
 /// A grouped stream aggregated per session. Results are keyed by [`Windowed`] key (the
-/// session's first and last record times); merged sessions are deleted downstream.
+/// session's first and last record times); merged sessions are deleted downstream. Each
+/// update is emitted, or only final results with [`EmitStrategy::OnWindowClose`].
 pub struct SessionWindowedKStream<K, V> {
     stream: KStream<K, V>,
     windows: SessionWindows,
+    emit: EmitStrategy,
 }
 
 impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
+    /// Chooses when results are emitted: on every update (the default) or once per
+    /// session when it closes (stream time past its end plus gap and grace).
+    pub fn emit_strategy(mut self, emit: EmitStrategy) -> Self {
+        self.emit = emit;
+        self
+    }
+
     /// Folds each session's records into an aggregate; `merger` combines the aggregates
     /// of sessions a record bridges (starting from the initializer's value).
     pub fn aggregate<VA: Data>(
@@ -424,17 +434,45 @@ impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
         let Some(store) = store else {
             return broken_table(s);
         };
+        let emit = self.emit;
+        let (progress, ends) = {
+            let mut b = s.builder.borrow_mut();
+            let progress = declare_emit_progress(&mut b, emit);
+            let ends = progress.as_ref().map(|_| {
+                // Live sessions by end, for finding the closed ones across keys.
+                let name = format!("{}-ends", store.name);
+                let ends = Stores::window(
+                    name.clone(),
+                    store.key_serde.clone(),
+                    Nullable(I64Serde),
+                    Duration::from_millis((2 * w.gap_ms + w.grace_ms + 1) as u64),
+                    Duration::from_millis(1),
+                    false,
+                )
+                .in_memory();
+                b.add_store(ends.into_definition().0);
+                name
+            });
+            (progress, ends)
+        };
+        let mut stores = vec![store.name.clone()];
+        stores.extend(progress.clone());
+        stores.extend(ends.clone());
+        let stores: Vec<&str> = stores.iter().map(String::as_str).collect();
         let name = store.name.clone();
         let node = add_processor_node::<_, K, V, Windowed<K>, Change<VA>>(
             &s.builder,
             prefix,
             vec![s.node],
-            &[&store.name],
+            &stores,
             move || SessionWindowAggregate {
                 store: name.clone(),
                 windows: w,
                 combine: combine.clone(),
                 merge: merge.clone(),
+                emit,
+                ends: ends.clone(),
+                progress: EmitProgress::new(progress.clone()),
                 observed: Default::default(),
             },
         );

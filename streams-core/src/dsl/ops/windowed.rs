@@ -237,7 +237,74 @@ pub(crate) struct SessionWindowAggregate<K, V, VA> {
     pub windows: SessionWindows,
     pub combine: Combine<K, V, VA>,
     pub merge: SessionMerge<K, VA>,
+    pub emit: EmitStrategy,
+    /// With [`EmitStrategy::OnWindowClose`]: a window store indexing the live sessions
+    /// of every key by their end (window start = session end, value = session start),
+    /// to find the sessions that have closed.
+    pub ends: Option<String>,
+    pub progress: EmitProgress,
     pub observed: ObservedStreamTime,
+}
+
+impl<K: Data, V: Data, VA: Data> SessionWindowAggregate<K, V, VA> {
+    /// Records that `session` exists (`Some`) or is gone (`None`) in the index of ends.
+    fn index(
+        &self,
+        ctx: &ProcessorContext<'_, Windowed<K>, Change<VA>>,
+        session: &Windowed<K>,
+        exists: bool,
+    ) -> Result<(), ProcessError> {
+        if let Some(ends) = &self.ends {
+            let start = exists.then_some(session.window.start);
+            ctx.window_store::<K, Option<i64>>(ends)?.put(
+                &session.key,
+                &start,
+                session.window.end,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Emits the sessions that ended before `close` and after the last emission, by end.
+    fn emit_closed(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+        close: i64,
+        headers: &Headers,
+    ) -> Result<(), ProcessError> {
+        let Some(ends) = self.ends.clone() else {
+            return Ok(());
+        };
+        let last = self.progress.last(ctx)?;
+        if last.is_some_and(|last| last >= close) {
+            return Ok(());
+        }
+        // Session ends are inclusive: ends within [last close, close - 1] are final.
+        let (from, to) = (last.unwrap_or(0).max(0), close - 1);
+        if to < from {
+            return Ok(());
+        }
+        let closed = ctx
+            .window_store::<K, Option<i64>>(&ends)?
+            .fetch_all(from, to)?;
+        for (at_end, start) in closed {
+            let Some(start) = start else { continue };
+            let end = at_end.window.start;
+            let store = ctx.session_store::<K, VA>(&self.store)?;
+            let Some(aggregate) = store.fetch_session(&at_end.key, start, end)? else {
+                continue;
+            };
+            let session = Windowed::new(at_end.key, start, end);
+            forward_result(
+                ctx,
+                session,
+                Change::new(Some(aggregate), None),
+                end,
+                headers,
+            )?;
+        }
+        self.progress.set(ctx, close)
+    }
 }
 
 impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
@@ -248,7 +315,6 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
         record: Record<K, V>,
     ) -> Result<(), ProcessError> {
-        let store = ctx.session_store::<K, VA>(&self.store)?;
         let ts = record.timestamp;
         let gap = self.windows.gap_ms;
         let observed = self.observed.observe(ts);
@@ -256,6 +322,11 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
         let close = observed
             .saturating_sub(self.windows.grace_ms)
             .saturating_sub(gap);
+        if self.emit == EmitStrategy::OnWindowClose {
+            // Before the record's own writes, which may expire closed sessions.
+            self.emit_closed(ctx, close, &record.headers)?;
+        }
+        let store = ctx.session_store::<K, VA>(&self.store)?;
         let overlapping =
             store.find_sessions(&record.key, ts.saturating_sub(gap), ts.saturating_add(gap))?;
         let (mut start, mut end) = (ts, ts);
@@ -272,17 +343,28 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
         // Unless the record is a session of its own, every session it touches is
         // replaced by the merged one: each is deleted downstream, even one whose window
         // stays the same. Results carry the session's end as their timestamp.
+        let mut deleted = Vec::new();
         if (start, end) != (ts, ts) {
             for (session, value) in overlapping {
                 store.remove(&session)?;
-                let at = session.window.end;
-                let change = Change::new(None, Some(value));
-                forward_result(ctx, session, change, at, &record.headers)?;
+                deleted.push((session, value));
             }
         }
         let aggregate = (self.combine)(&record.key, record.value.clone(), aggregate);
         let merged = Windowed::new(record.key.clone(), start, end);
         store.put(&merged, &aggregate)?;
+        for (session, _) in &deleted {
+            self.index(ctx, session, false)?;
+        }
+        self.index(ctx, &merged, true)?;
+        if self.emit == EmitStrategy::OnWindowClose {
+            return Ok(());
+        }
+        for (session, value) in deleted {
+            let at = session.window.end;
+            let change = Change::new(None, Some(value));
+            forward_result(ctx, session, change, at, &record.headers)?;
+        }
         forward_result(
             ctx,
             merged,
