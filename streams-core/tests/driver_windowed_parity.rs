@@ -507,3 +507,257 @@ fn session_windows_emit_only_final_results_on_window_close() {
     input.pipe_input_at(s("d"), s("x"), 31);
     assert!(read_sessions(&driver, I64Serde).is_empty());
 }
+
+/// Kafka Streams' sliding-window test topology: difference 10, the given grace, values
+/// appended to the initial "0" as "agg+value" (or reduced as "a+b").
+fn sliding_strings(grace: u64, emit: EmitStrategy, reduce: bool) -> TopologyTestDriver {
+    let builder = StreamsBuilder::new();
+    let windowed = clicks(&builder)
+        .group_by_key(Grouped::new())
+        .windowed_by_sliding(SlidingWindows::with_time_difference_and_grace(
+            ms(10),
+            ms(grace),
+        ))
+        .emit_strategy(emit);
+    let table = if reduce {
+        windowed.reduce(|a, b| format!("{a}+{b}"), Materialized::new())
+    } else {
+        windowed.aggregate(
+            || s("0"),
+            |_, v, agg: String| format!("{agg}+{v}"),
+            Materialized::new(),
+        )
+    };
+    table.to_stream().to(
+        "out",
+        Produced::with(
+            TimeWindowedSerde::new(StringSerde, ms(10)),
+            Nullable(StringSerde),
+        ),
+    );
+    TopologyTestDriver::new(builder.build().unwrap())
+}
+
+/// Pipes `(key, value, timestamp)` records and returns every result as
+/// `(key, start, end, value, timestamp)`, sorted by key and window start (results of
+/// one window keep their order).
+fn run_sliding(
+    driver: &TopologyTestDriver,
+    records: &[(&str, &str, i64)],
+) -> Vec<(String, i64, i64, String, i64)> {
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    for (k, v, ts) in records {
+        input.pipe_input_at(s(k), s(v), *ts);
+    }
+    let mut out: Vec<_> = read_time_windowed(driver, ms(10), StringSerde)
+        .into_iter()
+        .map(|(k, start, end, v, ts)| (k, start, end, v.expect("no deletes"), ts))
+        .collect();
+    out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    out
+}
+
+fn w(key: &str, start: i64, value: &str, ts: i64) -> (String, i64, i64, String, i64) {
+    (s(key), start, start + 10, s(value), ts)
+}
+
+const SMALL_INPUT: [(&str, &str, i64); 7] = [
+    ("A", "1", 10),
+    ("A", "2", 10),
+    ("A", "3", 14),
+    ("A", "4", 15),
+    ("A", "5", 20),
+    ("A", "6", 22),
+    ("A", "7", 30),
+];
+
+#[test]
+fn kafka_sliding_aggregate_small_input() {
+    let driver = sliding_strings(5, EmitStrategy::on_window_update(), false);
+    assert_eq!(
+        run_sliding(&driver, &SMALL_INPUT),
+        [
+            w("A", 0, "0+1", 10),
+            w("A", 0, "0+1+2", 10),
+            w("A", 4, "0+1+2+3", 14),
+            w("A", 5, "0+1+2+3+4", 15),
+            w("A", 10, "0+1+2+3+4+5", 20),
+            w("A", 11, "0+3", 14),
+            w("A", 11, "0+3+4", 15),
+            w("A", 11, "0+3+4+5", 20),
+            w("A", 12, "0+3+4+5+6", 22),
+            w("A", 15, "0+4", 15),
+            w("A", 15, "0+4+5", 20),
+            w("A", 15, "0+4+5+6", 22),
+            w("A", 16, "0+5", 20),
+            w("A", 16, "0+5+6", 22),
+            w("A", 20, "0+5+6+7", 30),
+            w("A", 21, "0+6", 22),
+            w("A", 21, "0+6+7", 30),
+            w("A", 23, "0+7", 30),
+        ]
+    );
+}
+
+#[test]
+fn kafka_sliding_aggregate_small_input_on_window_close() {
+    let driver = sliding_strings(5, EmitStrategy::on_window_close(), false);
+    assert_eq!(
+        run_sliding(&driver, &SMALL_INPUT),
+        [
+            w("A", 0, "0+1+2", 10),
+            w("A", 4, "0+1+2+3", 14),
+            w("A", 5, "0+1+2+3+4", 15),
+            w("A", 10, "0+1+2+3+4+5", 20),
+            w("A", 11, "0+3+4+5", 20),
+            w("A", 12, "0+3+4+5+6", 22),
+        ]
+    );
+}
+
+const REDUCE_INPUT: [(&str, &str, i64); 6] = [
+    ("A", "1", 10),
+    ("A", "2", 14),
+    ("A", "3", 15),
+    ("A", "4", 22),
+    ("A", "5", 26),
+    ("A", "6", 30),
+];
+
+#[test]
+fn kafka_sliding_reduce_small_input() {
+    let driver = sliding_strings(5, EmitStrategy::on_window_update(), true);
+    assert_eq!(
+        run_sliding(&driver, &REDUCE_INPUT),
+        [
+            w("A", 0, "1", 10),
+            w("A", 4, "1+2", 14),
+            w("A", 5, "1+2+3", 15),
+            w("A", 11, "2", 14),
+            w("A", 11, "2+3", 15),
+            w("A", 12, "2+3+4", 22),
+            w("A", 15, "3", 15),
+            w("A", 15, "3+4", 22),
+            w("A", 16, "4", 22),
+            w("A", 16, "4+5", 26),
+            w("A", 20, "4+5+6", 30),
+            w("A", 23, "5", 26),
+            w("A", 23, "5+6", 30),
+            w("A", 27, "6", 30),
+        ]
+    );
+}
+
+#[test]
+fn kafka_sliding_reduce_small_input_on_window_close() {
+    let driver = sliding_strings(5, EmitStrategy::on_window_close(), true);
+    assert_eq!(
+        run_sliding(&driver, &REDUCE_INPUT),
+        [
+            w("A", 0, "1", 10),
+            w("A", 4, "1+2", 14),
+            w("A", 5, "1+2+3", 15),
+            w("A", 11, "2+3", 15),
+            w("A", 12, "2+3+4", 22),
+        ]
+    );
+}
+
+/// Out-of-order records of four keys.
+const LARGE_INPUT: [(&str, &str, i64); 19] = [
+    ("A", "1", 10),
+    ("A", "2", 20),
+    ("A", "3", 22),
+    ("A", "4", 15),
+    ("B", "1", 12),
+    ("B", "2", 13),
+    ("B", "3", 18),
+    ("B", "4", 19),
+    ("B", "5", 25),
+    ("B", "6", 14),
+    ("C", "1", 11),
+    ("C", "2", 15),
+    ("C", "3", 16),
+    ("C", "4", 21),
+    ("C", "5", 23),
+    ("D", "4", 11),
+    ("D", "2", 12),
+    ("D", "3", 29),
+    ("D", "5", 16),
+];
+
+#[test]
+fn kafka_sliding_aggregate_large_out_of_order_input() {
+    let driver = sliding_strings(50, EmitStrategy::on_window_update(), false);
+    assert_eq!(
+        run_sliding(&driver, &LARGE_INPUT),
+        [
+            w("A", 0, "0+1", 10),
+            w("A", 5, "0+1+4", 15),
+            w("A", 10, "0+1+2", 20),
+            w("A", 10, "0+1+2+4", 20),
+            w("A", 11, "0+2", 20),
+            w("A", 11, "0+2+4", 20),
+            w("A", 12, "0+2+3", 22),
+            w("A", 12, "0+2+3+4", 22),
+            w("A", 16, "0+2+3", 22),
+            w("A", 21, "0+3", 22),
+            w("B", 2, "0+1", 12),
+            w("B", 3, "0+1+2", 13),
+            w("B", 4, "0+1+2+6", 14),
+            w("B", 8, "0+1+2+3", 18),
+            w("B", 8, "0+1+2+3+6", 18),
+            w("B", 9, "0+1+2+3+4", 19),
+            w("B", 9, "0+1+2+3+4+6", 19),
+            w("B", 13, "0+2", 13),
+            w("B", 13, "0+2+3", 18),
+            w("B", 13, "0+2+3+4", 19),
+            w("B", 13, "0+2+3+4+6", 19),
+            w("B", 14, "0+3", 18),
+            w("B", 14, "0+3+4", 19),
+            w("B", 14, "0+3+4+6", 19),
+            w("B", 15, "0+3+4+5", 25),
+            w("B", 19, "0+4", 19),
+            w("B", 19, "0+4+5", 25),
+            w("B", 20, "0+5", 25),
+            w("C", 1, "0+1", 11),
+            w("C", 5, "0+1+2", 15),
+            w("C", 6, "0+1+2+3", 16),
+            w("C", 11, "0+1+2+3+4", 21),
+            w("C", 12, "0+2", 15),
+            w("C", 12, "0+2+3", 16),
+            w("C", 12, "0+2+3+4", 21),
+            w("C", 13, "0+2+3+4+5", 23),
+            w("C", 16, "0+3", 16),
+            w("C", 16, "0+3+4", 21),
+            w("C", 16, "0+3+4+5", 23),
+            w("C", 17, "0+4", 21),
+            w("C", 17, "0+4+5", 23),
+            w("C", 22, "0+5", 23),
+            w("D", 1, "0+4", 11),
+            w("D", 2, "0+4+2", 12),
+            w("D", 6, "0+4+2+5", 16),
+            w("D", 12, "0+2", 12),
+            w("D", 12, "0+2+5", 16),
+            w("D", 13, "0+5", 16),
+            w("D", 19, "0+3", 29),
+        ]
+    );
+}
+
+#[test]
+fn kafka_sliding_aggregate_large_out_of_order_input_on_window_close() {
+    let driver = sliding_strings(10, EmitStrategy::on_window_close(), false);
+    assert_eq!(
+        run_sliding(&driver, &LARGE_INPUT),
+        [
+            w("A", 0, "0+1", 10),
+            w("A", 5, "0+1+4", 15),
+            w("B", 2, "0+1", 12),
+            w("B", 3, "0+1+2", 13),
+            w("B", 8, "0+1+2+3+6", 18),
+            w("C", 5, "0+2", 15),
+            w("C", 6, "0+2+3", 16),
+        ]
+    );
+}

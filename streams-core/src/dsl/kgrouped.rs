@@ -11,8 +11,7 @@ use super::ops::aggregate::{
     aggregating, reducing, Combine, Initializer, Reducer, Retract, StreamAggregate, TableAggregate,
 };
 use super::ops::windowed::{
-    ArrivedSerde, EmitProgress, SessionMerge, SessionWindowAggregate, SlidingWindowAggregate,
-    TimeWindowAggregate,
+    EmitProgress, SessionMerge, SessionWindowAggregate, SlidingWindowAggregate, TimeWindowAggregate,
 };
 use super::windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows};
 use crate::graph::Data;
@@ -20,7 +19,6 @@ use crate::serde::{I64Serde, Nullable, Serde, StringSerde};
 use crate::state::{SessionWindowedSerde, TimeWindowedSerde, Windowed};
 use crate::state::{StoreBuilder, Stores};
 use crate::topology::TopologyBuilder;
-use crate::topology::TopologyError;
 use std::time::Duration;
 
 /// Keeps a serde for `U` when `U` is `T`.
@@ -283,57 +281,53 @@ impl<K: Data, V: Data> SlidingWindowedKStream<K, V> {
     ) -> KTable<Windowed<K>, VA> {
         let s = &self.stream;
         let w = self.windows;
-        let Some(value_serde) = s.value_serde.clone() else {
-            s.builder.borrow_mut().report(TopologyError::MissingSerde {
-                node: "KSTREAM-SLIDING-AGGREGATE (the grouped stream needs a value serde)".into(),
-                what: "value",
-            });
-            return broken_table(s);
-        };
-        let (store, records_store) = {
+        // A record reads windows starting up to two time differences before it.
+        let min_retention = 2 * w.difference_ms + w.grace_ms + 1;
+        let retention = materialized
+            .retention
+            .unwrap_or(Duration::from_millis(min_retention as u64));
+        let store = {
             let mut b = s.builder.borrow_mut();
-            let store = materialized.declare_window(
+            materialized.declare_window(
                 &mut b,
                 "KSTREAM-SLIDING-AGGREGATE-",
                 s.key_serde.clone(),
                 same_type(&s.value_serde),
                 w.difference_ms,
-                w.difference_ms + w.grace_ms + 1,
-            );
-            let records_store = b.next_name("KSTREAM-SLIDING-RECORDS-STATE-STORE-");
-            if let (Some(_), Some(key_serde)) = (&store, &s.key_serde) {
-                // The raw records, kept as long as a window that may still change needs them.
-                let retention =
-                    Duration::from_millis((2 * w.difference_ms + 2 + w.grace_ms) as u64);
-                let records = Stores::window(
-                    records_store.clone(),
-                    key_serde.clone(),
-                    ArrivedSerde::new(value_serde),
-                    retention,
-                    Duration::from_millis(1),
-                    true,
-                );
-                b.add_store(records.into_definition().0);
-            }
-            (store, records_store)
+                min_retention,
+            )
         };
         let Some(store) = store else {
             return broken_table(s);
         };
+        // The largest record timestamp of each window, beside its aggregate; logged, as
+        // the aggregation reads it to find the records around a new one.
+        let timestamps = format!("{}-max-timestamps", store.name);
+        let timestamps_store = Stores::window(
+            timestamps.clone(),
+            store.key_serde.clone(),
+            I64Serde,
+            retention,
+            Duration::from_millis(w.difference_ms as u64),
+            false,
+        );
+        s.builder
+            .borrow_mut()
+            .add_store(timestamps_store.into_definition().0);
         let emit = self.emit;
         let progress = declare_emit_progress(&mut s.builder.borrow_mut(), emit);
-        let mut stores = vec![store.name.clone(), records_store.clone()];
+        let mut stores = vec![store.name.clone(), timestamps.clone()];
         stores.extend(progress.clone());
         let stores: Vec<&str> = stores.iter().map(String::as_str).collect();
-        let (name, records) = (store.name.clone(), records_store.clone());
+        let name = store.name.clone();
         let node = add_processor_node::<_, K, V, Windowed<K>, Change<VA>>(
             &s.builder,
             "KSTREAM-SLIDING-AGGREGATE-",
             vec![s.node],
             &stores,
             move || SlidingWindowAggregate {
-                records_store: records.clone(),
                 store: name.clone(),
+                timestamps: timestamps.clone(),
                 windows: w,
                 combine: combine.clone(),
                 emit,

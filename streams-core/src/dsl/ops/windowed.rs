@@ -12,7 +12,6 @@ use crate::dsl::windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWind
 use crate::graph::Data;
 use crate::processor::{ProcessError, Processor, ProcessorContext};
 use crate::record::{Headers, Record};
-use crate::serde::{Serde, SerdeError};
 use crate::state::Windowed;
 
 fn drop_late<K, V>(ctx: &ProcessorContext<'_, K, V>, record_time: i64, observed: i64) {
@@ -375,64 +374,19 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
     }
 }
 
-/// A raw record of a sliding-window aggregation with its arrival rank among the records
-/// of its key near it, so windows fold their records in arrival order.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Arrived<V> {
-    pub rank: i64,
-    pub value: V,
-}
-
-/// `[8-byte big-endian rank][value]`.
-pub(crate) struct ArrivedSerde<V> {
-    value: Arc<dyn Serde<V>>,
-}
-
-impl<V> ArrivedSerde<V> {
-    pub fn new(value: Arc<dyn Serde<V>>) -> Self {
-        ArrivedSerde { value }
-    }
-}
-
-impl<V: 'static> Serde<Arrived<V>> for ArrivedSerde<V> {
-    fn serialize(&self, topic: &str, a: &Arrived<V>) -> Result<Option<Vec<u8>>, SerdeError> {
-        let value = self.value.serialize(topic, &a.value)?.unwrap_or_default();
-        let mut out = Vec::with_capacity(8 + value.len());
-        out.extend_from_slice(&a.rank.to_be_bytes());
-        out.extend_from_slice(&value);
-        Ok(Some(out))
-    }
-
-    fn deserialize(&self, topic: &str, bytes: Option<&[u8]>) -> Result<Arrived<V>, SerdeError> {
-        let bytes = bytes.ok_or_else(|| SerdeError::Null {
-            topic: topic.to_string(),
-        })?;
-        if bytes.len() < 8 {
-            return Err(SerdeError::Length {
-                expected: 8,
-                actual: bytes.len(),
-            });
-        }
-        let rank = i64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"));
-        Ok(Arrived {
-            rank,
-            value: self.value.deserialize(topic, Some(&bytes[8..]))?,
-        })
-    }
-}
-
 /// Aggregates records into sliding windows, as Kafka Streams does: for every record the
-/// window `[t - d, t]` ending at it (`[0, d]` at the earliest), and the window starting
-/// right after it once later records fall in it. A record updates the windows holding
-/// it that are still open and creates the windows it starts; it is dropped only when
-/// even its own right window has closed (`t + d` behind the close time).
-///
-/// Raw records are kept (in a window store with duplicates, with their arrival rank) so
-/// new windows can be built from their records in arrival order, and results carry the
-/// largest timestamp among the window's records.
+/// window `[t - d, t]` ending at it (`[0, d]` for records before `d`), and the window
+/// starting right after it once later records fall in it. Each window's aggregate is
+/// kept with the largest timestamp among its records (in the `timestamps` store). A
+/// record updates the open windows holding it, and creates the windows it starts from
+/// the aggregate of a neighbouring window: its left window from the window ending just
+/// before it, its right window as a copy of the window holding the records after it,
+/// the previous record's right window from the record alone. Aggregates thus fold their
+/// records in arrival order. A record is dropped only when even its own right window
+/// has closed (`t + d` behind the close time).
 pub(crate) struct SlidingWindowAggregate<K, V, VA> {
-    pub records_store: String,
     pub store: String,
+    pub timestamps: String,
     pub windows: SlidingWindows,
     pub combine: Combine<K, V, VA>,
     pub emit: EmitStrategy,
@@ -440,125 +394,191 @@ pub(crate) struct SlidingWindowAggregate<K, V, VA> {
     pub observed: ObservedStreamTime,
 }
 
-/// A window a sliding aggregation writes: its start, its aggregate before the record
-/// (`None` for a window the record creates) and after.
-struct SlidingUpdate<VA> {
-    start: i64,
-    old: Option<VA>,
-    new: VA,
+/// A window's aggregate and the largest timestamp among its records.
+#[derive(Clone)]
+struct Stamped<VA> {
+    aggregate: VA,
     timestamp: i64,
 }
 
+/// What one sliding-window record does to the windows of its key, gathered while
+/// walking the existing windows and applied in the order Kafka Streams applies it.
+struct SlidingStep<'r, K, V, VA> {
+    record: &'r Record<K, V>,
+    close: i64,
+    observed: i64,
+    d: i64,
+    /// Window writes in order: start, previous aggregate, new aggregate and timestamp.
+    writes: Vec<(i64, Option<VA>, Stamped<VA>)>,
+    starts: Vec<i64>,
+}
+
+impl<K: Data, V: Data, VA: Data> SlidingStep<'_, K, V, VA> {
+    /// Folds the record into the window at `start` holding `base` (`None`: a new window
+    /// starting from the initializer), if the window is still open.
+    fn update(
+        &mut self,
+        ctx: &ProcessorContext<'_, Windowed<K>, Change<VA>>,
+        combine: &Combine<K, V, VA>,
+        start: i64,
+        base: Option<Stamped<VA>>,
+        existed: bool,
+    ) {
+        let ts = self.record.timestamp;
+        if start + self.d < self.close {
+            drop_late(ctx, ts, self.observed);
+            return;
+        }
+        let timestamp = base.as_ref().map_or(ts, |b| b.timestamp.max(ts));
+        let previous = base.map(|b| b.aggregate);
+        let aggregate = combine(
+            &self.record.key,
+            self.record.value.clone(),
+            previous.clone(),
+        );
+        let old = if existed { previous } else { None };
+        self.writes.push((
+            start,
+            old,
+            Stamped {
+                aggregate,
+                timestamp,
+            },
+        ));
+    }
+
+    /// Creates the record's right window as a copy of `right` (the records after it).
+    fn copy_right(&mut self, right: Stamped<VA>) {
+        self.writes.push((self.record.timestamp + 1, None, right));
+    }
+}
+
 impl<K: Data, V: Data, VA: Data> SlidingWindowAggregate<K, V, VA> {
-    /// The windows the record at `ts` writes, in the order Kafka Streams emits them.
-    fn updates(
+    /// The windows of `key` starting within `[from, to]` with their aggregates and
+    /// timestamps, by ascending start.
+    fn windows_between(
         &self,
         ctx: &ProcessorContext<'_, Windowed<K>, Change<VA>>,
-        record: &Record<K, V>,
-        close: i64,
-        observed: i64,
-    ) -> Result<Vec<SlidingUpdate<VA>>, ProcessError> {
-        let d = self.windows.difference_ms;
-        let ts = record.timestamp;
-        let key = &record.key;
-        let records = ctx.window_store::<K, Arrived<V>>(&self.records_store)?;
-        // Every record a window touching this one can hold.
-        let mut nearby = records.fetch_time_range(
-            key,
-            ts.saturating_sub(d + 1).max(0),
-            ts.saturating_add(d + 1),
-        )?;
-        let rank = nearby.iter().map(|(_, a)| a.rank + 1).max().unwrap_or(0);
-        let arrived = Arrived {
-            rank,
-            value: record.value.clone(),
-        };
-        records.put(key, &arrived, ts)?;
-        nearby.push((ts, arrived));
-        nearby.sort_by_key(|(_, a)| a.rank);
-
+        key: &K,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, Stamped<VA>)>, ProcessError> {
         let aggregates = ctx.window_store::<K, VA>(&self.store)?;
-        let left = (ts - d).max(0);
-        let own_right = ts + 1;
-        // Existing windows holding the record: those starting within [left, ts].
-        let existing = aggregates.fetch_time_range(key, left, ts)?;
-        let exists = |start: i64| existing.iter().any(|(s, _)| *s == start);
-        let own_right_exists = aggregates.fetch(key, own_right)?.is_some();
-        let max_time = |start: i64| {
-            nearby
+        let timestamps = ctx.window_store::<K, i64>(&self.timestamps)?;
+        let stamps = timestamps.fetch_time_range(key, from, to)?;
+        let mut out = Vec::new();
+        for (start, aggregate) in aggregates.fetch_time_range(key, from, to)? {
+            let timestamp = stamps
                 .iter()
-                .map(|(t, _)| *t)
-                .filter(|t| (start..=start + d).contains(t))
-                .max()
-                .unwrap_or(ts)
-        };
-        let fold = |start: i64| {
-            let mut aggregate = None;
-            for (_, a) in nearby
-                .iter()
-                .filter(|(t, _)| (start..=start + d).contains(t))
-            {
-                aggregate = Some((self.combine)(key, a.value.clone(), aggregate));
-            }
-            aggregate
-        };
+                .find(|(s, _)| *s == start)
+                .map_or(start + self.windows.difference_ms, |(_, t)| *t);
+            out.push((
+                start,
+                Stamped {
+                    aggregate,
+                    timestamp,
+                },
+            ));
+        }
+        Ok(out)
+    }
 
-        let mut updates = Vec::new();
-        let mut write = |start: i64, old: Option<VA>, new: Option<VA>| {
-            if start + d < close {
-                drop_late(ctx, ts, observed);
-                return;
-            }
-            if let Some(new) = new {
-                updates.push(SlidingUpdate {
-                    start,
-                    old,
-                    new,
-                    timestamp: max_time(start),
-                });
-            }
-        };
-        let update = |old: &VA| (self.combine)(key, record.value.clone(), Some(old.clone()));
-        let previous = nearby.iter().map(|(t, _)| *t).filter(|t| *t < ts).max();
-        let previous_right = previous
-            .map(|p| p + 1)
-            .filter(|&s| s + d >= ts && s != left && !exists(s));
-        let later_in_own_right = nearby.iter().any(|(t, _)| *t > ts && *t <= own_right + d);
-        let create_own_right = !own_right_exists && later_in_own_right;
-
-        if ts >= d {
-            // Existing windows from the latest start down, then the windows the record
-            // creates: the previous record's right window, its own left and right ones.
-            for (start, old) in existing.iter().rev() {
-                write(*start, Some(old.clone()), Some(update(old)));
-            }
-            if let Some(start) = previous_right {
-                write(start, None, fold(start));
-            }
-            if !exists(left) {
-                write(left, None, fold(left));
-            }
-            if create_own_right {
-                write(own_right, None, fold(own_right));
-            }
-        } else {
-            // An early record: windows after zero first, then its right window, the
-            // previous record's right window, and last the window [0, d].
-            for (start, old) in existing.iter().filter(|(s, _)| *s > 0) {
-                write(*start, Some(old.clone()), Some(update(old)));
-            }
-            if create_own_right {
-                write(own_right, None, fold(own_right));
-            }
-            if let Some(start) = previous_right {
-                write(start, None, fold(start));
-            }
-            match existing.iter().find(|(s, _)| *s == 0) {
-                Some((_, old)) => write(0, Some(old.clone()), Some(update(old))),
-                None => write(0, None, fold(0)),
+    /// A record at or after the time difference: windows from the latest start down.
+    fn step_late(
+        &self,
+        ctx: &ProcessorContext<'_, Windowed<K>, Change<VA>>,
+        step: &mut SlidingStep<'_, K, V, VA>,
+    ) -> Result<(), ProcessError> {
+        let (ts, d) = (step.record.timestamp, step.d);
+        let found = self.windows_between(ctx, &step.record.key, (ts - 2 * d).max(0), ts + 1)?;
+        step.starts = found.iter().map(|(s, _)| *s).collect();
+        let (mut left_created, mut right_created) = (false, false);
+        let (mut left_base, mut right_base, mut previous) = (None, None, None);
+        for (start, window) in found.into_iter().rev() {
+            let end = start + d;
+            if start == ts + 1 {
+                right_created = true;
+            } else if end > ts {
+                if right_base.is_none() {
+                    right_base = Some(window.clone());
+                }
+                step.update(ctx, &self.combine, start, Some(window), true);
+            } else if end == ts {
+                left_created = true;
+                let latest = window.timestamp;
+                step.update(ctx, &self.combine, start, Some(window), true);
+                if latest >= ts {
+                    // A record at this very time came before: its windows exist.
+                    return Ok(());
+                }
+                previous = Some(latest);
+            } else {
+                previous = Some(window.timestamp);
+                left_base = Some(window);
+                break;
             }
         }
-        Ok(updates)
+        if let Some(p) = previous {
+            let start = p + 1;
+            if !step.starts.contains(&start) && start + d >= ts {
+                step.update(ctx, &self.combine, start, None, false);
+            }
+        }
+        if !left_created {
+            let base = match (previous, left_base) {
+                (Some(p), Some(base)) if ts - d <= p => Some(Stamped {
+                    aggregate: base.aggregate,
+                    timestamp: ts,
+                }),
+                _ => None,
+            };
+            let existed = false;
+            step.update(ctx, &self.combine, ts - d, base, existed);
+        }
+        if let Some(right) = right_base.filter(|r| !right_created && r.timestamp > ts) {
+            step.copy_right(right);
+        }
+        Ok(())
+    }
+
+    /// A record before the time difference: its left window is `[0, d]`, updated last.
+    fn step_early(
+        &self,
+        ctx: &ProcessorContext<'_, Windowed<K>, Change<VA>>,
+        step: &mut SlidingStep<'_, K, V, VA>,
+    ) -> Result<(), ProcessError> {
+        let ts = step.record.timestamp;
+        let found = self.windows_between(ctx, &step.record.key, 0, ts + 1)?;
+        step.starts = found.iter().map(|(s, _)| *s).collect();
+        let (mut combined, mut right_base, mut previous) = (None, None, None);
+        let mut right_created = false;
+        for (start, window) in found {
+            if start == 0 {
+                if window.timestamp < ts {
+                    previous = Some(window.timestamp);
+                }
+                combined = Some(window);
+            } else if start <= ts {
+                right_base = Some(window.clone());
+                step.update(ctx, &self.combine, start, Some(window), true);
+            } else if start == ts + 1 {
+                right_created = true;
+            }
+        }
+        if right_base.is_none() {
+            right_base = combined.clone().filter(|c| c.timestamp > ts);
+        }
+        if let Some(right) = right_base.filter(|r| !right_created && r.timestamp > ts) {
+            step.copy_right(right);
+        }
+        if let Some(p) = previous {
+            if !step.starts.contains(&(p + 1)) {
+                step.update(ctx, &self.combine, p + 1, None, false);
+            }
+        }
+        let existed = combined.is_some();
+        step.update(ctx, &self.combine, 0, combined, existed);
+        Ok(())
     }
 }
 
@@ -577,7 +597,7 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
         if self.emit == EmitStrategy::OnWindowClose {
             // Windows ending before the close time are final (both ends are inclusive).
             // Emitted before the record's own writes, which may expire them.
-            let records_store = self.records_store.clone();
+            let timestamps = self.timestamps.clone();
             emit_closed_windows(
                 ctx,
                 &mut self.progress,
@@ -585,10 +605,10 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
                 close,
                 |last, close| (last.map_or(0, |last| last - d), close - d - 1),
                 |ctx, key| {
-                    let records = ctx.window_store::<K, Arrived<V>>(&records_store)?;
-                    let held =
-                        records.fetch_time_range(&key.key, key.window.start, key.window.end)?;
-                    Ok(held.iter().map(|(t, _)| *t).max().unwrap_or(key.window.end))
+                    let stored = ctx
+                        .window_store::<K, i64>(&timestamps)?
+                        .fetch(&key.key, key.window.start)?;
+                    Ok(stored.unwrap_or(key.window.end))
                 },
                 &record.headers,
             )?;
@@ -598,16 +618,31 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
             drop_late(ctx, ts, observed);
             return Ok(());
         }
-        let updates = self.updates(ctx, &record, close, observed)?;
+        let mut step = SlidingStep {
+            record: &record,
+            close,
+            observed,
+            d,
+            writes: Vec::new(),
+            starts: Vec::new(),
+        };
+        if ts < d {
+            self.step_early(ctx, &mut step)?;
+        } else {
+            self.step_late(ctx, &mut step)?;
+        }
+        let writes = step.writes;
         let aggregates = ctx.window_store::<K, VA>(&self.store)?;
-        for u in &updates {
-            aggregates.put(&record.key, &u.new, u.start)?;
+        let timestamps = ctx.window_store::<K, i64>(&self.timestamps)?;
+        for (start, _, window) in &writes {
+            aggregates.put(&record.key, &window.aggregate, *start)?;
+            timestamps.put(&record.key, &window.timestamp, *start)?;
         }
         if self.emit == EmitStrategy::OnWindowUpdate {
-            for u in updates {
-                let key = Windowed::new(record.key.clone(), u.start, u.start + d);
-                let change = Change::new(Some(u.new), u.old);
-                forward_result(ctx, key, change, u.timestamp, &record.headers)?;
+            for (start, old, window) in writes {
+                let key = Windowed::new(record.key.clone(), start, start + d);
+                let change = Change::new(Some(window.aggregate), old);
+                forward_result(ctx, key, change, window.timestamp, &record.headers)?;
             }
         }
         Ok(())
