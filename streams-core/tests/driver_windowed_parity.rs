@@ -761,3 +761,88 @@ fn kafka_sliding_aggregate_large_out_of_order_input_on_window_close() {
         ]
     );
 }
+
+#[test]
+fn kafka_hopping_window_aggregate_basic() {
+    let builder = StreamsBuilder::new();
+    let windows = TimeWindows::of_size_and_grace(ms(10), ms(100)).advance_by(ms(5));
+    clicks(&builder)
+        .group_by_key(Grouped::new())
+        .windowed_by(windows)
+        .aggregate(
+            || s("0"),
+            |_, v, agg: String| format!("{agg}+{v}"),
+            Materialized::new(),
+        )
+        .to_stream()
+        .to(
+            "out",
+            Produced::with(
+                TimeWindowedSerde::new(StringSerde, ms(10)),
+                Nullable(StringSerde),
+            ),
+        );
+    let driver = TopologyTestDriver::new(builder.build().unwrap());
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    let records = [
+        ("A", "1", 0),
+        ("B", "2", 1),
+        ("C", "3", 2),
+        ("D", "4", 3),
+        ("A", "1", 4),
+        ("A", "1", 5),
+        ("B", "2", 6),
+        ("D", "4", 7),
+        ("B", "2", 8),
+        ("C", "3", 9),
+        ("A", "1", 10),
+        ("B", "2", 11),
+        ("D", "4", 12),
+        ("B", "2", 13),
+        ("C", "3", 14),
+        ("B", "1", 3),
+        ("B", "2", 2),
+        ("B", "3", 9),
+    ];
+    for (k, v, ts) in records {
+        input.pipe_input_at(s(k), s(v), ts);
+    }
+    let out: Vec<_> = read_time_windowed(&driver, ms(10), StringSerde)
+        .into_iter()
+        .map(|(k, start, end, v, ts)| (k, start, end, v.unwrap(), ts))
+        .collect();
+    assert_eq!(
+        out,
+        [
+            w("A", 0, "0+1", 0),
+            w("B", 0, "0+2", 1),
+            w("C", 0, "0+3", 2),
+            w("D", 0, "0+4", 3),
+            w("A", 0, "0+1+1", 4),
+            w("A", 0, "0+1+1+1", 5),
+            w("A", 5, "0+1", 5),
+            w("B", 0, "0+2+2", 6),
+            w("B", 5, "0+2", 6),
+            w("D", 0, "0+4+4", 7),
+            w("D", 5, "0+4", 7),
+            w("B", 0, "0+2+2+2", 8),
+            w("B", 5, "0+2+2", 8),
+            w("C", 0, "0+3+3", 9),
+            w("C", 5, "0+3", 9),
+            w("A", 5, "0+1+1", 10),
+            w("A", 10, "0+1", 10),
+            w("B", 5, "0+2+2+2", 11),
+            w("B", 10, "0+2", 11),
+            w("D", 5, "0+4+4", 12),
+            w("D", 10, "0+4", 12),
+            w("B", 5, "0+2+2+2+2", 13),
+            w("B", 10, "0+2+2", 13),
+            w("C", 5, "0+3+3", 14),
+            w("C", 10, "0+3", 14),
+            w("B", 0, "0+2+2+2+1", 8),
+            w("B", 0, "0+2+2+2+1+2", 8),
+            w("B", 0, "0+2+2+2+1+2+3", 9),
+            w("B", 5, "0+2+2+2+2+3", 13),
+        ]
+    );
+}

@@ -230,4 +230,15 @@ mod tests {
         assert_eq!(w.windows_for(13), [4, 8, 12]);
         assert_eq!(w.windows_for(0), [0]);
     }
+
+    #[test]
+    fn windows_for_matches_kafka_time_windows() {
+        let ms = Duration::from_millis;
+        let tumbling = TimeWindows::of_size_with_no_grace(ms(12));
+        assert_eq!(tumbling.windows_for(21), [12]);
+        let hopping = TimeWindows::of_size_with_no_grace(ms(12)).advance_by(ms(5));
+        assert_eq!(hopping.windows_for(21), [10, 15, 20]);
+        let barely_overlapping = TimeWindows::of_size_with_no_grace(ms(6)).advance_by(ms(5));
+        assert_eq!(barely_overlapping.windows_for(7), [5]);
+    }
 }
