@@ -846,3 +846,249 @@ fn kafka_hopping_window_aggregate_basic() {
         ]
     );
 }
+
+/// Kafka Streams' suppression scenarios: a windowed count written raw to "raw" and
+/// through `suppress_until_window_closes` to "suppressed", keys shown as Kafka prints
+/// them (`[key@start/end]`).
+mod suppress_scenarios {
+    use super::*;
+    use streams_core::KTable;
+
+    type Shown = (String, Option<i64>, i64);
+
+    fn outputs<KS: Fn() -> S, S: streams_core::serde::Serde<Windowed<String>> + 'static>(
+        counts: KTable<Windowed<String>, i64>,
+        key_serde: KS,
+    ) {
+        counts
+            .to_stream()
+            .to("raw", Produced::with(key_serde(), Nullable(I64Serde)));
+        counts.suppress_until_window_closes().to_stream().to(
+            "suppressed",
+            Produced::with(key_serde(), Nullable(I64Serde)),
+        );
+    }
+
+    fn drain<S: streams_core::serde::Serde<Windowed<String>> + 'static>(
+        driver: &TopologyTestDriver,
+        topic: &str,
+        key_serde: S,
+    ) -> Vec<Shown> {
+        driver
+            .output_topic(topic, key_serde, Nullable(I64Serde))
+            .read_records()
+            .into_iter()
+            .map(|r| {
+                let w = &r.key.window;
+                (
+                    format!("[{}@{}/{}]", r.key.key, w.start, w.end),
+                    r.value,
+                    r.timestamp,
+                )
+            })
+            .collect()
+    }
+
+    fn shown(key: &str, value: Option<i64>, ts: i64) -> Shown {
+        (s(key), value, ts)
+    }
+
+    fn pipe(driver: &TopologyTestDriver, records: &[(&str, i64)]) {
+        let input = driver.input_topic("input", StringSerde, StringSerde);
+        for (key, ts) in records {
+            input.pipe_input_at(s(key), s("v1"), *ts);
+        }
+    }
+
+    fn time_windows(size: u64, grace: u64) -> TopologyTestDriver {
+        let builder = StreamsBuilder::new();
+        let counts = builder
+            .stream("input", Consumed::with(StringSerde, StringSerde))
+            .group_by_key(Grouped::new())
+            .windowed_by(TimeWindows::of_size_and_grace(ms(size), ms(grace)))
+            .count(Materialized::new());
+        outputs(counts, || TimeWindowedSerde::new(StringSerde, ms(size)));
+        TopologyTestDriver::new(builder.build().unwrap())
+    }
+
+    #[test]
+    fn final_results_for_time_windows() {
+        let driver = time_windows(2, 1);
+        let serde = || TimeWindowedSerde::new(StringSerde, ms(2));
+        pipe(
+            &driver,
+            &[
+                ("k1", 0),
+                ("k1", 1),
+                ("k1", 2),
+                ("k1", 1),
+                ("k1", 0),
+                ("k1", 5),
+            ],
+        );
+        pipe(&driver, &[("k1", 0)]); // beyond the grace period: dropped
+        assert_eq!(
+            drain(&driver, "raw", serde()),
+            [
+                shown("[k1@0/2]", Some(1), 0),
+                shown("[k1@0/2]", Some(2), 1),
+                shown("[k1@2/4]", Some(1), 2),
+                shown("[k1@0/2]", Some(3), 1),
+                shown("[k1@0/2]", Some(4), 1),
+                shown("[k1@4/6]", Some(1), 5),
+            ]
+        );
+        assert_eq!(
+            drain(&driver, "suppressed", serde()),
+            [shown("[k1@0/2]", Some(4), 1), shown("[k1@2/4]", Some(1), 2)]
+        );
+    }
+
+    #[test]
+    fn final_results_for_time_windows_with_a_large_jump() {
+        let driver = time_windows(2, 2);
+        let serde = || TimeWindowedSerde::new(StringSerde, ms(2));
+        pipe(
+            &driver,
+            &[
+                ("k1", 0),
+                ("k1", 1),
+                ("k1", 2),
+                ("k1", 0),
+                ("k1", 3),
+                ("k1", 0),
+                ("k1", 4),
+                ("k1", 0), // [0,2) closed at stream time 4: dropped
+                ("k1", 30),
+            ],
+        );
+        assert_eq!(
+            drain(&driver, "raw", serde()),
+            [
+                shown("[k1@0/2]", Some(1), 0),
+                shown("[k1@0/2]", Some(2), 1),
+                shown("[k1@2/4]", Some(1), 2),
+                shown("[k1@0/2]", Some(3), 1),
+                shown("[k1@2/4]", Some(2), 3),
+                shown("[k1@0/2]", Some(4), 1),
+                shown("[k1@4/6]", Some(1), 4),
+                shown("[k1@30/32]", Some(1), 30),
+            ]
+        );
+        assert_eq!(
+            drain(&driver, "suppressed", serde()),
+            [
+                shown("[k1@0/2]", Some(4), 1),
+                shown("[k1@2/4]", Some(2), 3),
+                shown("[k1@4/6]", Some(1), 4),
+            ]
+        );
+    }
+
+    #[test]
+    fn final_results_for_sliding_windows() {
+        let builder = StreamsBuilder::new();
+        let counts = builder
+            .stream("input", Consumed::with(StringSerde, StringSerde))
+            .group_by_key(Grouped::new())
+            .windowed_by_sliding(SlidingWindows::with_time_difference_and_grace(
+                ms(5),
+                ms(15),
+            ))
+            .count(Materialized::new());
+        let serde = || TimeWindowedSerde::new(StringSerde, ms(5));
+        outputs(counts, serde);
+        let driver = TopologyTestDriver::new(builder.build().unwrap());
+        pipe(
+            &driver,
+            &[
+                ("k1", 10),
+                ("k1", 11),
+                ("k1", 10),
+                ("k1", 13),
+                ("k1", 10),
+                ("k1", 24),
+                ("k1", 5),
+                ("k1", 7),
+                ("k1", 90), // advances stream time to flush every window
+            ],
+        );
+        let mut raw = drain(&driver, "raw", serde());
+        raw.sort_by(|a, b| (&a.0, a.2).cmp(&(&b.0, b.2)));
+        assert_eq!(
+            raw,
+            [
+                shown("[k1@11/16]", Some(1), 11),
+                shown("[k1@11/16]", Some(2), 13),
+                shown("[k1@12/17]", Some(1), 13),
+                shown("[k1@19/24]", Some(1), 24),
+                shown("[k1@5/10]", Some(1), 10),
+                shown("[k1@5/10]", Some(2), 10),
+                shown("[k1@5/10]", Some(3), 10),
+                shown("[k1@5/10]", Some(4), 10),
+                shown("[k1@5/10]", Some(5), 10),
+                shown("[k1@6/11]", Some(2), 11),
+                shown("[k1@6/11]", Some(3), 11),
+                shown("[k1@6/11]", Some(4), 11),
+                shown("[k1@6/11]", Some(5), 11),
+                shown("[k1@8/13]", Some(4), 13),
+                shown("[k1@8/13]", Some(5), 13),
+                shown("[k1@85/90]", Some(1), 90),
+            ]
+        );
+        assert_eq!(
+            drain(&driver, "suppressed", serde()),
+            [
+                shown("[k1@5/10]", Some(5), 10),
+                shown("[k1@6/11]", Some(5), 11),
+                shown("[k1@8/13]", Some(5), 13),
+                shown("[k1@11/16]", Some(2), 13),
+                shown("[k1@12/17]", Some(1), 13),
+                shown("[k1@19/24]", Some(1), 24),
+            ]
+        );
+    }
+
+    #[test]
+    fn final_results_for_session_windows() {
+        let builder = StreamsBuilder::new();
+        let counts = builder
+            .stream("input", Consumed::with(StringSerde, StringSerde))
+            .group_by_key(Grouped::new())
+            .windowed_by_session(SessionWindows::with_inactivity_gap_and_no_grace(ms(5)))
+            .count(Materialized::new());
+        outputs(counts, || SessionWindowedSerde::new(StringSerde));
+        let driver = TopologyTestDriver::new(builder.build().unwrap());
+        pipe(
+            &driver,
+            &[
+                ("k1", 0),
+                ("k1", 5),
+                ("k1", 1),  // disordered but admitted: [0,5] is open
+                ("k2", 11), // another key advances stream time
+                ("k1", 5),  // [0,5] has closed: dropped
+                ("k1", 30),
+            ],
+        );
+        let serde = || SessionWindowedSerde::new(StringSerde);
+        assert_eq!(
+            drain(&driver, "raw", serde()),
+            [
+                shown("[k1@0/0]", Some(1), 0),
+                shown("[k1@0/0]", None, 0),
+                shown("[k1@0/5]", Some(2), 5),
+                shown("[k1@0/5]", None, 5),
+                shown("[k1@0/5]", Some(3), 5),
+                shown("[k2@11/11]", Some(1), 11),
+                shown("[k1@30/30]", Some(1), 30),
+            ]
+        );
+        assert_eq!(
+            drain(&driver, "suppressed", serde()),
+            [
+                shown("[k1@0/5]", Some(3), 5),
+                shown("[k2@11/11]", Some(1), 11)
+            ]
+        );
+    }
+}
