@@ -66,7 +66,7 @@ fn forward_result<K: Data, VA: Data>(
 /// restarted task does not emit them again.
 pub(crate) struct EmitProgress {
     /// The key-value store holding the close time (one entry), when emitting on close.
-    pub store: Option<String>,
+    store: Option<String>,
     last_close: Option<i64>,
     loaded: bool,
 }
@@ -113,9 +113,8 @@ impl EmitProgress {
 }
 
 /// Emits the final results of the windows of `store` that closed since the last emission:
-/// windows starting within `starts(last close, close)` (inclusive bounds), each with
-/// the timestamp `timestamp(window, value)`.
-#[allow(clippy::too_many_arguments)]
+/// windows starting within `starts(last close, close)` (inclusive bounds), each stamped
+/// with `timestamp(context, window)`.
 fn emit_closed_windows<K: Data, VA: Data>(
     ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     progress: &mut EmitProgress,
@@ -532,8 +531,7 @@ impl<K: Data, V: Data, VA: Data> SlidingWindowAggregate<K, V, VA> {
                 }),
                 _ => None,
             };
-            let existed = false;
-            step.update(ctx, &self.combine, ts - d, base, existed);
+            step.update(ctx, &self.combine, ts - d, base, false);
         }
         if let Some(right) = right_base.filter(|r| !right_created && r.timestamp > ts) {
             step.copy_right(right);
