@@ -153,6 +153,7 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
     ) -> KTable<Windowed<K>, VA> {
         let s = &self.stream;
         let w = self.windows;
+        let kept = (materialized.in_memory, materialized.logging);
         let retention = materialized
             .retention
             .unwrap_or(Duration::from_millis((w.size_ms + w.grace_ms) as u64));
@@ -170,23 +171,14 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
         let Some(store) = store else {
             return broken_table(s);
         };
-        // The largest record timestamp of each window, beside its aggregate: kept in
-        // memory only, so after a restart a window's timestamp starts over from the
-        // records that follow.
-        let timestamps = format!("{}-max-timestamps", store.name);
-        let timestamps_store = Stores::window(
-            timestamps.clone(),
+        let timestamps = declare_max_timestamps(
+            &mut s.builder.borrow_mut(),
+            &store.name,
             store.key_serde.clone(),
-            I64Serde,
             retention,
-            w.size(),
-            false,
-        )
-        .in_memory()
-        .with_logging(false);
-        s.builder
-            .borrow_mut()
-            .add_store(timestamps_store.into_definition().0);
+            w.size_ms,
+            kept,
+        );
         let emit = self.emit;
         let progress = declare_emit_progress(&mut s.builder.borrow_mut(), emit);
         let mut stores = vec![store.name.clone(), timestamps.clone()];
@@ -283,6 +275,7 @@ impl<K: Data, V: Data> SlidingWindowedKStream<K, V> {
         let w = self.windows;
         // A record reads windows starting up to two time differences before it.
         let min_retention = 2 * w.difference_ms + w.grace_ms + 1;
+        let kept = (materialized.in_memory, materialized.logging);
         let retention = materialized
             .retention
             .unwrap_or(Duration::from_millis(min_retention as u64));
@@ -300,20 +293,14 @@ impl<K: Data, V: Data> SlidingWindowedKStream<K, V> {
         let Some(store) = store else {
             return broken_table(s);
         };
-        // The largest record timestamp of each window, beside its aggregate; logged, as
-        // the aggregation reads it to find the records around a new one.
-        let timestamps = format!("{}-max-timestamps", store.name);
-        let timestamps_store = Stores::window(
-            timestamps.clone(),
+        let timestamps = declare_max_timestamps(
+            &mut s.builder.borrow_mut(),
+            &store.name,
             store.key_serde.clone(),
-            I64Serde,
             retention,
-            Duration::from_millis(w.difference_ms as u64),
-            false,
+            w.difference_ms,
+            kept,
         );
-        s.builder
-            .borrow_mut()
-            .add_store(timestamps_store.into_definition().0);
         let emit = self.emit;
         let progress = declare_emit_progress(&mut s.builder.borrow_mut(), emit);
         let mut stores = vec![store.name.clone(), timestamps.clone()];
@@ -481,6 +468,36 @@ impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
         let materialized = with_count_serde(materialized);
         self.aggregate(|| 0, |_, _, n| n + 1, |_, a, b| a + b, materialized)
     }
+}
+
+/// Declares the window store keeping, beside the aggregates of `store`, the largest
+/// record timestamp of each window (Kafka Streams keeps both in one timestamped store),
+/// in memory or not and logged or not as the aggregates (`kept`); returns its name.
+fn declare_max_timestamps<K: Data>(
+    b: &mut TopologyBuilder,
+    store: &str,
+    key_serde: Arc<dyn Serde<K>>,
+    retention: Duration,
+    window_size_ms: i64,
+    (in_memory, logging): (bool, bool),
+) -> String {
+    let name = format!("{store}-max-timestamps");
+    let timestamps = Stores::window(
+        name.clone(),
+        key_serde,
+        I64Serde,
+        retention,
+        Duration::from_millis(window_size_ms as u64),
+        false,
+    )
+    .with_logging(logging);
+    let timestamps = if in_memory {
+        timestamps.in_memory()
+    } else {
+        timestamps
+    };
+    b.add_store(timestamps.into_definition().0);
+    name
 }
 
 /// Declares the store keeping how far final results have been emitted, when `emit` is
