@@ -27,8 +27,9 @@ use std::time::Duration;
 impl<K: Data, V: Data> KTable<Windowed<K>, V> {
     /// Holds back a windowed aggregation's updates and emits each window's final
     /// result once, when the window closes (stream time passes its end plus the grace
-    /// period; for sessions, plus the inactivity gap). The buffer is a change-logged
-    /// in-memory store, so held-back results survive restarts.
+    /// period; for sessions, plus the inactivity gap). Deleted windows (sessions merged
+    /// into others) are not emitted. The buffer is a change-logged in-memory store, so
+    /// held-back results survive restarts.
     pub fn suppress_until_window_closes(&self) -> KTable<Windowed<K>, V> {
         let Some(grace) = self.grace_ms else {
             self.builder.borrow_mut().report(TopologyError::Invalid(
