@@ -1,7 +1,7 @@
 //! Final results of a windowed aggregation that emits on window close, under the
 //! runtime against the real broker: how far results have been emitted survives a
-//! restart (its in-memory store is restored from its changelog), so no window is
-//! emitted twice. Start the broker with `dev/kafka start` (or run `dev/test`).
+//! restart on another instance (its store is restored from its changelog), so no window
+//! is emitted twice. Start the broker with `dev/kafka start` (or run `dev/test`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -15,8 +15,9 @@ use streams_test_support::{
 };
 
 /// Counts records per key in 10 s windows, emitting each window once when it closes, as
-/// `"<key>@<window start>"` -> `"<count>"`. Event time is the value (milliseconds).
-fn final_counts(app: &str, input: &str, output: &str, state_dir: &Path) -> KafkaStreams {
+/// `"<key>@<window start - base>"` -> `"<count>"`. Event time is the value (epoch
+/// milliseconds; recent, or the broker would expire the window changelog's records).
+fn final_counts(app: &str, input: &str, output: &str, state_dir: &Path, base: i64) -> KafkaStreams {
     let builder = StreamsBuilder::new();
     builder
         .stream(
@@ -32,8 +33,8 @@ fn final_counts(app: &str, input: &str, output: &str, state_dir: &Path) -> Kafka
         // when the next instance starts.
         .count(Materialized::new().with_retention(Duration::from_secs(3600)))
         .to_stream()
-        .map(|window, count| {
-            let key = format!("{}@{}", window.key, window.window.start);
+        .map(move |window, count| {
+            let key = format!("{}@{}", window.key, window.window.start - base);
             (key, count.map_or(s("deleted"), |c| c.to_string()))
         })
         .to(output, Produced::with(StringSerde, StringSerde));
@@ -76,24 +77,37 @@ fn outputs_until(topic: &str, last: &str) -> Vec<(String, String)> {
 }
 
 #[test]
-fn final_results_are_emitted_once_across_a_restart() {
+fn final_results_are_emitted_once_across_a_restart_on_another_instance() {
     within(Duration::from_secs(240), || {
         require_broker();
         let app = format!("it-emit-final-{}", uuid::Uuid::new_v4().simple());
         let input = TestTopic::new("emit-final-in", 1);
         let output = TestTopic::new("emit-final-out", 1);
-        let dir = tempfile::tempdir().unwrap();
+        let dir_a = tempfile::tempdir().unwrap();
+        let dir_b = tempfile::tempdir().unwrap();
+        // Event times count from a window start an hour ago.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let base = (now - 3_600_000) / 10_000 * 10_000;
+        let at = |offsets: &[i64]| -> Vec<(String, String)> {
+            offsets
+                .iter()
+                .map(|o| (s("k"), (base + o).to_string()))
+                .collect()
+        };
 
         // A: two records in [0,10 s), then one at 15 s closes that window.
-        let a = final_counts(&app, input.name(), output.name(), dir.path());
-        produce_keyed(input.name(), [("k", "1000"), ("k", "2000"), ("k", "15000")]);
+        let a = final_counts(&app, input.name(), output.name(), dir_a.path(), base);
+        produce_keyed(input.name(), at(&[1000, 2000, 15000]));
         assert_eq!(outputs_until(output.name(), "k@0"), [(s("k@0"), s("2"))]);
         assert!(a.close(Duration::from_secs(30)));
 
-        // Restarted, the windows are still on disk and how far results went comes back
-        // from the changelog; 16 s closes nothing new, 25 s closes [10 s, 20 s).
-        let b = final_counts(&app, input.name(), output.name(), dir.path());
-        produce_keyed(input.name(), [("k", "16000"), ("k", "25000")]);
+        // B, with an empty state directory, restores the windows and how far results
+        // went; 16 s closes nothing new, 25 s closes [10 s, 20 s).
+        let b = final_counts(&app, input.name(), output.name(), dir_b.path(), base);
+        produce_keyed(input.name(), at(&[16000, 25000]));
         assert_eq!(
             outputs_until(output.name(), "k@10000"),
             [(s("k@0"), s("2")), (s("k@10000"), s("2"))],
