@@ -262,21 +262,23 @@ fn sliding_windows_hold_the_records_within_the_time_difference() {
     // The window ending at 5 starts at 0 at the earliest.
     assert_eq!(read(), [((s("a"), 0, 10), Some(1))]);
     input.pipe_input_at(s("a"), s("x"), 8);
-    // [0,10] now holds both; the window right after 5 appears, holding 8.
+    // The window right after 5 appears, holding 8; then [0,10] holds both (an early
+    // record updates [0, d] last).
     assert_eq!(
         read(),
-        [((s("a"), 0, 10), Some(2)), ((s("a"), 6, 16), Some(1))]
+        [((s("a"), 6, 16), Some(1)), ((s("a"), 0, 10), Some(2))]
     );
     input.pipe_input_at(s("a"), s("x"), 20);
     // Only the window ending at 20 holds it: 8 + 1 + 10 = 19 < 20.
     assert_eq!(read(), [((s("a"), 10, 20), Some(1))]);
     input.pipe_input_at(s("a"), s("x"), 17); // out of order, within grace
+                                             // Existing windows first, then the ones the record creates.
     assert_eq!(
         read(),
         [
-            ((s("a"), 7, 17), Some(2)),  // ending at 17: 8 and 17
-            ((s("a"), 9, 19), Some(1)),  // right after 8, now holding 17
             ((s("a"), 10, 20), Some(2)), // ending at 20: 17 and 20
+            ((s("a"), 9, 19), Some(1)),  // right after 8, now holding 17
+            ((s("a"), 7, 17), Some(2)),  // ending at 17: 8 and 17
             ((s("a"), 18, 28), Some(1)), // right after 17: holds 20
         ]
     );

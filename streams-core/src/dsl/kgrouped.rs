@@ -8,18 +8,17 @@ use super::ktable::KTable;
 use super::materialized::Materialized;
 use super::ops::add_processor_node;
 use super::ops::aggregate::{
-    aggregating, reducing, Aggregator, Combine, Initializer, Reducer, Retract, StreamAggregate,
-    TableAggregate,
+    aggregating, reducing, Combine, Initializer, Reducer, Retract, StreamAggregate, TableAggregate,
 };
 use super::ops::windowed::{
-    Merger, SessionWindowAggregate, SlidingWindowAggregate, TimeWindowAggregate,
+    EmitProgress, SessionMerge, SessionWindowAggregate, SlidingWindowAggregate, TimeWindowAggregate,
 };
-use super::windows::{SessionWindows, SlidingWindows, TimeWindows};
+use super::windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows};
 use crate::graph::Data;
-use crate::serde::{I64Serde, Serde};
+use crate::serde::{I64Serde, Nullable, Serde, StringSerde};
 use crate::state::{SessionWindowedSerde, TimeWindowedSerde, Windowed};
 use crate::state::{StoreBuilder, Stores};
-use crate::topology::TopologyError;
+use crate::topology::TopologyBuilder;
 use std::time::Duration;
 
 /// Keeps a serde for `U` when `U` is `T`.
@@ -94,6 +93,7 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         TimeWindowedKStream {
             stream: self.stream.clone(),
             windows,
+            emit: EmitStrategy::default(),
         }
     }
 
@@ -102,6 +102,7 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         SlidingWindowedKStream {
             stream: self.stream.clone(),
             windows,
+            emit: EmitStrategy::default(),
         }
     }
 
@@ -110,18 +111,28 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         SessionWindowedKStream {
             stream: self.stream.clone(),
             windows,
+            emit: EmitStrategy::default(),
         }
     }
 }
 
 /// A grouped stream aggregated per time window. Results are keyed by [`Windowed`] key;
-/// each update of a window is emitted (no suppression).
+/// each update of a window is emitted, or only final results with
+/// [`EmitStrategy::OnWindowClose`].
 pub struct TimeWindowedKStream<K, V> {
     stream: KStream<K, V>,
     windows: TimeWindows,
+    emit: EmitStrategy,
 }
 
 impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
+    /// Chooses when results are emitted: on every update (the default) or once per
+    /// window when it closes.
+    pub fn emit_strategy(mut self, emit: EmitStrategy) -> Self {
+        self.emit = emit;
+        self
+    }
+
     /// Folds the records of each key and window into an aggregate kept in a window store.
     pub fn aggregate<VA: Data>(
         &self,
@@ -142,6 +153,10 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
     ) -> KTable<Windowed<K>, VA> {
         let s = &self.stream;
         let w = self.windows;
+        let kept = (materialized.in_memory, materialized.logging);
+        let retention = materialized
+            .retention
+            .unwrap_or(Duration::from_millis((w.size_ms + w.grace_ms) as u64));
         let store = {
             let mut b = s.builder.borrow_mut();
             materialized.declare_window(
@@ -156,16 +171,33 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
         let Some(store) = store else {
             return broken_table(s);
         };
+        let timestamps = declare_max_timestamps(
+            &mut s.builder.borrow_mut(),
+            &store.name,
+            store.key_serde.clone(),
+            retention,
+            w.size_ms,
+            kept,
+        );
+        let emit = self.emit;
+        let progress = declare_emit_progress(&mut s.builder.borrow_mut(), emit);
+        let mut stores = vec![store.name.clone(), timestamps.clone()];
+        stores.extend(progress.clone());
+        let stores: Vec<&str> = stores.iter().map(String::as_str).collect();
         let name = store.name.clone();
         let node = add_processor_node::<_, K, V, Windowed<K>, Change<VA>>(
             &s.builder,
             "KSTREAM-WINDOWED-AGGREGATE-",
             vec![s.node],
-            &[&store.name],
+            &stores,
             move || TimeWindowAggregate {
                 store: name.clone(),
+                timestamps: timestamps.clone(),
                 windows: w,
                 combine: combine.clone(),
+                emit,
+                progress: EmitProgress::new(progress.clone()),
+                observed: Default::default(),
             },
         );
         let key_serde: Arc<dyn Serde<Windowed<K>>> =
@@ -190,13 +222,22 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
 }
 
 /// A grouped stream aggregated per sliding window. Results are keyed by [`Windowed`]
-/// key (start and end included in the window); each update is emitted.
+/// key (start and end included in the window); each update is emitted, or only final
+/// results with [`EmitStrategy::OnWindowClose`].
 pub struct SlidingWindowedKStream<K, V> {
     stream: KStream<K, V>,
     windows: SlidingWindows,
+    emit: EmitStrategy,
 }
 
 impl<K: Data, V: Data> SlidingWindowedKStream<K, V> {
+    /// Chooses when results are emitted: on every update (the default) or once per
+    /// window when it closes.
+    pub fn emit_strategy(mut self, emit: EmitStrategy) -> Self {
+        self.emit = emit;
+        self
+    }
+
     /// Folds the records of each key and window into an aggregate kept in a window store.
     pub fn aggregate<VA: Data>(
         &self,
@@ -232,54 +273,53 @@ impl<K: Data, V: Data> SlidingWindowedKStream<K, V> {
     ) -> KTable<Windowed<K>, VA> {
         let s = &self.stream;
         let w = self.windows;
-        let Some(value_serde) = s.value_serde.clone() else {
-            s.builder.borrow_mut().report(TopologyError::MissingSerde {
-                node: "KSTREAM-SLIDING-AGGREGATE (the grouped stream needs a value serde)".into(),
-                what: "value",
-            });
-            return broken_table(s);
-        };
-        let (store, records_store) = {
+        // A record reads windows starting up to two time differences before it.
+        let min_retention = 2 * w.difference_ms + w.grace_ms + 1;
+        let kept = (materialized.in_memory, materialized.logging);
+        let retention = materialized
+            .retention
+            .unwrap_or(Duration::from_millis(min_retention as u64));
+        let store = {
             let mut b = s.builder.borrow_mut();
-            let store = materialized.declare_window(
+            materialized.declare_window(
                 &mut b,
                 "KSTREAM-SLIDING-AGGREGATE-",
                 s.key_serde.clone(),
                 same_type(&s.value_serde),
                 w.difference_ms,
-                w.difference_ms + w.grace_ms + 1,
-            );
-            let records_store = b.next_name("KSTREAM-SLIDING-RECORDS-STATE-STORE-");
-            if let (Some(_), Some(key_serde)) = (&store, &s.key_serde) {
-                // The raw records, kept as long as a window that may still change needs them.
-                let retention =
-                    Duration::from_millis((2 * w.difference_ms + 2 + w.grace_ms) as u64);
-                let records = Stores::window(
-                    records_store.clone(),
-                    key_serde.clone(),
-                    value_serde,
-                    retention,
-                    Duration::from_millis(1),
-                    true,
-                );
-                b.add_store(records.into_definition().0);
-            }
-            (store, records_store)
+                min_retention,
+            )
         };
         let Some(store) = store else {
             return broken_table(s);
         };
-        let (name, records) = (store.name.clone(), records_store.clone());
+        let timestamps = declare_max_timestamps(
+            &mut s.builder.borrow_mut(),
+            &store.name,
+            store.key_serde.clone(),
+            retention,
+            w.difference_ms,
+            kept,
+        );
+        let emit = self.emit;
+        let progress = declare_emit_progress(&mut s.builder.borrow_mut(), emit);
+        let mut stores = vec![store.name.clone(), timestamps.clone()];
+        stores.extend(progress.clone());
+        let stores: Vec<&str> = stores.iter().map(String::as_str).collect();
+        let name = store.name.clone();
         let node = add_processor_node::<_, K, V, Windowed<K>, Change<VA>>(
             &s.builder,
             "KSTREAM-SLIDING-AGGREGATE-",
             vec![s.node],
-            &[&store.name, &records_store],
+            &stores,
             move || SlidingWindowAggregate {
-                records_store: records.clone(),
                 store: name.clone(),
+                timestamps: timestamps.clone(),
                 windows: w,
                 combine: combine.clone(),
+                emit,
+                progress: EmitProgress::new(progress.clone()),
+                observed: Default::default(),
             },
         );
         let key_serde: Arc<dyn Serde<Windowed<K>>> = Arc::new(TimeWindowedSerde::new(
@@ -291,20 +331,71 @@ impl<K: Data, V: Data> SlidingWindowedKStream<K, V> {
 }
 
 /// A grouped stream aggregated per session. Results are keyed by [`Windowed`] key (the
-/// session's first and last record times); merged sessions are deleted downstream.
+/// session's first and last record times); merged sessions are deleted downstream. Each
+/// update is emitted, or only final results with [`EmitStrategy::OnWindowClose`].
 pub struct SessionWindowedKStream<K, V> {
     stream: KStream<K, V>,
     windows: SessionWindows,
+    emit: EmitStrategy,
 }
 
 impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
+    /// Chooses when results are emitted: on every update (the default) or once per
+    /// session when it closes (stream time past its end plus gap and grace).
+    pub fn emit_strategy(mut self, emit: EmitStrategy) -> Self {
+        self.emit = emit;
+        self
+    }
+
     /// Folds each session's records into an aggregate; `merger` combines the aggregates
-    /// of sessions a record bridges.
+    /// of sessions a record bridges (starting from the initializer's value).
     pub fn aggregate<VA: Data>(
         &self,
         initializer: impl Fn() -> VA + Send + Sync + 'static,
         aggregator: impl Fn(&K, V, VA) -> VA + Send + Sync + 'static,
         merger: impl Fn(&K, VA, VA) -> VA + Send + Sync + 'static,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<Windowed<K>, VA> {
+        let initializer: Initializer<VA> = Arc::new(initializer);
+        let start = initializer.clone();
+        let merge: SessionMerge<K, VA> = Arc::new(move |k, aggregate: Option<VA>, session| {
+            merger(k, aggregate.unwrap_or_else(|| start()), session)
+        });
+        self.combine(
+            "KSTREAM-SESSION-AGGREGATE-",
+            aggregating(initializer, Arc::new(aggregator)),
+            merge,
+            materialized,
+        )
+    }
+
+    /// Combines the values of each session with `reducer(aggregate, value)`; a session's
+    /// first value is its aggregate, and merged sessions are combined the same way.
+    pub fn reduce(
+        &self,
+        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+        materialized: Materialized<K, V>,
+    ) -> KTable<Windowed<K>, V> {
+        let reducer: Reducer<V> = Arc::new(reducer);
+        let merge_with = reducer.clone();
+        let merge: SessionMerge<K, V> =
+            Arc::new(move |_, aggregate: Option<V>, session| match aggregate {
+                Some(aggregate) => merge_with(aggregate, session),
+                None => session,
+            });
+        self.combine(
+            "KSTREAM-SESSION-REDUCE-",
+            reducing(reducer),
+            merge,
+            materialized,
+        )
+    }
+
+    fn combine<VA: Data>(
+        &self,
+        prefix: &str,
+        combine: Combine<K, V, VA>,
+        merge: SessionMerge<K, VA>,
         materialized: Materialized<K, VA>,
     ) -> KTable<Windowed<K>, VA> {
         let s = &self.stream;
@@ -315,7 +406,7 @@ impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
             let mut b = s.builder.borrow_mut();
             materialized.declare_session(
                 &mut b,
-                "KSTREAM-SESSION-AGGREGATE-",
+                prefix,
                 s.key_serde.clone(),
                 same_type(&s.value_serde),
                 2 * w.gap_ms + w.grace_ms + 1,
@@ -324,21 +415,46 @@ impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
         let Some(store) = store else {
             return broken_table(s);
         };
-        let initializer: Initializer<VA> = Arc::new(initializer);
-        let aggregator: Aggregator<K, V, VA> = Arc::new(aggregator);
-        let merger: Merger<K, VA> = Arc::new(merger);
+        let emit = self.emit;
+        let (progress, ends) = {
+            let mut b = s.builder.borrow_mut();
+            let progress = declare_emit_progress(&mut b, emit);
+            let ends = progress.as_ref().map(|_| {
+                // Live sessions by end, for finding the closed ones across keys.
+                let name = format!("{}-ends", store.name);
+                let ends = Stores::window(
+                    name.clone(),
+                    store.key_serde.clone(),
+                    Nullable(I64Serde),
+                    Duration::from_millis((2 * w.gap_ms + w.grace_ms + 1) as u64),
+                    Duration::from_millis(1),
+                    false,
+                )
+                .in_memory();
+                b.add_store(ends.into_definition().0);
+                name
+            });
+            (progress, ends)
+        };
+        let mut stores = vec![store.name.clone()];
+        stores.extend(progress.clone());
+        stores.extend(ends.clone());
+        let stores: Vec<&str> = stores.iter().map(String::as_str).collect();
         let name = store.name.clone();
         let node = add_processor_node::<_, K, V, Windowed<K>, Change<VA>>(
             &s.builder,
-            "KSTREAM-SESSION-AGGREGATE-",
+            prefix,
             vec![s.node],
-            &[&store.name],
+            &stores,
             move || SessionWindowAggregate {
                 store: name.clone(),
                 windows: w,
-                initializer: initializer.clone(),
-                aggregator: aggregator.clone(),
-                merger: merger.clone(),
+                combine: combine.clone(),
+                merge: merge.clone(),
+                emit,
+                ends: ends.clone(),
+                progress: EmitProgress::new(progress.clone()),
+                observed: Default::default(),
             },
         );
         let key_serde: Arc<dyn Serde<Windowed<K>>> =
@@ -352,6 +468,48 @@ impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
         let materialized = with_count_serde(materialized);
         self.aggregate(|| 0, |_, _, n| n + 1, |_, a, b| a + b, materialized)
     }
+}
+
+/// Declares the window store keeping, beside the aggregates of `store`, the largest
+/// record timestamp of each window (Kafka Streams keeps both in one timestamped store),
+/// in memory or not and logged or not as the aggregates (`kept`); returns its name.
+fn declare_max_timestamps<K: Data>(
+    b: &mut TopologyBuilder,
+    store: &str,
+    key_serde: Arc<dyn Serde<K>>,
+    retention: Duration,
+    window_size_ms: i64,
+    (in_memory, logging): (bool, bool),
+) -> String {
+    let name = format!("{store}-max-timestamps");
+    let timestamps = Stores::window(
+        name.clone(),
+        key_serde,
+        I64Serde,
+        retention,
+        Duration::from_millis(window_size_ms as u64),
+        false,
+    )
+    .with_logging(logging);
+    let timestamps = if in_memory {
+        timestamps.in_memory()
+    } else {
+        timestamps
+    };
+    b.add_store(timestamps.into_definition().0);
+    name
+}
+
+/// Declares the store keeping how far final results have been emitted, when `emit` is
+/// [`EmitStrategy::OnWindowClose`]; returns its name.
+fn declare_emit_progress(b: &mut TopologyBuilder, emit: EmitStrategy) -> Option<String> {
+    if emit != EmitStrategy::OnWindowClose {
+        return None;
+    }
+    let name = b.next_name("KSTREAM-EMIT-PROGRESS-STATE-STORE-");
+    let store = Stores::key_value(name.clone(), StringSerde, I64Serde).in_memory();
+    b.add_store(store.into_definition().0);
+    Some(name)
 }
 
 fn with_count_serde<K>(materialized: Materialized<K, i64>) -> Materialized<K, i64> {

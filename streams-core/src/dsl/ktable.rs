@@ -27,8 +27,9 @@ use std::time::Duration;
 impl<K: Data, V: Data> KTable<Windowed<K>, V> {
     /// Holds back a windowed aggregation's updates and emits each window's final
     /// result once, when the window closes (stream time passes its end plus the grace
-    /// period; for sessions, plus the inactivity gap). The buffer is a change-logged
-    /// in-memory store, so held-back results survive restarts.
+    /// period; for sessions, plus the inactivity gap). Deleted windows (sessions merged
+    /// into others) are not emitted. The buffer is a change-logged in-memory store, so
+    /// held-back results survive restarts.
     pub fn suppress_until_window_closes(&self) -> KTable<Windowed<K>, V> {
         let Some(grace) = self.grace_ms else {
             self.builder.borrow_mut().report(TopologyError::Invalid(
@@ -37,9 +38,10 @@ impl<K: Data, V: Data> KTable<Windowed<K>, V> {
             ));
             return self.clone();
         };
-        self.suppress_with(Arc::new(move |key: &Windowed<K>, _, _| {
-            key.window.end.saturating_add(grace)
-        }))
+        self.suppress_with(
+            Arc::new(move |key: &Windowed<K>, _, _| key.window.end.saturating_add(grace)),
+            true,
+        )
     }
 }
 
@@ -385,12 +387,16 @@ impl<K: Data, V: Data> KTable<K, V> {
     /// held-back update, then emits only the latest one.
     pub fn suppress_until_time_limit(&self, limit: Duration) -> KTable<K, V> {
         let limit = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
-        self.suppress_with(Arc::new(move |_: &K, timestamp, first: Option<i64>| {
-            first.unwrap_or_else(|| timestamp.saturating_add(limit))
-        }))
+        self.suppress_with(
+            Arc::new(move |_: &K, timestamp, first: Option<i64>| {
+                first.unwrap_or_else(|| timestamp.saturating_add(limit))
+            }),
+            false,
+        )
     }
 
-    fn suppress_with(&self, emit_time: EmitTime<K>) -> KTable<K, V> {
+    /// Suppresses with `emit_time`; `final_results` drops deletions instead of emitting them.
+    fn suppress_with(&self, emit_time: EmitTime<K>, final_results: bool) -> KTable<K, V> {
         let (Some(key_serde), Some(value_serde)) =
             (self.key_serde.clone(), self.value_serde.clone())
         else {
@@ -421,7 +427,14 @@ impl<K: Data, V: Data> KTable<K, V> {
             "KTABLE-SUPPRESS-",
             vec![self.node],
             &[&store],
-            move || Suppress::new(name.clone(), emit_time.clone()),
+            move || {
+                let suppress = Suppress::new(name.clone(), emit_time.clone());
+                if final_results {
+                    suppress.final_results()
+                } else {
+                    suppress
+                }
+            },
         );
         self.derived(node, self.value_serde.clone())
     }

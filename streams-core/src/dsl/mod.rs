@@ -38,7 +38,7 @@ pub use ktable::KTable;
 pub use materialized::{Grouped, Materialized};
 pub use ops::split::BranchedKStream;
 pub use options::{Consumed, Produced, Repartitioned, StreamPartitioner, TimestampExtractor};
-pub use windows::{JoinWindows, SessionWindows, SlidingWindows, TimeWindows};
+pub use windows::{EmitStrategy, JoinWindows, SessionWindows, SlidingWindows, TimeWindows};
 
 use crate::graph::Data;
 use crate::topology::node::{NodeKind, SourceTopics, TopicName};

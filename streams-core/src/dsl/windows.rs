@@ -57,14 +57,16 @@ impl TimeWindows {
         Duration::from_millis(self.size_ms as u64)
     }
 
-    /// Starts of the windows containing `timestamp`, ascending.
+    /// Starts of the windows containing `timestamp`, ascending: from
+    /// `floor(max(0, timestamp - size + advance) / advance) * advance` up to the last
+    /// start at or before `timestamp`, as Kafka Streams' `TimeWindows::windowsFor`.
     pub fn windows_for(&self, timestamp: i64) -> Vec<i64> {
-        let last_start = timestamp - timestamp.rem_euclid(self.advance_ms);
-        let mut start = (last_start - self.size_ms + self.advance_ms).max(0);
-        // Align the first start to the advance grid.
-        start += (self.advance_ms - start.rem_euclid(self.advance_ms)) % self.advance_ms;
+        let earliest = (timestamp - self.size_ms + self.advance_ms).max(0);
+        let mut start = earliest - earliest.rem_euclid(self.advance_ms);
         let mut starts = Vec::new();
-        while start <= last_start {
+        // Rounding down keeps the first window holding the record: its end is at least
+        // `timestamp - size + 1 + size`.
+        while start <= timestamp {
             starts.push(start);
             start += self.advance_ms;
         }
@@ -127,6 +129,29 @@ impl SlidingWindows {
             difference_ms,
             grace_ms: millis(grace),
         }
+    }
+}
+
+/// When a windowed aggregation emits its results (Kafka Streams' `EmitStrategy`, KIP-825).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EmitStrategy {
+    /// Every update of a window goes downstream as it happens.
+    #[default]
+    OnWindowUpdate,
+    /// Only a window's final result goes downstream, once, when the stream time the
+    /// aggregation has observed passes the window's end plus the grace period.
+    OnWindowClose,
+}
+
+impl EmitStrategy {
+    /// Emits every update of a window (the default).
+    pub fn on_window_update() -> Self {
+        EmitStrategy::OnWindowUpdate
+    }
+
+    /// Emits each window's final result once, when it closes.
+    pub fn on_window_close() -> Self {
+        EmitStrategy::OnWindowClose
     }
 }
 
@@ -193,5 +218,27 @@ mod tests {
         let w = TimeWindows::of_size_with_no_grace(Duration::from_millis(10))
             .advance_by(Duration::from_millis(3));
         assert_eq!(w.windows_for(10), [3, 6, 9]);
+    }
+
+    #[test]
+    fn hopping_windows_start_at_the_earliest_window_holding_the_record() {
+        // Size 10, advance 4: the record at 9 lies in [0,10), [4,14) and [8,18).
+        let w = TimeWindows::of_size_with_no_grace(Duration::from_millis(10))
+            .advance_by(Duration::from_millis(4));
+        assert_eq!(w.windows_for(9), [0, 4, 8]);
+        assert_eq!(w.windows_for(10), [4, 8]);
+        assert_eq!(w.windows_for(13), [4, 8, 12]);
+        assert_eq!(w.windows_for(0), [0]);
+    }
+
+    #[test]
+    fn windows_for_matches_kafka_time_windows() {
+        let ms = Duration::from_millis;
+        let tumbling = TimeWindows::of_size_with_no_grace(ms(12));
+        assert_eq!(tumbling.windows_for(21), [12]);
+        let hopping = TimeWindows::of_size_with_no_grace(ms(12)).advance_by(ms(5));
+        assert_eq!(hopping.windows_for(21), [10, 15, 20]);
+        let barely_overlapping = TimeWindows::of_size_with_no_grace(ms(6)).advance_by(ms(5));
+        assert_eq!(barely_overlapping.windows_for(7), [5]);
     }
 }

@@ -1,10 +1,13 @@
 //! Suppression: holding back table updates until a window closes or a time limit
-//! passes, emitting only each key's latest update. The buffer is a change-logged store,
-//! so it survives restarts; an in-memory index orders it by emission time.
+//! passes, emitting only each key's latest update. Time is the stream time the
+//! suppression has observed itself (the largest timestamp of the updates reaching it).
+//! The buffer is a change-logged store, so it survives restarts; an in-memory index
+//! orders it by emission time.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use super::windowed::ObservedStreamTime;
 use crate::dsl::change::{Change, ChangeSerde};
 use crate::graph::Data;
 use crate::processor::{ProcessError, Processor, ProcessorContext};
@@ -65,10 +68,15 @@ impl<V: 'static> Serde<Buffered<V>> for BufferedSerde<V> {
 /// When a buffered key's update is emitted: `(key, record time, earlier emit time)`.
 pub(crate) type EmitTime<K> = Arc<dyn Fn(&K, i64, Option<i64>) -> i64 + Send + Sync>;
 
-/// Buffers updates per key and emits them once stream time reaches their emit time.
+/// Buffers updates per key and emits them once the observed stream time reaches their
+/// emit time.
 pub(crate) struct Suppress<K> {
     pub store: String,
     pub emit_time: EmitTime<K>,
+    /// Whether deletions are dropped instead of emitted: final results of windows, where
+    /// a deleted window (a session merged into another) was never emitted.
+    drop_tombstones: bool,
+    observed: ObservedStreamTime,
     /// (emit time, serialized key) of every buffered key.
     index: BTreeSet<(i64, Vec<u8>)>,
 }
@@ -78,8 +86,17 @@ impl<K> Suppress<K> {
         Suppress {
             store,
             emit_time,
+            drop_tombstones: false,
+            observed: ObservedStreamTime::default(),
             index: BTreeSet::new(),
         }
+    }
+
+    /// Emits final results only: buffered deletions are dropped, as Kafka Streams'
+    /// `untilWindowCloses` does.
+    pub fn final_results(mut self) -> Self {
+        self.drop_tombstones = true;
+        self
     }
 }
 
@@ -124,16 +141,20 @@ impl<K: Data, V: Data> Processor<K, Change<V>, K, Change<V>> for Suppress<K> {
         buffer.put(&record.key, &buffered)?;
         self.index.insert((emit_at, key_bytes));
 
-        let now = ctx.stream_time();
+        let now = self.observed.observe(record.timestamp);
         while let Some((at, bytes)) = self.index.first().cloned() {
             if at > now {
                 break;
             }
             self.index.pop_first();
             let key = buffer.key_from_bytes(&bytes)?;
-            if let Some(held) = buffer.delete(&key)? {
-                ctx.forward(Record::new(key, held.change, held.timestamp))?;
+            let Some(held) = buffer.delete(&key)? else {
+                continue;
+            };
+            if held.change.new.is_none() && self.drop_tombstones {
+                continue;
             }
+            ctx.forward(Record::new(key, held.change, held.timestamp))?;
         }
         Ok(())
     }
