@@ -15,7 +15,7 @@ use crate::graph::{ErasedRecord, Exec, RecordCollector, TaskState};
 use crate::processor::{ProcessError, PunctuationType, TaskId};
 use crate::record::RecordMetadata;
 use crate::state::task_stores::TaskStores;
-use crate::topology::node::RawRecord;
+use crate::topology::node::{DecodeError, RawRecord};
 use crate::topology::{GraphInstance, Topology};
 
 /// The error handlers a task applies to its records.
@@ -218,6 +218,18 @@ impl StreamTask {
         let raw = queued.raw();
         let position = (raw.topic.clone(), raw.partition, raw.offset);
         match queued {
+            Queued::Poison {
+                raw,
+                error: DecodeError::NullKey(error),
+            } => {
+                // As Kafka Streams' aggregations, joins and table sources: skip, warn, count.
+                let node = &self.graph.layout[self.graph.sources[source].node].name;
+                tracing::warn!(
+                    task = %self.id, topic = raw.topic, partition = raw.partition, offset = raw.offset,
+                    node, "skipping a record with a null key: {error}"
+                );
+                metrics::record_dropped_null_key(&self.id, node);
+            }
             Queued::Poison { raw, error } => {
                 self.handle_failure(
                     collector,
