@@ -13,7 +13,7 @@ use streams_core::runtime::{
     DeserializationErrorHandler, KafkaStreams, State, StreamsConfig, StreamsError,
 };
 use streams_core::serde::{I64Serde, StringSerde};
-use streams_core::{Consumed, Produced, StreamsBuilder, Topology};
+use streams_core::{Consumed, Materialized, Produced, StreamsBuilder, Topology};
 use streams_test_support::{
     bootstrap, client_config, consume_n, consume_to_end, produce_keyed, require_broker, within,
     AppTopics, Isolation, TestTopic,
@@ -283,7 +283,7 @@ fn poison_records_go_to_the_dead_letter_topic_and_processing_continues() {
 }
 
 #[test]
-fn start_fails_clearly_on_missing_or_unequally_partitioned_sources() {
+fn start_fails_clearly_on_missing_or_unequally_partitioned_joined_sources() {
     within(TEST_LIMIT, || {
         require_broker();
         let app = unique_app("it-startup");
@@ -302,8 +302,12 @@ fn start_fails_clearly_on_missing_or_unequally_partitioned_sources() {
         let three = TestTopic::new("copart-three", 3);
         let builder = StreamsBuilder::new();
         let a = builder.stream(two.name(), Consumed::with(StringSerde, StringSerde));
-        let b = builder.stream(three.name(), Consumed::with(StringSerde, StringSerde));
-        a.merge(&b)
+        let b = builder.table(
+            three.name(),
+            Consumed::with(StringSerde, StringSerde),
+            Materialized::new(),
+        );
+        a.join(&b, |l, r| format!("{l}{r}"))
             .to("anywhere", Produced::with(StringSerde, StringSerde));
         let streams = KafkaStreams::new(builder.build().unwrap(), config(&app)).unwrap();
         let err = streams.start().unwrap_err();
@@ -368,6 +372,72 @@ fn repartition_records_are_purged_once_committed() {
             );
             std::thread::sleep(Duration::from_millis(300));
         }
+        assert!(streams.close(Duration::from_secs(30)));
+    });
+}
+
+#[test]
+fn a_merge_of_differently_partitioned_topics_runs_one_task_per_partition() {
+    within(TEST_LIMIT, || {
+        require_broker();
+        let app = unique_app("it-merge-parts");
+        let _cleanup = AppTopics::new(&app);
+        let one = TestTopic::new("merge-one", 1);
+        let three = TestTopic::new("merge-three", 3);
+        let output = TestTopic::new("merge-out", 1);
+        let builder = StreamsBuilder::new();
+        let a = builder.stream(one.name(), Consumed::with(StringSerde, StringSerde));
+        let b = builder.stream(three.name(), Consumed::with(StringSerde, StringSerde));
+        a.merge(&b)
+            .to(output.name(), Produced::with(StringSerde, StringSerde));
+        let streams = KafkaStreams::new(builder.build().unwrap(), config(&app)).unwrap();
+        streams
+            .start()
+            .expect("merged topics need not be co-partitioned");
+        assert!(streams.wait_for_state(State::Running, Duration::from_secs(60)));
+        produce_keyed(
+            one.name(),
+            (0..10).map(|i| (format!("a{i}"), format!("one-{i}"))),
+        );
+        produce_keyed(
+            three.name(),
+            (0..30).map(|i| (format!("b{i}"), format!("three-{i}"))),
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut values = loop {
+            let read = consume_to_end(
+                output.name(),
+                Isolation::ReadUncommitted,
+                Duration::from_secs(20),
+            );
+            if read.len() >= 40 || Instant::now() > deadline {
+                break read
+                    .iter()
+                    .map(|r| r.value_str().to_string())
+                    .collect::<Vec<_>>();
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        };
+        values.sort();
+        let mut expected: Vec<String> = (0..10)
+            .map(|i| format!("one-{i}"))
+            .chain((0..30).map(|i| format!("three-{i}")))
+            .collect();
+        expected.sort();
+        assert_eq!(values, expected);
+        // One task per partition of the larger topic.
+        let mut tasks: Vec<String> = streams
+            .local_tasks()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        tasks.sort();
+        assert_eq!(tasks, ["0_0", "0_1", "0_2"]);
+        assert!(
+            streams.thread_errors().is_empty(),
+            "{:?}",
+            streams.thread_errors()
+        );
         assert!(streams.close(Duration::from_secs(30)));
     });
 }

@@ -24,10 +24,10 @@ pub enum StreamsError {
     /// Source topics the topology reads do not exist.
     #[error("source topics do not exist: {}; create them before starting the application", .0.join(", "))]
     MissingSourceTopics(Vec<String>),
-    /// Topics read by one sub-topology have different partition counts, so their
-    /// partitions cannot be processed together.
+    /// Topics joined by one sub-topology have different partition counts, so their
+    /// partitions cannot be joined.
     #[error(
-        "topics read together by sub-topology {subtopology} must have the same number of partitions, but {}",
+        "topics joined by sub-topology {subtopology} must have the same number of partitions, but {}",
         describe_counts(.topics)
     )]
     CoPartitioning {

@@ -151,6 +151,83 @@ impl Topology {
         out
     }
 
+    /// The groups of source nodes of sub-topology `id` whose topics must be
+    /// co-partitioned (same partition count), as Kafka Streams' co-partition groups: the
+    /// sources upstream of the nodes that share a state store (the two sides of a join
+    /// each read the other's store). Sources merged without a join need not be: the task
+    /// of partition `n` reads partition `n` of each topic that has one.
+    pub(crate) fn copartitioned_sources(&self, id: u32) -> Vec<Vec<usize>> {
+        use std::collections::{BTreeMap, BTreeSet};
+        let nodes = &self.subtopologies[id as usize].nodes;
+        // Sources upstream of each node (nodes are in topological order).
+        let mut upstream: HashMap<usize, BTreeSet<usize>> = HashMap::new();
+        for &n in nodes {
+            let sources = match &self.nodes[n].kind {
+                NodeKind::Source { .. } => BTreeSet::from([n]),
+                _ => self.nodes[n]
+                    .parents
+                    .iter()
+                    .flat_map(|p| upstream.get(p).into_iter().flatten().copied())
+                    .collect(),
+            };
+            upstream.insert(n, sources);
+        }
+        let mut by_store: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for &n in nodes {
+            for store in &self.nodes[n].stores {
+                by_store.entry(store.as_str()).or_default().push(n);
+            }
+        }
+        // Groups sharing a source are one group.
+        let mut groups: Vec<BTreeSet<usize>> = Vec::new();
+        for users in by_store.values().filter(|users| users.len() > 1) {
+            let mut group: BTreeSet<usize> = users
+                .iter()
+                .flat_map(|n| upstream[n].iter().copied())
+                .collect();
+            groups.retain(|other| {
+                if other.is_disjoint(&group) {
+                    true
+                } else {
+                    group.extend(other.iter().copied());
+                    false
+                }
+            });
+            groups.push(group);
+        }
+        groups
+            .into_iter()
+            .filter(|g| g.len() > 1)
+            .map(|g| g.into_iter().collect())
+            .collect()
+    }
+
+    /// The topics source node `node` reads: its names resolved, or the topics among
+    /// `existing` its pattern matches.
+    pub(crate) fn topics_of_source<'a>(
+        &self,
+        node: usize,
+        application_id: &str,
+        existing: impl Iterator<Item = &'a String>,
+    ) -> Vec<String> {
+        match &self.nodes[node].kind {
+            NodeKind::Source {
+                topics: SourceTopics::Names(names),
+                ..
+            } => names.iter().map(|t| t.resolve(application_id)).collect(),
+            NodeKind::Source {
+                topics: SourceTopics::Pattern(p),
+                ..
+            } => {
+                let mut matched: Vec<String> =
+                    existing.filter(|t| p.is_match(t)).cloned().collect();
+                matched.sort();
+                matched
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// Source patterns of sub-topology `id`.
     pub(crate) fn source_patterns(&self, id: u32) -> Vec<regex::Regex> {
         self.subtopologies[id as usize]
