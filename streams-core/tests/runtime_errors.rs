@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use streams_core::processor::ProcessError;
 use streams_core::runtime::{
-    KafkaStreams, ProductionErrorHandler, State, StreamsConfig, UncaughtErrorPolicy,
+    KafkaStreams, ProductionErrorHandler, State, StreamsConfig, StreamsError, UncaughtErrorPolicy,
 };
-use streams_core::serde::StringSerde;
-use streams_core::{Consumed, Produced, StreamsBuilder, Topology};
+use streams_core::serde::{I64Serde, Nullable, StringSerde};
+use streams_core::{Consumed, Grouped, Materialized, Produced, StreamsBuilder, Topology};
+use streams_state::{StateDirectory, StoreError};
 use streams_test_support::{
-    bootstrap, consume_n, produce_keyed, require_broker, within, TestTopic,
+    bootstrap, consume_n, consume_to_end, produce_keyed, require_broker, within, Isolation,
+    TestTopic,
 };
 
 const TEST_LIMIT: Duration = Duration::from_secs(120);
@@ -119,6 +121,84 @@ fn replace_thread_policy_keeps_the_instance_alive() {
         assert_ne!(streams.state(), State::Error);
         assert!(streams.close(Duration::from_secs(30)));
     });
+}
+
+#[test]
+fn a_locked_task_directory_is_retried_until_its_owner_releases_it() {
+    within(TEST_LIMIT, || {
+        require_broker();
+        let input = TestTopic::new("locked-in", 1);
+        let output = TestTopic::new("locked-out", 1);
+        let state_dir = tempfile::tempdir().unwrap();
+        let config = config("it-locked").with_state_dir(state_dir.path());
+        // Another owner in this process still holds task 0_0's directory.
+        let other = StateDirectory::new(state_dir.path(), &config.application_id).unwrap();
+        let held = other.lock("0_0").unwrap();
+        let builder = StreamsBuilder::new();
+        builder
+            .stream(input.name(), Consumed::with(StringSerde, StringSerde))
+            .group_by_key(Grouped::new())
+            .count(Materialized::as_store("counts"))
+            .to_stream()
+            .to(
+                output.name(),
+                Produced::with(StringSerde, Nullable(I64Serde)),
+            );
+        let streams = KafkaStreams::new(builder.build().unwrap(), config).unwrap();
+        streams.start().unwrap();
+        produce_keyed(input.name(), [("k", "a"), ("k", "b")]);
+
+        // The thread waits (and keeps its assignment) instead of dying.
+        std::thread::sleep(Duration::from_secs(3));
+        assert!(
+            streams.thread_errors().is_empty(),
+            "{:?}",
+            streams.thread_errors()
+        );
+        assert_ne!(streams.state(), State::Error);
+        assert!(streams.local_tasks().is_empty(), "no task before the lock");
+        assert!(
+            consume_to_end(
+                output.name(),
+                Isolation::ReadUncommitted,
+                Duration::from_secs(10)
+            )
+            .is_empty(),
+            "nothing processed without the task's state"
+        );
+
+        drop(held);
+        let out = consume_n(output.name(), 2, Duration::from_secs(30));
+        let counts: Vec<i64> = out
+            .iter()
+            .map(|r| i64::from_be_bytes(r.value.clone().unwrap().try_into().unwrap()))
+            .collect();
+        assert_eq!(counts, [1, 2]);
+        assert_eq!(streams.local_tasks().len(), 1);
+        assert!(streams.thread_errors().is_empty());
+        assert!(streams.close(Duration::from_secs(30)));
+    });
+}
+
+#[test]
+fn state_directory_failures_are_state_errors_with_their_source() {
+    // A file where the state directory should be: an I/O error of the store layer.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let config = StreamsConfig::new("it-state-error", bootstrap()).with_state_dir(file.path());
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("anything", Consumed::with(StringSerde, StringSerde))
+        .to("anywhere", Produced::with(StringSerde, StringSerde));
+    let streams = KafkaStreams::new(builder.build().unwrap(), config).unwrap();
+    let error = streams.cleanup().unwrap_err();
+    let StreamsError::State { source, .. } = &error else {
+        panic!("expected a state error, got {error:?}");
+    };
+    assert!(matches!(**source, StoreError::Io { .. }), "{source:?}");
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "the store error is the source"
+    );
 }
 
 #[test]

@@ -92,10 +92,10 @@ impl GlobalUpdater {
                     .globals
                     .apply(m.topic(), m.key(), m.payload())
                     .map_err(|e| {
-                        StreamsError::Config(format!(
-                            "updating the global store of {}: {e}",
-                            m.topic()
-                        ))
+                        StreamsError::state(
+                            format!("updating the global store of {}", m.topic()),
+                            e,
+                        )
                     })?,
                 Err(e) => tracing::warn!("global consumer: {e}"),
             }
