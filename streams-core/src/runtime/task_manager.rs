@@ -841,6 +841,11 @@ impl TaskManager {
         consumer
             .assign(&start)
             .map_err(|e| StreamsError::kafka("reassigning partitions after an abort", e))?;
+        // librdkafka keeps a partition paused across `assign`; the pauses of backpressure
+        // were forgotten with the tasks, so a partition left paused would never move again.
+        consumer
+            .resume(&start)
+            .map_err(|e| StreamsError::kafka("resuming partitions after an abort", e))?;
         self.pause_pending(consumer);
         tracing::info!(thread = self.thread_name, tasks = ?self.task_ids(), "tasks rewound to committed offsets");
         Ok(())
