@@ -441,3 +441,111 @@ fn a_merge_of_differently_partitioned_topics_runs_one_task_per_partition() {
         assert!(streams.close(Duration::from_secs(30)));
     });
 }
+
+#[test]
+fn a_stream_table_join_waits_for_the_table_records_already_on_the_broker() {
+    within(TEST_LIMIT, || {
+        require_broker();
+        let app = unique_app("it-lag-wait");
+        let _cleanup = AppTopics::new(&app);
+        let customers = TestTopic::new("lag-customers", 1);
+        let orders = TestTopic::new("lag-orders", 1);
+        let output = TestTopic::new("lag-out", 1);
+        // The table topic holds far more than one fetch returns (small batches, so that
+        // the fetch size below holds); the orders, written after it, refer to the
+        // customers written last.
+        let padding = "x".repeat(200);
+        let producer: rdkafka::producer::BaseProducer = client_config()
+            .set("batch.num.messages", "5")
+            .set("linger.ms", "0")
+            .create()
+            .unwrap();
+        for i in 0..3000 {
+            let (key, value) = (format!("c{i}"), format!("name-{i}-{padding}"));
+            let mut record = rdkafka::producer::BaseRecord::to(customers.name())
+                .key(&key)
+                .payload(&value);
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((_, back)) => {
+                        record = back;
+                        producer.poll(Duration::from_millis(10));
+                    }
+                }
+            }
+            producer.poll(Duration::ZERO);
+        }
+        rdkafka::producer::Producer::flush(&producer, Duration::from_secs(30)).unwrap();
+        let wanted: Vec<usize> = (2950..3000).collect();
+        produce_keyed(
+            orders.name(),
+            wanted
+                .iter()
+                .map(|i| (format!("c{i}"), format!("order-{i}"))),
+        );
+
+        let builder = StreamsBuilder::new();
+        let table = builder.table(
+            customers.name(),
+            Consumed::with(StringSerde, StringSerde),
+            Materialized::new(),
+        );
+        builder
+            .stream(orders.name(), Consumed::with(StringSerde, StringSerde))
+            .join(&table, |order, name| {
+                format!("{order}:{}", name.split('-').nth(1).unwrap_or("?"))
+            })
+            .to(output.name(), Produced::with(StringSerde, StringSerde));
+        // Small fetches: the table arrives in many pieces, the orders at once. With
+        // `max_task_idle` 0 (the default) the task still waits while the table's
+        // partition has records on the broker.
+        let config = config(&app).with_consumer_setting("max.partition.fetch.bytes", "16384");
+        assert_eq!(config.max_task_idle, Duration::ZERO);
+        let streams = KafkaStreams::new(builder.build().unwrap(), config).unwrap();
+        streams.start().unwrap();
+        assert!(
+            streams.wait_for_state(State::Running, Duration::from_secs(60)),
+            "{:?} {:?}",
+            streams.state(),
+            streams.thread_errors()
+        );
+
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let joined = loop {
+            let read = consume_to_end(
+                output.name(),
+                Isolation::ReadUncommitted,
+                Duration::from_secs(20),
+            );
+            let done = read.len() >= wanted.len();
+            if done || Instant::now() > deadline {
+                // Give records beyond the expected ones a chance to show up.
+                if done {
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                break consume_to_end(
+                    output.name(),
+                    Isolation::ReadUncommitted,
+                    Duration::from_secs(20),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        };
+        let got: Vec<(String, String)> = joined
+            .iter()
+            .map(|r| (r.key_str().to_string(), r.value_str().to_string()))
+            .collect();
+        let expected: Vec<(String, String)> = wanted
+            .iter()
+            .map(|i| (format!("c{i}"), format!("order-{i}:{i}")))
+            .collect();
+        assert_eq!(got, expected, "every order joined its customer");
+        assert!(
+            streams.thread_errors().is_empty(),
+            "{:?}",
+            streams.thread_errors()
+        );
+        assert!(streams.close(Duration::from_secs(30)));
+    });
+}

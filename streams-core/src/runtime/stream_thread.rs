@@ -31,8 +31,8 @@ use crate::topology::Topology;
 const MAX_POLL_RECORDS: usize = 1000;
 /// Records a task processes per loop iteration at most, so polling stays regular.
 const RECORDS_PER_TASK: usize = 1000;
-/// Longest poll while tasks wait for their state directory lock, so that retries stay
-/// timely.
+/// Longest poll while tasks wait for their state directory lock or hold records back for
+/// an empty partition, so that they are looked at again soon.
 const SHORT_POLL_TIMEOUT: Duration = Duration::from_millis(10);
 
 /// The consumer's context: handles rebalances with the thread's tasks.
@@ -246,7 +246,7 @@ fn poll_loop(
             let m = lock(manager);
             if m.has_processable() || m.is_restoring() {
                 Duration::ZERO
-            } else if m.has_pending() {
+            } else if m.has_pending() || m.is_waiting() {
                 config.poll_timeout.min(SHORT_POLL_TIMEOUT)
             } else {
                 config.poll_timeout
@@ -279,7 +279,7 @@ fn poll_loop(
             m.restore()?;
             spec.client.set_thread_tasks(spec.index, m.task_states());
         }
-        m.process(RECORDS_PER_TASK)?;
+        m.process(consumer, RECORDS_PER_TASK)?;
         m.apply_backpressure(consumer);
         if last_commit.elapsed() >= config.commit_interval || m.commit_requested() {
             m.commit(consumer)?;

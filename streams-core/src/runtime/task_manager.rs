@@ -14,6 +14,7 @@ use streams_state::{
     TopicPartition,
 };
 
+use super::input_lag::InputLags;
 use super::purge::RepartitionPurger;
 use super::restore::{RestoreRequest, Restorer};
 use super::task::{StreamTask, TaskHandlers};
@@ -139,6 +140,10 @@ pub(crate) struct TaskManager {
     purger: Option<RepartitionPurger>,
     /// Write cache of each key-value store, in bytes.
     cache_bytes: usize,
+    /// Where input partitions end, for tasks deciding whether to wait for one.
+    lags: InputLags,
+    /// Whether a task held records back at the last round of processing.
+    waiting: bool,
     /// Transactions aborted in a row, and why the last one was.
     consecutive_aborts: u32,
     last_abort_reason: String,
@@ -168,6 +173,8 @@ impl TaskManager {
                 )
             })?;
         Ok(TaskManager {
+            lags: InputLags::default(),
+            waiting: false,
             consecutive_aborts: 0,
             last_abort_reason: String::new(),
             cache_bytes: config.store_cache_max_bytes,
@@ -353,12 +360,22 @@ impl TaskManager {
         self.tasks.keys().copied().collect()
     }
 
-    /// Whether any task that is not restoring has records waiting (then polls must not
-    /// block). A task waiting out `max_task_idle` counts too; the wait is short.
+    /// Whether a task that is not restoring may have records to process now (then polls
+    /// must not block). Tasks holding records back for an empty partition do not count:
+    /// see [`is_waiting`](Self::is_waiting).
     pub fn has_processable(&self) -> bool {
-        self.tasks
-            .values()
-            .any(|t| !t.is_restoring() && t.buffered() > 0)
+        !self.waiting
+            && self
+                .tasks
+                .values()
+                .any(|t| !t.is_restoring() && t.buffered() > 0)
+    }
+
+    /// Whether, at the last round of processing, a task held buffered records back for an
+    /// empty partition (records on the broker not fetched yet, or `max_task_idle`): polls
+    /// then block only briefly, so the task is looked at again soon.
+    pub fn is_waiting(&self) -> bool {
+        self.waiting
     }
 
     /// Creates tasks for newly assigned partitions and returns the assignment with the
@@ -436,6 +453,8 @@ impl TaskManager {
         let mut start = TopicPartitionList::new();
         for e in assigned.elements() {
             let Some(committed) = &committed else {
+                self.lags
+                    .set_start(e.topic(), e.partition(), Offset::Stored);
                 start
                     .add_partition_offset(e.topic(), e.partition(), Offset::Stored)
                     .map_err(|e| StreamsError::kafka("building the assignment", e))?;
@@ -451,6 +470,7 @@ impl TaskManager {
                     _ => Offset::Beginning,
                 }
             });
+            self.lags.set_start(e.topic(), e.partition(), offset);
             start
                 .add_partition_offset(e.topic(), e.partition(), offset)
                 .map_err(|e| StreamsError::kafka("building the assignment", e))?;
@@ -590,6 +610,7 @@ impl TaskManager {
         self.pending.clear();
         self.by_partition.clear();
         self.paused.clear();
+        self.lags.clear();
         result
     }
 
@@ -625,17 +646,30 @@ impl TaskManager {
 
     /// Processes buffered records of every processable task, up to `per_task` each, then
     /// fires due wall-clock punctuators. Returns how many records were processed.
-    pub fn process(&mut self, per_task: usize) -> Result<usize, StreamsError> {
+    pub fn process<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        per_task: usize,
+    ) -> Result<usize, StreamsError> {
         let start = Instant::now();
         let now = now_ms();
         let mut processed = 0;
+        let lags = &mut self.lags;
+        let mut positions = None;
+        let mut lag =
+            |topic: &str, partition: i32| lags.lag(consumer, &mut positions, topic, partition);
+        self.waiting = false;
         for task in self.tasks.values_mut() {
             let mut n = 0;
-            while n < per_task && task.is_processable(now, self.max_idle_ms) {
+            while n < per_task && task.is_processable(now, self.max_idle_ms, &mut lag) {
                 if !task.process_next(&self.collector, now)? {
                     break;
                 }
                 n += 1;
+            }
+            if n < per_task && !task.is_restoring() && task.buffered() > 0 {
+                // Holding records back for an empty partition.
+                self.waiting = true;
             }
             processed += n;
             task.punctuate(&self.collector, PunctuationType::WallClockTime, now)?;
@@ -862,6 +896,7 @@ impl TaskManager {
         self.pending.clear();
         self.by_partition.clear();
         self.paused.clear();
+        self.lags.clear();
         self.restorer.clear();
     }
 
