@@ -183,6 +183,8 @@ fn instances_share_partitions_and_lose_nothing_when_members_join_and_leave() {
 /// A record's value and its headers as text.
 type ValueAndHeaders = (Option<Vec<u8>>, HashMap<String, String>);
 
+/// Reads `topic` until `n` records arrived, then for another second, so that records
+/// beyond the `n` expected show up too.
 fn read_with_headers(topic: &str, n: usize) -> Vec<ValueAndHeaders> {
     let consumer: BaseConsumer = client_config()
         .set("group.id", unique_app("reader"))
@@ -191,8 +193,13 @@ fn read_with_headers(topic: &str, n: usize) -> Vec<ValueAndHeaders> {
         .unwrap();
     consumer.subscribe(&[topic]).unwrap();
     let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while out.len() < n && Instant::now() < deadline {
+    let mut deadline = Instant::now() + Duration::from_secs(30);
+    let mut reached = false;
+    while Instant::now() < deadline {
+        if !reached && out.len() >= n {
+            reached = true;
+            deadline = Instant::now() + Duration::from_secs(1);
+        }
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
             let headers = m
                 .headers()
@@ -260,6 +267,14 @@ fn poison_records_go_to_the_dead_letter_topic_and_processing_continues() {
             [10, 20],
             "processing continued past the poison record"
         );
+        // And nothing else was written (the poison record in particular).
+        std::thread::sleep(Duration::from_millis(500));
+        let all = consume_to_end(
+            output.name(),
+            Isolation::ReadUncommitted,
+            Duration::from_secs(20),
+        );
+        assert_eq!(all.len(), 2, "exactly the two good records");
         let dead_letters = read_with_headers(dead.name(), 1);
         assert_eq!(dead_letters.len(), 1);
         let (payload, headers) = &dead_letters[0];
@@ -345,6 +360,17 @@ fn repartition_records_are_purged_once_committed() {
         );
         assert_eq!(
             consume_n(output.name(), 200, Duration::from_secs(30)).len(),
+            200
+        );
+        // No duplicates beyond the 200 (no rebalance or failure happened).
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            consume_to_end(
+                output.name(),
+                Isolation::ReadUncommitted,
+                Duration::from_secs(20)
+            )
+            .len(),
             200
         );
 
