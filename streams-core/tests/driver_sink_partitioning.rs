@@ -13,6 +13,9 @@ use streams_test_support::murmur2_vectors;
 
 const PARTITIONS: i32 = 12;
 
+/// A session-windowed count as written: partition, key, session bounds, count.
+type SessionRow = (i32, String, (i64, i64), Option<i64>);
+
 /// Keys of the Java vectors that are UTF-8 strings, with the partition Java's
 /// partitioner picks for them among 12 partitions.
 fn java_string_keys() -> Vec<(String, i32)> {
@@ -116,7 +119,7 @@ fn session_windowed_keys_are_partitioned_by_their_base_key() {
     for (key, _) in &keys {
         input.pipe_input_at(key.clone(), "x".into(), 7);
     }
-    let got: Vec<(i32, String, (i64, i64), Option<i64>)> = driver
+    let got: Vec<SessionRow> = driver
         .output_topic(
             "counts",
             SessionWindowedSerde::new(StringSerde),
@@ -129,7 +132,7 @@ fn session_windowed_keys_are_partitioned_by_their_base_key() {
             (p, w.key, (w.window.start, w.window.end), count)
         })
         .collect();
-    let expected: Vec<(i32, String, (i64, i64), Option<i64>)> = keys
+    let expected: Vec<SessionRow> = keys
         .iter()
         .map(|(key, partition)| (*partition, key.clone(), (7, 7), Some(1)))
         .collect();
