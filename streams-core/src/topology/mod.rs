@@ -323,3 +323,72 @@ impl Topology {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::dsl::JoinWindows;
+    use crate::serde::StringSerde;
+    use crate::{Consumed, Materialized, Produced, StreamsBuilder};
+
+    /// The co-partitioned topic groups of the single sub-topology of `builder`.
+    fn groups(builder: StreamsBuilder) -> Vec<Vec<String>> {
+        let topology = builder.build().unwrap();
+        assert_eq!(topology.subtopology_count(), 1);
+        let none = Vec::<String>::new();
+        topology
+            .copartitioned_sources(0)
+            .into_iter()
+            .map(|group| {
+                let mut topics: Vec<String> = group
+                    .into_iter()
+                    .flat_map(|n| topology.topics_of_source(n, "app", none.iter()))
+                    .collect();
+                topics.sort();
+                topics
+            })
+            .collect()
+    }
+
+    fn strings() -> Consumed<String, String> {
+        Consumed::with(StringSerde, StringSerde)
+    }
+
+    #[test]
+    fn a_merge_needs_no_co_partitioning() {
+        let builder = StreamsBuilder::new();
+        let a = builder.stream("a", strings());
+        let b = builder.stream("b", strings());
+        a.merge(&b)
+            .to("out", Produced::with(StringSerde, StringSerde));
+        assert!(groups(builder).is_empty());
+    }
+
+    #[test]
+    fn the_topics_of_a_stream_table_join_are_co_partitioned() {
+        let builder = StreamsBuilder::new();
+        let table = builder.table("t", strings(), Materialized::new());
+        let a = builder.stream("a", strings());
+        let b = builder.stream("b", strings());
+        // A merge feeding the join: both merged topics are joined with the table.
+        a.merge(&b)
+            .join(&table, |l, r| format!("{l}{r}"))
+            .to("out", Produced::with(StringSerde, StringSerde));
+        assert_eq!(groups(builder), [["a", "b", "t"]]);
+    }
+
+    #[test]
+    fn the_topics_of_a_stream_stream_join_are_co_partitioned() {
+        let builder = StreamsBuilder::new();
+        let a = builder.stream("a", strings());
+        let b = builder.stream("b", strings());
+        a.join_stream(
+            &b,
+            |l, r| format!("{l}{r}"),
+            JoinWindows::of_time_difference_with_no_grace(Duration::from_secs(1)),
+        )
+        .to("out", Produced::with(StringSerde, StringSerde));
+        assert_eq!(groups(builder), [["a", "b"]]);
+    }
+}
