@@ -13,7 +13,7 @@ use streams_core::runtime::{
     DeserializationErrorHandler, KafkaStreams, State, StreamsConfig, StreamsError,
 };
 use streams_core::serde::{I64Serde, StringSerde};
-use streams_core::{Consumed, Produced, StreamsBuilder, Topology};
+use streams_core::{Consumed, Materialized, Produced, StreamsBuilder, Topology};
 use streams_test_support::{
     bootstrap, client_config, consume_n, consume_to_end, produce_keyed, require_broker, within,
     AppTopics, Isolation, TestTopic,
@@ -183,6 +183,8 @@ fn instances_share_partitions_and_lose_nothing_when_members_join_and_leave() {
 /// A record's value and its headers as text.
 type ValueAndHeaders = (Option<Vec<u8>>, HashMap<String, String>);
 
+/// Reads `topic` until `n` records arrived, then for another second, so that records
+/// beyond the `n` expected show up too.
 fn read_with_headers(topic: &str, n: usize) -> Vec<ValueAndHeaders> {
     let consumer: BaseConsumer = client_config()
         .set("group.id", unique_app("reader"))
@@ -191,8 +193,13 @@ fn read_with_headers(topic: &str, n: usize) -> Vec<ValueAndHeaders> {
         .unwrap();
     consumer.subscribe(&[topic]).unwrap();
     let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while out.len() < n && Instant::now() < deadline {
+    let mut deadline = Instant::now() + Duration::from_secs(30);
+    let mut reached = false;
+    while Instant::now() < deadline {
+        if !reached && out.len() >= n {
+            reached = true;
+            deadline = Instant::now() + Duration::from_secs(1);
+        }
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
             let headers = m
                 .headers()
@@ -260,6 +267,14 @@ fn poison_records_go_to_the_dead_letter_topic_and_processing_continues() {
             [10, 20],
             "processing continued past the poison record"
         );
+        // And nothing else was written (the poison record in particular).
+        std::thread::sleep(Duration::from_millis(500));
+        let all = consume_to_end(
+            output.name(),
+            Isolation::ReadUncommitted,
+            Duration::from_secs(20),
+        );
+        assert_eq!(all.len(), 2, "exactly the two good records");
         let dead_letters = read_with_headers(dead.name(), 1);
         assert_eq!(dead_letters.len(), 1);
         let (payload, headers) = &dead_letters[0];
@@ -283,7 +298,7 @@ fn poison_records_go_to_the_dead_letter_topic_and_processing_continues() {
 }
 
 #[test]
-fn start_fails_clearly_on_missing_or_unequally_partitioned_sources() {
+fn start_fails_clearly_on_missing_or_unequally_partitioned_joined_sources() {
     within(TEST_LIMIT, || {
         require_broker();
         let app = unique_app("it-startup");
@@ -302,8 +317,12 @@ fn start_fails_clearly_on_missing_or_unequally_partitioned_sources() {
         let three = TestTopic::new("copart-three", 3);
         let builder = StreamsBuilder::new();
         let a = builder.stream(two.name(), Consumed::with(StringSerde, StringSerde));
-        let b = builder.stream(three.name(), Consumed::with(StringSerde, StringSerde));
-        a.merge(&b)
+        let b = builder.table(
+            three.name(),
+            Consumed::with(StringSerde, StringSerde),
+            Materialized::new(),
+        );
+        a.join(&b, |l, r| format!("{l}{r}"))
             .to("anywhere", Produced::with(StringSerde, StringSerde));
         let streams = KafkaStreams::new(builder.build().unwrap(), config(&app)).unwrap();
         let err = streams.start().unwrap_err();
@@ -343,6 +362,17 @@ fn repartition_records_are_purged_once_committed() {
             consume_n(output.name(), 200, Duration::from_secs(30)).len(),
             200
         );
+        // No duplicates beyond the 200 (no rebalance or failure happened).
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            consume_to_end(
+                output.name(),
+                Isolation::ReadUncommitted,
+                Duration::from_secs(20)
+            )
+            .len(),
+            200
+        );
 
         // Everything was read and committed: the repartition topic gets emptied.
         let repartition = format!("{app}-by-value-repartition");
@@ -368,6 +398,180 @@ fn repartition_records_are_purged_once_committed() {
             );
             std::thread::sleep(Duration::from_millis(300));
         }
+        assert!(streams.close(Duration::from_secs(30)));
+    });
+}
+
+#[test]
+fn a_merge_of_differently_partitioned_topics_runs_one_task_per_partition() {
+    within(TEST_LIMIT, || {
+        require_broker();
+        let app = unique_app("it-merge-parts");
+        let _cleanup = AppTopics::new(&app);
+        let one = TestTopic::new("merge-one", 1);
+        let three = TestTopic::new("merge-three", 3);
+        let output = TestTopic::new("merge-out", 1);
+        let builder = StreamsBuilder::new();
+        let a = builder.stream(one.name(), Consumed::with(StringSerde, StringSerde));
+        let b = builder.stream(three.name(), Consumed::with(StringSerde, StringSerde));
+        a.merge(&b)
+            .to(output.name(), Produced::with(StringSerde, StringSerde));
+        let streams = KafkaStreams::new(builder.build().unwrap(), config(&app)).unwrap();
+        streams
+            .start()
+            .expect("merged topics need not be co-partitioned");
+        assert!(streams.wait_for_state(State::Running, Duration::from_secs(60)));
+        produce_keyed(
+            one.name(),
+            (0..10).map(|i| (format!("a{i}"), format!("one-{i}"))),
+        );
+        produce_keyed(
+            three.name(),
+            (0..30).map(|i| (format!("b{i}"), format!("three-{i}"))),
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut values = loop {
+            let read = consume_to_end(
+                output.name(),
+                Isolation::ReadUncommitted,
+                Duration::from_secs(20),
+            );
+            if read.len() >= 40 || Instant::now() > deadline {
+                break read
+                    .iter()
+                    .map(|r| r.value_str().to_string())
+                    .collect::<Vec<_>>();
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        };
+        values.sort();
+        let mut expected: Vec<String> = (0..10)
+            .map(|i| format!("one-{i}"))
+            .chain((0..30).map(|i| format!("three-{i}")))
+            .collect();
+        expected.sort();
+        assert_eq!(values, expected);
+        // One task per partition of the larger topic.
+        let mut tasks: Vec<String> = streams
+            .local_tasks()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        tasks.sort();
+        assert_eq!(tasks, ["0_0", "0_1", "0_2"]);
+        assert!(
+            streams.thread_errors().is_empty(),
+            "{:?}",
+            streams.thread_errors()
+        );
+        assert!(streams.close(Duration::from_secs(30)));
+    });
+}
+
+#[test]
+fn a_stream_table_join_waits_for_the_table_records_already_on_the_broker() {
+    within(TEST_LIMIT, || {
+        require_broker();
+        let app = unique_app("it-lag-wait");
+        let _cleanup = AppTopics::new(&app);
+        let customers = TestTopic::new("lag-customers", 1);
+        let orders = TestTopic::new("lag-orders", 1);
+        let output = TestTopic::new("lag-out", 1);
+        // The table topic holds far more than one fetch returns (small batches, so that
+        // the fetch size below holds); the orders, written after it, refer to the
+        // customers written last.
+        let padding = "x".repeat(200);
+        let producer: rdkafka::producer::BaseProducer = client_config()
+            .set("batch.num.messages", "5")
+            .set("linger.ms", "0")
+            .create()
+            .unwrap();
+        for i in 0..3000 {
+            let (key, value) = (format!("c{i}"), format!("name-{i}-{padding}"));
+            let mut record = rdkafka::producer::BaseRecord::to(customers.name())
+                .key(&key)
+                .payload(&value);
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((_, back)) => {
+                        record = back;
+                        producer.poll(Duration::from_millis(10));
+                    }
+                }
+            }
+            producer.poll(Duration::ZERO);
+        }
+        rdkafka::producer::Producer::flush(&producer, Duration::from_secs(30)).unwrap();
+        let wanted: Vec<usize> = (2950..3000).collect();
+        produce_keyed(
+            orders.name(),
+            wanted
+                .iter()
+                .map(|i| (format!("c{i}"), format!("order-{i}"))),
+        );
+
+        let builder = StreamsBuilder::new();
+        let table = builder.table(
+            customers.name(),
+            Consumed::with(StringSerde, StringSerde),
+            Materialized::new(),
+        );
+        builder
+            .stream(orders.name(), Consumed::with(StringSerde, StringSerde))
+            .join(&table, |order, name| {
+                format!("{order}:{}", name.split('-').nth(1).unwrap_or("?"))
+            })
+            .to(output.name(), Produced::with(StringSerde, StringSerde));
+        // Small fetches: the table arrives in many pieces, the orders at once. With
+        // `max_task_idle` 0 (the default) the task still waits while the table's
+        // partition has records on the broker.
+        let config = config(&app).with_consumer_setting("max.partition.fetch.bytes", "16384");
+        assert_eq!(config.max_task_idle, Duration::ZERO);
+        let streams = KafkaStreams::new(builder.build().unwrap(), config).unwrap();
+        streams.start().unwrap();
+        assert!(
+            streams.wait_for_state(State::Running, Duration::from_secs(60)),
+            "{:?} {:?}",
+            streams.state(),
+            streams.thread_errors()
+        );
+
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let joined = loop {
+            let read = consume_to_end(
+                output.name(),
+                Isolation::ReadUncommitted,
+                Duration::from_secs(20),
+            );
+            let done = read.len() >= wanted.len();
+            if done || Instant::now() > deadline {
+                // Give records beyond the expected ones a chance to show up.
+                if done {
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                break consume_to_end(
+                    output.name(),
+                    Isolation::ReadUncommitted,
+                    Duration::from_secs(20),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        };
+        let got: Vec<(String, String)> = joined
+            .iter()
+            .map(|r| (r.key_str().to_string(), r.value_str().to_string()))
+            .collect();
+        let expected: Vec<(String, String)> = wanted
+            .iter()
+            .map(|i| (format!("c{i}"), format!("order-{i}:{i}")))
+            .collect();
+        assert_eq!(got, expected, "every order joined its customer");
+        assert!(
+            streams.thread_errors().is_empty(),
+            "{:?}",
+            streams.thread_errors()
+        );
         assert!(streams.close(Duration::from_secs(30)));
     });
 }

@@ -175,3 +175,101 @@ fn an_aborted_transaction_is_rewound_and_never_visible_to_read_committed_readers
         assert!(streams.close(Duration::from_secs(30)));
     });
 }
+
+#[test]
+fn a_partition_paused_by_backpressure_moves_again_after_an_abort() {
+    within(Duration::from_secs(180), || {
+        require_broker();
+        let app = format!("it-eos-paused-{}", uuid::Uuid::new_v4().simple());
+        // Sub-topology 0 reads `left` and `right` in one task: with `right` empty it idles,
+        // so `left` fills its buffer and backpressure pauses it.
+        let left = TestTopic::new("eos-paused-left", 1);
+        let right = TestTopic::new("eos-paused-right", 1);
+        let merged = TestTopic::new("eos-paused-merged", 1);
+        // Sub-topology 1 makes one transaction fail: its first output is too large.
+        let trigger = TestTopic::new("eos-paused-trigger", 1);
+        let limited =
+            TestTopic::with_config("eos-paused-limited", 1, &[("max.message.bytes", "2048")]);
+        let first = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let builder = StreamsBuilder::new();
+        let from_left = builder.stream(left.name(), Consumed::with(StringSerde, StringSerde));
+        let from_right = builder.stream(right.name(), Consumed::with(StringSerde, StringSerde));
+        from_left
+            .merge(&from_right)
+            .to(merged.name(), Produced::with(StringSerde, StringSerde));
+        let once = first.clone();
+        builder
+            .stream(trigger.name(), Consumed::with(StringSerde, StringSerde))
+            .map_values(move |v: String| {
+                if once.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                    "x".repeat(4096)
+                } else {
+                    v
+                }
+            })
+            .to(limited.name(), Produced::with(StringSerde, StringSerde));
+        let mut config = StreamsConfig::new(&app, bootstrap())
+            .with_processing_guarantee(ProcessingGuarantee::ExactlyOnceV2)
+            .with_state_dir(tempfile::tempdir().unwrap().path())
+            .with_max_task_idle(Duration::from_secs(8))
+            .with_producer_setting("linger.ms", "0");
+        config.buffered_records_per_partition = 5;
+        let streams = KafkaStreams::new(builder.build().unwrap(), config).unwrap();
+        streams.start().unwrap();
+        assert!(streams.wait_for_state(State::Running, Duration::from_secs(60)));
+
+        let lefts: Vec<(String, String)> = (0..50)
+            .map(|i| (format!("k{i}"), format!("left-{i}")))
+            .collect();
+        produce_keyed(left.name(), lefts.clone());
+        // Fetched at once: 50 buffered records pause `left` while the task idles.
+        std::thread::sleep(Duration::from_millis(1500));
+        produce_keyed(trigger.name(), [("t", "small")]);
+
+        // The oversized record aborts the transaction; the rewound task emits the small one.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = consume_to_end(
+                limited.name(),
+                Isolation::ReadCommitted,
+                Duration::from_secs(10),
+            );
+            if !out.is_empty() {
+                let values: Vec<&str> = out.iter().map(|r| r.value_str()).collect();
+                assert_eq!(values, ["small"]);
+                break;
+            }
+            assert!(Instant::now() < deadline, "the trigger was never committed");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(
+            !first.load(std::sync::atomic::Ordering::SeqCst),
+            "the oversized record was produced"
+        );
+        assert!(
+            streams.thread_errors().is_empty(),
+            "{:?}",
+            streams.thread_errors()
+        );
+
+        // `left` was paused when the abort rewound its task; it must be fetched again.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let out = loop {
+            let out = consume_to_end(
+                merged.name(),
+                Isolation::ReadCommitted,
+                Duration::from_secs(10),
+            );
+            if out.len() >= lefts.len() || Instant::now() > deadline {
+                break out;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        let got: Vec<(String, String)> = out
+            .iter()
+            .map(|r| (r.key_str().to_string(), r.value_str().to_string()))
+            .collect();
+        assert_eq!(got, lefts, "every left record, once, in order");
+        assert!(streams.close(Duration::from_secs(30)));
+    });
+}

@@ -66,8 +66,10 @@ pub struct StreamsConfig {
     /// `host:port` under which this instance serves interactive queries, if any.
     pub application_server: Option<String>,
     /// How long a task with some empty input partitions waits for them before processing
-    /// the records it has (out-of-order across partitions is then possible). Default 0:
-    /// never wait.
+    /// the records it has (out-of-order across partitions is then possible), once they
+    /// are known to hold nothing more on the broker. While an empty partition still has
+    /// records on the broker that were not fetched, the task waits for them whatever this
+    /// says, as Kafka Streams does (KIP-695). Default 0: no wait beyond that.
     pub max_task_idle: Duration,
     /// Records buffered per partition before its fetching is paused. Default 1000.
     pub buffered_records_per_partition: usize,

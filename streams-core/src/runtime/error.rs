@@ -24,10 +24,10 @@ pub enum StreamsError {
     /// Source topics the topology reads do not exist.
     #[error("source topics do not exist: {}; create them before starting the application", .0.join(", "))]
     MissingSourceTopics(Vec<String>),
-    /// Topics read by one sub-topology have different partition counts, so their
-    /// partitions cannot be processed together.
+    /// Topics joined by one sub-topology have different partition counts, so their
+    /// partitions cannot be joined.
     #[error(
-        "topics read together by sub-topology {subtopology} must have the same number of partitions, but {}",
+        "topics joined by sub-topology {subtopology} must have the same number of partitions, but {}",
         describe_counts(.topics)
     )]
     CoPartitioning {
@@ -83,6 +83,16 @@ pub enum StreamsError {
         /// Why the last transaction was aborted.
         reason: String,
     },
+    /// A state store, the state directory (its lock, its files), a checkpoint or RocksDB
+    /// failed; `source` is the store layer's error.
+    #[error("{context}: {source}")]
+    State {
+        /// What the runtime was doing.
+        context: String,
+        /// The store layer's error.
+        #[source]
+        source: Box<streams_state::StoreError>,
+    },
     /// The operation is not valid in the application's current state.
     #[error("{0}")]
     InvalidState(String),
@@ -92,6 +102,13 @@ pub enum StreamsError {
 }
 
 impl StreamsError {
+    pub(crate) fn state(context: impl Into<String>, source: streams_state::StoreError) -> Self {
+        StreamsError::State {
+            context: context.into(),
+            source: Box::new(source),
+        }
+    }
+
     pub(crate) fn kafka(context: impl Into<String>, source: rdkafka::error::KafkaError) -> Self {
         StreamsError::Kafka {
             context: context.into(),

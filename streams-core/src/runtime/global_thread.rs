@@ -20,7 +20,9 @@ const POLL: Duration = Duration::from_millis(100);
 pub(crate) struct GlobalUpdater {
     consumer: BaseConsumer,
     globals: Arc<GlobalStores>,
-    /// End offsets at start, per partition: bootstrapping reads up to these.
+    /// End offsets at start, per partition: bootstrapping reads up to these. Partitions
+    /// with nothing to read (empty, or every record deleted or compacted away, so the
+    /// start offset is the end) are left out.
     ends: BTreeMap<(String, i32), i64>,
 }
 
@@ -63,12 +65,17 @@ impl GlobalUpdater {
                 return Err(StreamsError::MissingSourceTopics(vec![topic]));
             }
             for p in partitions {
-                let (_, high) = consumer
+                let (low, high) = consumer
                     .fetch_watermarks(&topic, p, METADATA_TIMEOUT)
                     .map_err(|e| {
                         StreamsError::kafka(format!("reading the end of {topic}-{p}"), e)
                     })?;
-                ends.insert((topic.clone(), p), high);
+                // An end above 0 does not mean there is a record to read: retention,
+                // deletion or compaction may have removed all of them, and the consumer's
+                // position never moves on such a partition.
+                if low < high {
+                    ends.insert((topic.clone(), p), high);
+                }
                 assignment
                     .add_partition_offset(&topic, p, Offset::Beginning)
                     .map_err(|e| StreamsError::kafka("building the global assignment", e))?;
@@ -92,10 +99,10 @@ impl GlobalUpdater {
                     .globals
                     .apply(m.topic(), m.key(), m.payload())
                     .map_err(|e| {
-                        StreamsError::Config(format!(
-                            "updating the global store of {}: {e}",
-                            m.topic()
-                        ))
+                        StreamsError::state(
+                            format!("updating the global store of {}", m.topic()),
+                            e,
+                        )
                     })?,
                 Err(e) => tracing::warn!("global consumer: {e}"),
             }
@@ -121,7 +128,8 @@ impl GlobalUpdater {
                         e.offset(),
                         self.ends.get(&(e.topic().to_string(), e.partition())),
                     ) {
-                        (_, Some(&0)) => true,
+                        (_, None) => true,
+                        // Transaction markers count: the position moves past them.
                         (Offset::Offset(p), Some(&end)) => p >= end,
                         _ => false,
                     }

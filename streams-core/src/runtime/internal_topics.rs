@@ -166,21 +166,26 @@ pub(crate) fn prepare_topics(
         wait_until_listed(&admin, &changelogs)?;
     }
 
-    // Co-partitioning: the topics of one sub-topology are read together per partition.
+    // Co-partitioning: joined topics are read together per partition, so they need the
+    // same partition count; other topics of a sub-topology (a merge) may differ.
     let mut layout = TopicLayout::default();
     for id in 0..topology.subtopology_count() as u32 {
-        let reads = read_topics(topology, id, app, &existing);
-        let with_counts: Vec<(String, i32)> = reads
-            .iter()
-            .map(|t| (t.clone(), existing.get(t).copied().unwrap_or(0)))
-            .collect();
-        if with_counts.windows(2).any(|w| w[0].1 != w[1].1) {
-            return Err(StreamsError::CoPartitioning {
-                subtopology: id,
-                topics: with_counts,
-            });
+        let count = |t: &String| (t.clone(), existing.get(t).copied().unwrap_or(0));
+        for group in topology.copartitioned_sources(id) {
+            let with_counts: Vec<(String, i32)> = group
+                .iter()
+                .flat_map(|&source| topology.topics_of_source(source, app, existing.keys()))
+                .map(|t| count(&t))
+                .collect();
+            if with_counts.windows(2).any(|w| w[0].1 != w[1].1) {
+                return Err(StreamsError::CoPartitioning {
+                    subtopology: id,
+                    topics: with_counts,
+                });
+            }
         }
-        layout.partitions.extend(with_counts);
+        let reads = read_topics(topology, id, app, &existing);
+        layout.partitions.extend(reads.iter().map(count));
     }
     Ok(layout)
 }

@@ -397,9 +397,9 @@ impl KafkaStreams {
             &self.inner.config.state_dir,
             &self.inner.config.application_id,
         )
-        .map_err(|e| StreamsError::Config(format!("state directory: {e}")))?;
+        .map_err(|e| StreamsError::state("opening the state directory", e))?;
         dir.cleanup()
-            .map_err(|e| StreamsError::Config(format!("cleaning the state directory: {e}")))?;
+            .map_err(|e| StreamsError::state("cleaning the state directory", e))?;
         Ok(())
     }
 

@@ -7,7 +7,7 @@
 //! | `streams_records_processed_total` | counter | `thread` | records processed by tasks |
 //! | `streams_records_produced_total` | counter | `thread` | records handed to the producer |
 //! | `streams_skipped_records_total` | counter | `task`, `reason` | records skipped by an error handler |
-//! | `streams_dropped_records_total` | counter | `task`, `node`, `reason` | records a windowed operator dropped (`late`: beyond the grace period) |
+//! | `streams_dropped_records_total` | counter | `task`, `node`, `reason` | records dropped: by a windowed operator (`late`: beyond the grace period), or at a source (`null_key`: no key, and the key type has none) |
 //! | `streams_process_latency_seconds` | histogram | `thread` | time to process one poll's worth of records, per record |
 //! | `streams_commit_latency_seconds` | histogram | `thread` | flush + offset commit time |
 //! | `streams_consumer_lag` | gauge | `topic`, `partition` | records behind the partition's end |
@@ -55,6 +55,11 @@ pub(crate) fn record_commit(thread: &str, elapsed: Duration) {
 pub(crate) fn record_lag(topic: &str, partition: i32, lag: i64) {
     metrics::gauge!("streams_consumer_lag", "topic" => topic.to_string(), "partition" => partition.to_string())
         .set(lag as f64);
+}
+
+pub(crate) fn record_dropped_null_key(task: &TaskId, node: &str) {
+    metrics::counter!("streams_dropped_records_total", "task" => task.to_string(), "node" => node.to_string(), "reason" => "null_key")
+        .increment(1);
 }
 
 pub(crate) fn record_dropped_late(task: &TaskId, node: &str) {

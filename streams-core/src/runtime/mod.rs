@@ -14,6 +14,7 @@ mod config;
 mod error;
 pub mod error_handling;
 mod global_thread;
+mod input_lag;
 mod internal_topics;
 mod kafka_collector;
 mod kafka_streams;

@@ -211,10 +211,10 @@ impl Restorer {
             task.stores()
                 .restore(&progress.store, &records)
                 .map_err(|e| {
-                    StreamsError::Config(format!(
-                        "restoring store {} from {}: {e}",
-                        progress.store, tp.topic
-                    ))
+                    StreamsError::state(
+                        format!("restoring store {} from {}", progress.store, tp.topic),
+                        e,
+                    )
                 })?;
             progress.restored += records.len() as u64;
             progress.position = last_offsets[&tp] + 1;

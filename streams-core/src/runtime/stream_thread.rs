@@ -31,6 +31,9 @@ use crate::topology::Topology;
 const MAX_POLL_RECORDS: usize = 1000;
 /// Records a task processes per loop iteration at most, so polling stays regular.
 const RECORDS_PER_TASK: usize = 1000;
+/// Longest poll while tasks wait for their state directory lock or hold records back for
+/// an empty partition, so that they are looked at again soon.
+const SHORT_POLL_TIMEOUT: Duration = Duration::from_millis(10);
 
 /// The consumer's context: handles rebalances with the thread's tasks.
 pub(crate) struct ThreadContext {
@@ -84,6 +87,8 @@ impl ConsumerContext for ThreadContext {
                 if let Err(e) = consumer.resume(&start) {
                     tracing::debug!("resuming assigned partitions: {e}");
                 }
+                // Tasks whose state directory is still locked fetch nothing until created.
+                manager.pause_pending(consumer);
                 self.client
                     .set_thread_tasks(self.index, manager.task_states());
                 drop(manager);
@@ -241,6 +246,8 @@ fn poll_loop(
             let m = lock(manager);
             if m.has_processable() || m.is_restoring() {
                 Duration::ZERO
+            } else if m.has_pending() || m.is_waiting() {
+                config.poll_timeout.min(SHORT_POLL_TIMEOUT)
             } else {
                 config.poll_timeout
             }
@@ -265,11 +272,14 @@ fn poll_loop(
         if !batch.is_empty() {
             m.add_records(std::mem::take(&mut batch));
         }
+        if m.has_pending() && m.retry_pending(consumer)? {
+            spec.client.set_thread_tasks(spec.index, m.task_states());
+        }
         if m.is_restoring() {
             m.restore()?;
             spec.client.set_thread_tasks(spec.index, m.task_states());
         }
-        m.process(RECORDS_PER_TASK)?;
+        m.process(consumer, RECORDS_PER_TASK)?;
         m.apply_backpressure(consumer);
         if last_commit.elapsed() >= config.commit_interval || m.commit_requested() {
             m.commit(consumer)?;

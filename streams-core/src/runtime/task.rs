@@ -15,7 +15,7 @@ use crate::graph::{ErasedRecord, Exec, RecordCollector, TaskState};
 use crate::processor::{ProcessError, PunctuationType, TaskId};
 use crate::record::RecordMetadata;
 use crate::state::task_stores::TaskStores;
-use crate::topology::node::RawRecord;
+use crate::topology::node::{DecodeError, RawRecord};
 use crate::topology::{GraphInstance, Topology};
 
 /// The error handlers a task applies to its records.
@@ -37,8 +37,9 @@ pub(crate) struct StreamTask {
     /// Offsets as of the last commit; a task whose offsets equal these has nothing to commit.
     committed: BTreeMap<(String, i32), i64>,
     initialized: bool,
-    /// Wall-clock time at which the task started waiting for an empty partition.
-    idle_since: Option<i64>,
+    /// Per empty partition known to have nothing more on the broker: the wall-clock time
+    /// until which the task waits for it (`max_task_idle` after it was found empty).
+    idle_deadlines: BTreeMap<(String, i32), i64>,
     /// Restoring its stores from their changelogs: no processing yet.
     restoring: bool,
 }
@@ -77,7 +78,7 @@ impl StreamTask {
             consumed: BTreeMap::new(),
             committed: BTreeMap::new(),
             initialized: false,
-            idle_since: None,
+            idle_deadlines: BTreeMap::new(),
             restoring: false,
         }
     }
@@ -189,19 +190,55 @@ impl StreamTask {
         self.inputs.buffered()
     }
 
-    /// Whether the task may process now: every partition has data, or it has waited
-    /// `max_idle_ms` for the empty ones.
-    pub fn is_processable(&mut self, now: i64, max_idle_ms: i64) -> bool {
+    /// Whether the task may process now, as Kafka Streams decides (KIP-695): every
+    /// partition has buffered records, or each empty one is known to have nothing more
+    /// on the broker (`lag` returns `Some(0)`) and was waited for `max_idle_ms`. An
+    /// empty partition with records still on the broker, or whose lag is unknown,
+    /// holds the task back however long that takes.
+    pub fn is_processable(
+        &mut self,
+        now: i64,
+        max_idle_ms: i64,
+        lag: &mut dyn FnMut(&str, i32) -> Option<i64>,
+    ) -> bool {
         if self.restoring || self.inputs.buffered() == 0 {
-            self.idle_since = None;
+            self.idle_deadlines.clear();
             return false;
         }
         if self.inputs.all_partitions_buffered() {
-            self.idle_since = None;
+            self.idle_deadlines.clear();
             return true;
         }
-        let since = *self.idle_since.get_or_insert(now);
-        now - since >= max_idle_ms
+        let partitions: Vec<(String, i32, bool)> = self
+            .inputs
+            .partitions()
+            .map(|(t, p)| (t.to_string(), p, self.inputs.buffered_in(t, p) > 0))
+            .collect();
+        let mut ready = true;
+        for (topic, partition, buffered) in partitions {
+            let key = (topic, partition);
+            if buffered {
+                self.idle_deadlines.remove(&key);
+                continue;
+            }
+            match lag(&key.0, key.1) {
+                Some(0) => {
+                    let deadline = *self
+                        .idle_deadlines
+                        .entry(key)
+                        .or_insert(now.saturating_add(max_idle_ms));
+                    if now < deadline {
+                        ready = false;
+                    }
+                }
+                unknown_or_behind => {
+                    tracing::trace!(task = %self.id, topic = key.0, partition = key.1, lag = ?unknown_or_behind, "waiting for records of an empty partition");
+                    self.idle_deadlines.remove(&key);
+                    return false;
+                }
+            }
+        }
+        ready
     }
 
     /// Processes the next buffered record (lowest timestamp first), then any stream-time
@@ -218,6 +255,18 @@ impl StreamTask {
         let raw = queued.raw();
         let position = (raw.topic.clone(), raw.partition, raw.offset);
         match queued {
+            Queued::Poison {
+                raw,
+                error: DecodeError::NullKey(error),
+            } => {
+                // As Kafka Streams' aggregations, joins and table sources: skip, warn, count.
+                let node = &self.graph.layout[self.graph.sources[source].node].name;
+                tracing::warn!(
+                    task = %self.id, topic = raw.topic, partition = raw.partition, offset = raw.offset,
+                    node, "skipping a record with a null key: {error}"
+                );
+                metrics::record_dropped_null_key(&self.id, node);
+            }
             Queued::Poison { raw, error } => {
                 self.handle_failure(
                     collector,
@@ -379,7 +428,7 @@ impl StreamTask {
     /// Drops buffered records (they are re-fetched from the committed offsets).
     pub fn clear_buffers(&mut self) {
         self.inputs.clear();
-        self.idle_since = None;
+        self.idle_deadlines.clear();
     }
 
     /// Empties the stores' record caches, forwarding what they held back through the

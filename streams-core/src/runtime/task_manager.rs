@@ -14,6 +14,7 @@ use streams_state::{
     TaskDirLock, TopicPartition,
 };
 
+use super::input_lag::InputLags;
 use super::purge::RepartitionPurger;
 use super::restore::{RestoreRequest, Restorer};
 use super::task::{StreamTask, TaskHandlers};
@@ -31,6 +32,26 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_CONSECUTIVE_ABORTS: u32 = 3;
 /// How long committed offsets may take to read on assignment.
 const COMMITTED_TIMEOUT: Duration = Duration::from_secs(30);
+/// First wait before retrying a task whose state directory is locked, doubled per attempt.
+const LOCK_RETRY_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest wait between two attempts to lock a task's state directory.
+const LOCK_RETRY_MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// An assigned task not created yet: its state directory was locked by another stream
+/// thread (a previous owner still closing it). Its partitions stay paused meanwhile.
+struct PendingTask {
+    partitions: Vec<(String, i32)>,
+    /// Records fetched before the partitions were paused, handed to the task once created.
+    early: Vec<RawRecord>,
+    next_attempt: Instant,
+    backoff: Duration,
+}
+
+/// Whether `error` says that a task's state directory is locked by someone else.
+fn is_directory_locked(error: &StreamsError) -> bool {
+    matches!(error, StreamsError::State { source, .. }
+        if matches!(**source, StoreError::DirectoryLocked { .. }))
+}
 
 /// Which sub-topology reads a topic, and with which offset reset policy.
 #[derive(Clone)]
@@ -101,6 +122,8 @@ pub(crate) struct TaskManager {
     handlers: Arc<TaskHandlers>,
     pub collector: KafkaCollector,
     tasks: BTreeMap<TaskId, StreamTask>,
+    /// Assigned tasks waiting for their state directory lock.
+    pending: BTreeMap<TaskId, PendingTask>,
     by_partition: HashMap<(String, i32), TaskId>,
     paused: BTreeSet<(String, i32)>,
     max_buffered: usize,
@@ -117,6 +140,10 @@ pub(crate) struct TaskManager {
     purger: Option<RepartitionPurger>,
     /// The record cache budget shared by this thread's stores.
     cache: CacheBudget,
+    /// Where input partitions end, for tasks deciding whether to wait for one.
+    lags: InputLags,
+    /// Whether a task held records back at the last round of processing.
+    waiting: bool,
     /// Transactions aborted in a row, and why the last one was.
     consecutive_aborts: u32,
     last_abort_reason: String,
@@ -140,12 +167,14 @@ impl TaskManager {
     ) -> Result<Self, StreamsError> {
         let state_dir =
             StateDirectory::new(&config.state_dir, &config.application_id).map_err(|e| {
-                StreamsError::Config(format!(
-                    "state directory {}: {e}",
-                    config.state_dir.display()
-                ))
+                StreamsError::state(
+                    format!("opening the state directory {}", config.state_dir.display()),
+                    e,
+                )
             })?;
         Ok(TaskManager {
+            lags: InputLags::default(),
+            waiting: false,
             consecutive_aborts: 0,
             last_abort_reason: String::new(),
             cache: CacheBudget::new(config.thread_cache_max_bytes()),
@@ -164,6 +193,7 @@ impl TaskManager {
             }),
             collector,
             tasks: BTreeMap::new(),
+            pending: BTreeMap::new(),
             by_partition: HashMap::new(),
             paused: BTreeSet::new(),
             max_buffered: config.buffered_records_per_partition.max(1),
@@ -187,8 +217,9 @@ impl TaskManager {
                 Vec::new(),
             ));
         }
-        let store_error =
-            |e: StoreError| StreamsError::Config(format!("state stores of task {id}: {e}"));
+        let store_error = |e: StoreError| {
+            StreamsError::state(format!("opening the state stores of task {id}"), e)
+        };
         let task_name = id.to_string();
         let mut checkpointed = BTreeMap::new();
         let persistent = definitions.iter().any(|d| d.persistent);
@@ -299,9 +330,9 @@ impl TaskManager {
             if task.is_restoring() || !stores.has_persistent_stores() {
                 continue;
             }
-            stores.flush().map_err(|e| {
-                StreamsError::Config(format!("flushing the stores of task {id}: {e}"))
-            })?;
+            stores
+                .flush()
+                .map_err(|e| StreamsError::state(format!("flushing the stores of task {id}"), e))?;
             let mut offsets = BTreeMap::new();
             for (tp, _) in stores.changelog_partitions() {
                 let written = self
@@ -314,7 +345,7 @@ impl TaskManager {
                 }
             }
             stores.write_checkpoint(&offsets).map_err(|e| {
-                StreamsError::Config(format!("writing the checkpoint of task {id}: {e}"))
+                StreamsError::state(format!("writing the checkpoint of task {id}"), e)
             })?;
         }
         Ok(())
@@ -329,12 +360,22 @@ impl TaskManager {
         self.tasks.keys().copied().collect()
     }
 
-    /// Whether any task that is not restoring has records waiting (then polls must not
-    /// block). A task waiting out `max_task_idle` counts too; the wait is short.
+    /// Whether a task that is not restoring may have records to process now (then polls
+    /// must not block). Tasks holding records back for an empty partition do not count:
+    /// see [`is_waiting`](Self::is_waiting).
     pub fn has_processable(&self) -> bool {
-        self.tasks
-            .values()
-            .any(|t| !t.is_restoring() && t.buffered() > 0)
+        !self.waiting
+            && self
+                .tasks
+                .values()
+                .any(|t| !t.is_restoring() && t.buffered() > 0)
+    }
+
+    /// Whether, at the last round of processing, a task held buffered records back for an
+    /// empty partition (records on the broker not fetched yet, or `max_task_idle`): polls
+    /// then block only briefly, so the task is looked at again soon.
+    pub fn is_waiting(&self) -> bool {
+        self.waiting
     }
 
     /// Creates tasks for newly assigned partitions and returns the assignment with the
@@ -359,27 +400,32 @@ impl TaskManager {
         }
         let now = now_ms();
         for (id, partitions) in per_task {
-            let (stores, restore) = self.open_stores(id)?;
-            let mut task = StreamTask::new(
-                &self.topology,
-                id,
-                &partitions,
-                self.application_id.clone(),
-                self.handlers.clone(),
-                stores,
-            );
-            if self.restorer.start(id, restore)? {
-                // Processors are initialized once their stores are complete.
-                task.set_restoring(true);
-            } else {
-                task.init(&self.collector, now)?;
+            match self.create_task(id, &partitions, now) {
+                Ok(()) => {}
+                Err(e) if is_directory_locked(&e) => {
+                    tracing::info!(
+                        thread = self.thread_name, task = %id,
+                        "state directory still locked by its previous owner; retrying: {e}"
+                    );
+                    self.pending.insert(
+                        id,
+                        PendingTask {
+                            partitions,
+                            early: Vec::new(),
+                            next_attempt: Instant::now() + LOCK_RETRY_BACKOFF,
+                            backoff: LOCK_RETRY_BACKOFF,
+                        },
+                    );
+                }
+                Err(e) => return Err(e),
             }
-            for tp in partitions {
-                self.by_partition.insert(tp, id);
-            }
-            self.tasks.insert(id, task);
         }
-        tracing::info!(thread = self.thread_name, tasks = ?self.task_ids(), "tasks assigned");
+        tracing::info!(
+            thread = self.thread_name,
+            tasks = ?self.task_ids(),
+            waiting_for_lock = ?self.pending.keys().collect::<Vec<_>>(),
+            "tasks assigned"
+        );
 
         // A coordinator blip must not kill the thread: retry, then let librdkafka look
         // the committed offsets up itself (losing only per-source `Latest` resets).
@@ -407,6 +453,8 @@ impl TaskManager {
         let mut start = TopicPartitionList::new();
         for e in assigned.elements() {
             let Some(committed) = &committed else {
+                self.lags
+                    .set_start(e.topic(), e.partition(), Offset::Stored);
                 start
                     .add_partition_offset(e.topic(), e.partition(), Offset::Stored)
                     .map_err(|e| StreamsError::kafka("building the assignment", e))?;
@@ -422,11 +470,111 @@ impl TaskManager {
                     _ => Offset::Beginning,
                 }
             });
+            self.lags.set_start(e.topic(), e.partition(), offset);
             start
                 .add_partition_offset(e.topic(), e.partition(), offset)
                 .map_err(|e| StreamsError::kafka("building the assignment", e))?;
         }
         Ok(start)
+    }
+
+    /// Creates task `id` reading `partitions`: opens (and locks) its stores, starts their
+    /// restoration or initializes its processors.
+    fn create_task(
+        &mut self,
+        id: TaskId,
+        partitions: &[(String, i32)],
+        now: i64,
+    ) -> Result<(), StreamsError> {
+        let (stores, restore) = self.open_stores(id)?;
+        let mut task = StreamTask::new(
+            &self.topology,
+            id,
+            partitions,
+            self.application_id.clone(),
+            self.handlers.clone(),
+            stores,
+        );
+        if self.restorer.start(id, restore)? {
+            // Processors are initialized once their stores are complete.
+            task.set_restoring(true);
+        } else {
+            task.init(&self.collector, now)?;
+        }
+        for tp in partitions {
+            self.by_partition.insert(tp.clone(), id);
+        }
+        self.tasks.insert(id, task);
+        Ok(())
+    }
+
+    /// Pauses the partitions of tasks waiting for their state directory, so that nothing
+    /// is fetched for them before they exist (call after assigning).
+    pub fn pause_pending<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>) {
+        let mut pause = TopicPartitionList::new();
+        for pending in self.pending.values() {
+            for (topic, partition) in &pending.partitions {
+                pause.add_partition(topic, *partition);
+            }
+        }
+        if pause.count() > 0 {
+            if let Err(e) = consumer.pause(&pause) {
+                tracing::warn!("cannot pause partitions of tasks waiting for a lock: {e}");
+            }
+        }
+    }
+
+    /// Tries again to create the tasks whose state directory was locked, as their backoff
+    /// allows; the partitions of those created are resumed. Returns whether a task was
+    /// created.
+    pub fn retry_pending<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<bool, StreamsError> {
+        let now = Instant::now();
+        let due: Vec<TaskId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.next_attempt <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut created = false;
+        for id in due {
+            let Some(mut pending) = self.pending.remove(&id) else {
+                continue;
+            };
+            match self.create_task(id, &pending.partitions, now_ms()) {
+                Ok(()) => {
+                    tracing::info!(thread = self.thread_name, task = %id, "task created after its state directory was released");
+                    if let Some(task) = self.tasks.get_mut(&id) {
+                        for raw in pending.early.drain(..) {
+                            task.add_record(raw);
+                        }
+                    }
+                    let mut resume = TopicPartitionList::new();
+                    for (topic, partition) in &pending.partitions {
+                        resume.add_partition(topic, *partition);
+                    }
+                    consumer
+                        .resume(&resume)
+                        .map_err(|e| StreamsError::kafka("resuming the partitions of a task", e))?;
+                    created = true;
+                }
+                Err(e) if is_directory_locked(&e) => {
+                    pending.backoff = (pending.backoff * 2).min(LOCK_RETRY_MAX_BACKOFF);
+                    pending.next_attempt = now + pending.backoff;
+                    tracing::debug!(thread = self.thread_name, task = %id, backoff = ?pending.backoff, "state directory still locked");
+                    self.pending.insert(id, pending);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(created)
+    }
+
+    /// Whether assigned tasks wait for their state directory lock.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
     }
 
     /// Commits and closes every task (eager rebalance or shutdown).
@@ -461,8 +609,10 @@ impl TaskManager {
             tracing::info!(thread = self.thread_name, tasks = ?self.task_ids(), "tasks revoked");
         }
         self.tasks.clear();
+        self.pending.clear();
         self.by_partition.clear();
         self.paused.clear();
+        self.lags.clear();
         result
     }
 
@@ -476,28 +626,52 @@ impl TaskManager {
                         task.add_record(raw);
                     }
                 }
-                None => tracing::debug!(
-                    topic = raw.topic,
-                    partition = raw.partition,
-                    "record of an unowned partition"
-                ),
+                None => {
+                    let waiting = self.pending.values_mut().find(|p| {
+                        p.partitions
+                            .iter()
+                            .any(|(t, n)| *t == raw.topic && *n == raw.partition)
+                    });
+                    match waiting {
+                        // Fetched before its partition was paused: kept for the task.
+                        Some(pending) => pending.early.push(raw),
+                        None => tracing::debug!(
+                            topic = raw.topic,
+                            partition = raw.partition,
+                            "record of an unowned partition"
+                        ),
+                    }
+                }
             }
         }
     }
 
     /// Processes buffered records of every processable task, up to `per_task` each, then
     /// fires due wall-clock punctuators. Returns how many records were processed.
-    pub fn process(&mut self, per_task: usize) -> Result<usize, StreamsError> {
+    pub fn process<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        per_task: usize,
+    ) -> Result<usize, StreamsError> {
         let start = Instant::now();
         let now = now_ms();
         let mut processed = 0;
+        let lags = &mut self.lags;
+        let mut positions = None;
+        let mut lag =
+            |topic: &str, partition: i32| lags.lag(consumer, &mut positions, topic, partition);
+        self.waiting = false;
         for task in self.tasks.values_mut() {
             let mut n = 0;
-            while n < per_task && task.is_processable(now, self.max_idle_ms) {
+            while n < per_task && task.is_processable(now, self.max_idle_ms, &mut lag) {
                 if !task.process_next(&self.collector, now)? {
                     break;
                 }
                 n += 1;
+            }
+            if n < per_task && !task.is_restoring() && task.buffered() > 0 {
+                // Holding records back for an empty partition.
+                self.waiting = true;
             }
             processed += n;
             task.punctuate(&self.collector, PunctuationType::WallClockTime, now)?;
@@ -694,7 +868,7 @@ impl TaskManager {
         for id in ids {
             if self.locks.contains_key(&id) {
                 self.state_dir.wipe(&id.to_string()).map_err(|e| {
-                    StreamsError::Config(format!("wiping the state of task {id}: {e}"))
+                    StreamsError::state(format!("wiping the state of task {id}"), e)
                 })?;
             }
         }
@@ -703,6 +877,12 @@ impl TaskManager {
         consumer
             .assign(&start)
             .map_err(|e| StreamsError::kafka("reassigning partitions after an abort", e))?;
+        // librdkafka keeps a partition paused across `assign`; the pauses of backpressure
+        // were forgotten with the tasks, so a partition left paused would never move again.
+        consumer
+            .resume(&start)
+            .map_err(|e| StreamsError::kafka("resuming partitions after an abort", e))?;
+        self.pause_pending(consumer);
         tracing::info!(thread = self.thread_name, tasks = ?self.task_ids(), "tasks rewound to committed offsets");
         Ok(())
     }
@@ -715,8 +895,10 @@ impl TaskManager {
             task.close_stores_only();
         }
         self.tasks.clear();
+        self.pending.clear();
         self.by_partition.clear();
         self.paused.clear();
+        self.lags.clear();
         self.restorer.clear();
     }
 

@@ -41,6 +41,18 @@ pub trait Serde<T>: Send + Sync + 'static {
 
     /// Deserializes the bytes read from `topic`; `data` is `None` for a null key or value.
     fn deserialize(&self, topic: &str, data: Option<&[u8]>) -> Result<T, SerdeError>;
+
+    /// The bytes a sink hashes to pick the partition of a record with key `value`, when
+    /// they are not the serialized key: windowed serdes return the base key's bytes, as
+    /// Kafka Streams' `WindowedStreamPartitioner` hashes. `None` (the default) partitions
+    /// by the serialized key.
+    fn partition_bytes(
+        &self,
+        _topic: &str,
+        _value: &T,
+    ) -> Option<Result<Option<Vec<u8>>, SerdeError>> {
+        None
+    }
 }
 
 impl<T, S: Serde<T> + ?Sized> Serde<T> for Arc<S> {
@@ -49,6 +61,13 @@ impl<T, S: Serde<T> + ?Sized> Serde<T> for Arc<S> {
     }
     fn deserialize(&self, topic: &str, data: Option<&[u8]>) -> Result<T, SerdeError> {
         (**self).deserialize(topic, data)
+    }
+    fn partition_bytes(
+        &self,
+        topic: &str,
+        value: &T,
+    ) -> Option<Result<Option<Vec<u8>>, SerdeError>> {
+        (**self).partition_bytes(topic, value)
     }
 }
 

@@ -115,6 +115,16 @@ impl<K: 'static> Serde<Windowed<K>> for TimeWindowedSerde<K> {
         Ok(Some(key_layout::windowed_key(&key, value.window.start)))
     }
 
+    /// The base key's bytes: windows of one key land on one partition, where Kafka
+    /// Streams' `WindowedStreamPartitioner` puts them.
+    fn partition_bytes(
+        &self,
+        topic: &str,
+        value: &Windowed<K>,
+    ) -> Option<Result<Option<Vec<u8>>, SerdeError>> {
+        Some(inner_key_bytes(&*self.inner, "time-windowed key", topic, &value.key).map(Some))
+    }
+
     fn deserialize(&self, topic: &str, data: Option<&[u8]>) -> Result<Windowed<K>, SerdeError> {
         let data = data.ok_or_else(|| SerdeError::Null {
             topic: topic.to_string(),
@@ -179,6 +189,16 @@ impl<K: 'static> Serde<Windowed<K>> for SessionWindowedSerde<K> {
             value.window.start,
             value.window.end,
         )))
+    }
+
+    /// The base key's bytes: windows of one key land on one partition, where Kafka
+    /// Streams' `WindowedStreamPartitioner` puts them.
+    fn partition_bytes(
+        &self,
+        topic: &str,
+        value: &Windowed<K>,
+    ) -> Option<Result<Option<Vec<u8>>, SerdeError>> {
+        Some(inner_key_bytes(&*self.inner, "session-windowed key", topic, &value.key).map(Some))
     }
 
     fn deserialize(&self, topic: &str, data: Option<&[u8]>) -> Result<Windowed<K>, SerdeError> {

@@ -687,7 +687,7 @@ impl DriverState {
             None,
             &self.cache,
         )
-        .map_err(|e| StreamsError::Config(format!("cannot open the stores of task {id}: {e}")))?
+        .map_err(|e| StreamsError::state(format!("opening the stores of task {id}"), e))?
         .with_globals(self.globals.clone());
         let mut task = StreamTask::new(
             &self.topology,
@@ -731,7 +731,7 @@ impl DriverState {
             self.globals
                 .apply(&raw.topic, raw.key.as_deref(), raw.value.as_deref())
                 .map_err(|e| {
-                    StreamsError::Config(format!("updating the global store of {}: {e}", raw.topic))
+                    StreamsError::state(format!("updating the global store of {}", raw.topic), e)
                 })?;
             return Ok(true);
         }

@@ -151,6 +151,83 @@ impl Topology {
         out
     }
 
+    /// The groups of source nodes of sub-topology `id` whose topics must be
+    /// co-partitioned (same partition count), as Kafka Streams' co-partition groups: the
+    /// sources upstream of the nodes that share a state store (the two sides of a join
+    /// each read the other's store). Sources merged without a join need not be: the task
+    /// of partition `n` reads partition `n` of each topic that has one.
+    pub(crate) fn copartitioned_sources(&self, id: u32) -> Vec<Vec<usize>> {
+        use std::collections::{BTreeMap, BTreeSet};
+        let nodes = &self.subtopologies[id as usize].nodes;
+        // Sources upstream of each node (nodes are in topological order).
+        let mut upstream: HashMap<usize, BTreeSet<usize>> = HashMap::new();
+        for &n in nodes {
+            let sources = match &self.nodes[n].kind {
+                NodeKind::Source { .. } => BTreeSet::from([n]),
+                _ => self.nodes[n]
+                    .parents
+                    .iter()
+                    .flat_map(|p| upstream.get(p).into_iter().flatten().copied())
+                    .collect(),
+            };
+            upstream.insert(n, sources);
+        }
+        let mut by_store: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for &n in nodes {
+            for store in &self.nodes[n].stores {
+                by_store.entry(store.as_str()).or_default().push(n);
+            }
+        }
+        // Groups sharing a source are one group.
+        let mut groups: Vec<BTreeSet<usize>> = Vec::new();
+        for users in by_store.values().filter(|users| users.len() > 1) {
+            let mut group: BTreeSet<usize> = users
+                .iter()
+                .flat_map(|n| upstream[n].iter().copied())
+                .collect();
+            groups.retain(|other| {
+                if other.is_disjoint(&group) {
+                    true
+                } else {
+                    group.extend(other.iter().copied());
+                    false
+                }
+            });
+            groups.push(group);
+        }
+        groups
+            .into_iter()
+            .filter(|g| g.len() > 1)
+            .map(|g| g.into_iter().collect())
+            .collect()
+    }
+
+    /// The topics source node `node` reads: its names resolved, or the topics among
+    /// `existing` its pattern matches.
+    pub(crate) fn topics_of_source<'a>(
+        &self,
+        node: usize,
+        application_id: &str,
+        existing: impl Iterator<Item = &'a String>,
+    ) -> Vec<String> {
+        match &self.nodes[node].kind {
+            NodeKind::Source {
+                topics: SourceTopics::Names(names),
+                ..
+            } => names.iter().map(|t| t.resolve(application_id)).collect(),
+            NodeKind::Source {
+                topics: SourceTopics::Pattern(p),
+                ..
+            } => {
+                let mut matched: Vec<String> =
+                    existing.filter(|t| p.is_match(t)).cloned().collect();
+                matched.sort();
+                matched
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// Source patterns of sub-topology `id`.
     pub(crate) fn source_patterns(&self, id: u32) -> Vec<regex::Regex> {
         self.subtopologies[id as usize]
@@ -244,5 +321,74 @@ impl Topology {
             sources,
             by_topic,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::dsl::JoinWindows;
+    use crate::serde::StringSerde;
+    use crate::{Consumed, Materialized, Produced, StreamsBuilder};
+
+    /// The co-partitioned topic groups of the single sub-topology of `builder`.
+    fn groups(builder: StreamsBuilder) -> Vec<Vec<String>> {
+        let topology = builder.build().unwrap();
+        assert_eq!(topology.subtopology_count(), 1);
+        let none = Vec::<String>::new();
+        topology
+            .copartitioned_sources(0)
+            .into_iter()
+            .map(|group| {
+                let mut topics: Vec<String> = group
+                    .into_iter()
+                    .flat_map(|n| topology.topics_of_source(n, "app", none.iter()))
+                    .collect();
+                topics.sort();
+                topics
+            })
+            .collect()
+    }
+
+    fn strings() -> Consumed<String, String> {
+        Consumed::with(StringSerde, StringSerde)
+    }
+
+    #[test]
+    fn a_merge_needs_no_co_partitioning() {
+        let builder = StreamsBuilder::new();
+        let a = builder.stream("a", strings());
+        let b = builder.stream("b", strings());
+        a.merge(&b)
+            .to("out", Produced::with(StringSerde, StringSerde));
+        assert!(groups(builder).is_empty());
+    }
+
+    #[test]
+    fn the_topics_of_a_stream_table_join_are_co_partitioned() {
+        let builder = StreamsBuilder::new();
+        let table = builder.table("t", strings(), Materialized::new());
+        let a = builder.stream("a", strings());
+        let b = builder.stream("b", strings());
+        // A merge feeding the join: both merged topics are joined with the table.
+        a.merge(&b)
+            .join(&table, |l, r| format!("{l}{r}"))
+            .to("out", Produced::with(StringSerde, StringSerde));
+        assert_eq!(groups(builder), [["a", "b", "t"]]);
+    }
+
+    #[test]
+    fn the_topics_of_a_stream_stream_join_are_co_partitioned() {
+        let builder = StreamsBuilder::new();
+        let a = builder.stream("a", strings());
+        let b = builder.stream("b", strings());
+        a.join_stream(
+            &b,
+            |l, r| format!("{l}{r}"),
+            JoinWindows::of_time_difference_with_no_grace(Duration::from_secs(1)),
+        )
+        .to("out", Produced::with(StringSerde, StringSerde));
+        assert_eq!(groups(builder), [["a", "b"]]);
     }
 }

@@ -68,6 +68,11 @@ pub(crate) struct Decoded {
 pub(crate) enum DecodeError {
     #[error("key: {0}")]
     Key(SerdeError),
+    /// The record has no key and the key type has no null: Kafka Streams' aggregations,
+    /// joins and tables skip null-keyed records, so the task drops it (counted, never
+    /// sent to the deserialization error handler).
+    #[error("null key, which the key serde cannot read: {0}")]
+    NullKey(SerdeError),
     #[error("value: {0}")]
     Value(SerdeError),
     #[error("timestamp extractor returned {0}, which is negative")]

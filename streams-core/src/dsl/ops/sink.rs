@@ -1,10 +1,12 @@
-//! Sink nodes: serialize records and hand them to the record collector.
+//! Sink nodes: serialize records, pick their partition (a custom partitioner, or the
+//! base key of windowed keys as Kafka Streams), and hand them to the record collector.
 
 use std::sync::Arc;
 
 use crate::dsl::options::StreamPartitioner;
 use crate::graph::{Data, ErasedNode, ErasedRecord, Exec, OutgoingRecord};
 use crate::processor::ProcessError;
+use crate::runtime::partitioner::partition_for_key;
 use crate::serde::Serde;
 use crate::topology::node::TopicName;
 
@@ -23,6 +25,13 @@ pub(crate) struct SinkNode<K, V> {
     pub key_serde: Arc<dyn Serde<K>>,
     pub value_serde: Arc<dyn Serde<V>>,
     pub partitioner: Option<StreamPartitioner<K, V>>,
+}
+
+impl<K, V> SinkNode<K, V> {
+    /// Whether the sink writes to an internal (repartition or subscription) topic.
+    fn writes_internal_topic(&self) -> bool {
+        matches!(&self.target, SinkTarget::Fixed(t) if t.internal)
+    }
 }
 
 impl<K: Data, V: Data> ErasedNode for SinkNode<K, V> {
@@ -62,6 +71,20 @@ impl<K: Data, V: Data> ErasedNode for SinkNode<K, V> {
                 .collector
                 .partition_count(&topic)
                 .and_then(|n| choose(&topic, &record.key, &record.value, n)),
+            // User topics only, as Kafka Streams' sink nodes: internal topics are
+            // partitioned by the whole serialized key.
+            None if !self.writes_internal_topic() => {
+                match self.key_serde.partition_bytes(&topic, &record.key) {
+                    Some(bytes) => match bytes.map_err(serialize_error)? {
+                        Some(bytes) => exec
+                            .collector
+                            .partition_count(&topic)
+                            .map(|n| partition_for_key(&bytes, n)),
+                        None => None,
+                    },
+                    None => None,
+                }
+            }
             None => None,
         };
         exec.collector.send(OutgoingRecord {

@@ -1,4 +1,6 @@
-//! Source decoding: deserialize key and value, then extract the event time.
+//! Source decoding: deserialize key and value, then extract the event time. A null key
+//! the key serde cannot read is reported apart ([`DecodeError::NullKey`]): the task
+//! drops such records as Kafka Streams' stateful operators do.
 
 use std::sync::Arc;
 
@@ -14,7 +16,10 @@ pub(crate) fn decoder<K: Data, V: Data>(consumed: &Consumed<K, V>) -> SourceDeco
     Arc::new(move |raw: &RawRecord, partition_time: i64| {
         let key = key_serde
             .deserialize(&raw.topic, raw.key.as_deref())
-            .map_err(DecodeError::Key)?;
+            .map_err(|e| match raw.key {
+                None => DecodeError::NullKey(e),
+                Some(_) => DecodeError::Key(e),
+            })?;
         let value = value_serde
             .deserialize(&raw.topic, raw.value.as_deref())
             .map_err(DecodeError::Value)?;

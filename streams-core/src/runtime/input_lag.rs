@@ -1,0 +1,102 @@
+//! How far each input partition's end lies past what the consumer has handed out, so
+//! that a task does not process while a partition it reads has records on the broker
+//! that were not fetched yet (KIP-695: a stream-table join must not run against a table
+//! still loading).
+//!
+//! Ends are read with a list-offsets request (the last stable offset under
+//! `read_committed`), only for partitions whose buffer is empty, and kept for
+//! [`END_REFRESH`]: an end only grows, so a stale one can only hide records that arrived
+//! since, as Kafka's lag taken from the last fetch response does.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// How long a partition's end, once read, is trusted.
+const END_REFRESH: Duration = Duration::from_secs(1);
+/// How long reading a partition's end may take; on timeout the lag is unknown.
+const END_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A partition's offsets as last read from the broker.
+#[derive(Clone, Copy)]
+struct Watermarks {
+    low: i64,
+    end: i64,
+    read_at: Instant,
+}
+
+/// Ends and start offsets of a stream thread's input partitions.
+#[derive(Default)]
+pub(crate) struct InputLags {
+    watermarks: HashMap<(String, i32), Watermarks>,
+    /// Where each assigned partition started: the position until a record is consumed.
+    starts: HashMap<(String, i32), Offset>,
+}
+
+impl InputLags {
+    /// Records where an assigned partition starts.
+    pub fn set_start(&mut self, topic: &str, partition: i32, offset: Offset) {
+        self.starts.insert((topic.to_string(), partition), offset);
+        self.watermarks.remove(&(topic.to_string(), partition));
+    }
+
+    /// Forgets everything (on revocation).
+    pub fn clear(&mut self) {
+        self.watermarks.clear();
+        self.starts.clear();
+    }
+
+    /// Records of `topic`'s `partition` on the broker past the consumer's position, or
+    /// `None` if that is not known (the end could not be read). `positions` caches the
+    /// consumer's positions for one round of decisions.
+    pub fn lag<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        positions: &mut Option<TopicPartitionList>,
+        topic: &str,
+        partition: i32,
+    ) -> Option<i64> {
+        let key = (topic.to_string(), partition);
+        let marks = match self.watermarks.get(&key) {
+            Some(m) if m.read_at.elapsed() < END_REFRESH => *m,
+            _ => match consumer.fetch_watermarks(topic, partition, END_TIMEOUT) {
+                Ok((low, end)) => {
+                    let m = Watermarks {
+                        low,
+                        end,
+                        read_at: Instant::now(),
+                    };
+                    self.watermarks.insert(key.clone(), m);
+                    m
+                }
+                Err(e) => {
+                    tracing::debug!(topic, partition, "cannot read the partition's end: {e}");
+                    return None;
+                }
+            },
+        };
+        let positions = positions.get_or_insert_with(|| {
+            consumer.position().unwrap_or_else(|e| {
+                tracing::debug!("cannot read the consumer's positions: {e}");
+                TopicPartitionList::new()
+            })
+        });
+        let consumed = positions
+            .find_partition(topic, partition)
+            .map(|e| e.offset());
+        let position = match consumed {
+            Some(Offset::Offset(o)) => o,
+            // Nothing consumed since the assignment: the position is where it started.
+            _ => match self.starts.get(&key) {
+                Some(Offset::Offset(o)) => *o,
+                Some(Offset::Beginning) | None => marks.low,
+                // Started at the end, or wherever the group's offset was: nothing of
+                // what lies before counts as lag.
+                Some(_) => return Some(0),
+            },
+        };
+        Some((marks.end - position).max(0))
+    }
+}
