@@ -34,15 +34,19 @@ pub fn number(name: &str, default: u64) -> Result<u64> {
 /// The configuration every such application takes from the environment: `APP_ID`,
 /// `STATE_DIR` (required), `KAFKA_BOOTSTRAP` (default `127.0.0.1:9092`),
 /// `COMMIT_INTERVAL_MS` (default 1000), `SESSION_TIMEOUT_MS` (default 6000, so a killed
-/// instance is evicted quickly) and the `STREAMS_*` overrides of
-/// [`StreamsConfig::with_env_overrides`].
+/// instance is evicted quickly), `HEARTBEAT_INTERVAL_MS` (default a sixth of the session
+/// timeout, at least 100 and at most 3000; how soon a running member hears of a joining
+/// one) and the `STREAMS_*` overrides of [`StreamsConfig::with_env_overrides`].
 pub fn config_from_env() -> Result<StreamsConfig> {
     let bootstrap = std::env::var("KAFKA_BOOTSTRAP")
         .ok()
         .filter(|v| !v.trim().is_empty())
         .unwrap_or_else(|| "127.0.0.1:9092".to_string());
     let session_timeout_ms = number("SESSION_TIMEOUT_MS", 6000)?;
-    let heartbeat_ms = (session_timeout_ms / 6).clamp(100, 3000);
+    let heartbeat_ms = number(
+        "HEARTBEAT_INTERVAL_MS",
+        (session_timeout_ms / 6).clamp(100, 3000),
+    )?;
     Ok(StreamsConfig::new(required("APP_ID")?, bootstrap)
         .with_state_dir(required("STATE_DIR")?)
         .with_commit_interval(Duration::from_millis(number("COMMIT_INTERVAL_MS", 1000)?))

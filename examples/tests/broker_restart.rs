@@ -1,8 +1,10 @@
 //! The counting application (`counting_app`, exactly_once_v2) while the broker itself
 //! goes away: the test stops the broker with `dev/kafka stop` in the middle of the
-//! input, waits 10 s, starts it again with `dev/kafka start` and keeps feeding. The
-//! application must recover by itself (the same process, never restarted) and a
-//! read-committed reader must see, per key, exactly the updates 1, 2, ..., N.
+//! input, waits 10 s, starts it again with `dev/kafka start` and keeps feeding. The stop
+//! must land while the application still has input to count and a transaction open
+//! (both checked just before it). The application must recover by itself (the same
+//! process, never restarted) and a read-committed reader must see, per key, exactly the
+//! updates 1, 2, ..., N.
 //!
 //! The test stops and starts the broker, so it needs the one `dev/kafka` manages, on the
 //! port the tests use (`KAFKA_BOOTSTRAP`, default 127.0.0.1:9092): start it with
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use common::{assert_exact_sequences, counting_instance, rounds, wait_converged, Guarantee};
 use streams_test_support::{
-    bootstrap, produce_keyed, require_broker, within, Isolation, TestTopic,
+    bootstrap, produce_keyed, require_broker, within, InFlight, Isolation, TestTopic,
 };
 
 const KEYS: usize = 1_000;
@@ -29,6 +31,8 @@ const ROUNDS_BEFORE: usize = 30;
 const ROUNDS_AFTER: usize = 30;
 const PARTITIONS: i32 = 3;
 const DOWN_FOR: Duration = Duration::from_secs(10);
+/// How long the stop may wait for the application to have a transaction open.
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(5);
 
 /// Runs `dev/kafka <command>`, returning whether it succeeded and what it printed.
 fn dev_kafka(script: &PathBuf, command: &str) -> (bool, String) {
@@ -128,16 +132,47 @@ fn exactly_once_counting_recovers_from_a_broker_restart_by_itself() {
         eprintln!("running after {:.1?}", started.elapsed());
 
         produce_keyed(input.name(), rounds(KEYS, 0, ROUNDS_BEFORE));
-        // Stop the broker while the application is still counting the input.
-        let first_output = Instant::now();
-        while common::read_counts(output.name(), Isolation::ReadCommitted).len() < KEYS {
+        // Stop the broker while the application is still counting the input: once it
+        // has committed some of it, with a transaction open and input left to count.
+        let probe = InFlight::new();
+        let all: Vec<i32> = (0..PARTITIONS).collect();
+        let fed = (KEYS * ROUNDS_BEFORE) as i64;
+        let first_commit = Instant::now();
+        while probe
+            .uncommitted_input(&app, input.name(), &all)
+            .values()
+            .sum::<i64>()
+            == fed
+        {
             assert!(
-                first_output.elapsed() < Duration::from_secs(60),
-                "no committed output within 60 s"
+                first_commit.elapsed() < Duration::from_secs(60),
+                "nothing committed within 60 s"
             );
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(100));
         }
+        let deadline = Instant::now() + IN_FLIGHT_WAIT;
+        let (open, backlog) = loop {
+            let backlog = probe.uncommitted_input(&app, input.name(), &all);
+            let open = probe.open_transaction_records(output.name(), &all);
+            let loaded = open.values().any(|n| *n > 0) && backlog.values().any(|n| *n > 0);
+            if loaded || Instant::now() >= deadline {
+                break (open, backlog);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
         broker.stop();
+        eprintln!(
+            "broker stopped with records of open transactions {open:?} and input not yet \
+             committed {backlog:?}"
+        );
+        assert!(
+            open.values().any(|n| *n > 0),
+            "no transaction was open when the broker stopped: {open:?}"
+        );
+        assert!(
+            backlog.values().any(|n| *n > 0),
+            "the application had counted all its input when the broker stopped: {backlog:?}"
+        );
         let stopped_at = Instant::now();
         std::thread::sleep(DOWN_FOR);
         assert!(

@@ -1,10 +1,13 @@
 //! The counting application (`counting_app`) under repeated SIGKILLs: two instances
-//! count 100,000 keyed records (1,000 keys × 100) over 3 partitions while the input is
-//! fed in rounds, and one of them (picked at random) is killed and started again at
-//! random moments. Under exactly_once_v2 a read-committed reader must see, per key,
-//! exactly the updates 1, 2, ..., 100: no update duplicated by the replay after a kill,
-//! none lost. Under at-least-once (fewer kills) every count must end at or above the
-//! truth.
+//! count keyed records (1,000 keys, one record per key a round) over 3 partitions while
+//! the input is fed without pause, and one of them (picked at random) is killed and
+//! started again at random moments. Every kill must land while input is still fed and,
+//! for all but at most one, while the victim has work in flight: under exactly_once_v2
+//! records of an open transaction on its output partitions, under at-least-once input it
+//! has not committed. Under exactly_once_v2 a read-committed reader must then see, per
+//! key, exactly the updates 1, 2, ..., N (N the rounds fed): no update duplicated by the
+//! replay after a kill, none lost. Under at-least-once (fewer kills) every count must end
+//! at or above the truth.
 //!
 //! Start the broker with `dev/kafka start`; see the measurements with
 //! `cargo test -p streams-examples --test eos_count_kills -- --nocapture`. Set
@@ -16,21 +19,24 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_exact_sequences, counting_instance, latest, rounds, spread, wait_balanced,
-    wait_converged, wait_sole_owner, Guarantee,
+    assert_exact_sequences, assert_faults_under_load, counting_instance, latest, rounds,
+    running_tasks, spread, task_partitions, wait_balanced, wait_converged, wait_open_transaction,
+    wait_sole_owner, Fault, Feeder, Guarantee,
 };
 use streams_test_support::{
-    produce_keyed, require_broker, within, ChaosProcess, ChaosRng, Isolation, TestTopic,
+    produce_keyed, require_broker, within, ChaosProcess, ChaosRng, InFlight, Isolation, TestTopic,
 };
 
 const KEYS: usize = 1_000;
-const PER_KEY: usize = 100;
 const PARTITIONS: i32 = 3;
 const TASKS: usize = PARTITIONS as usize;
-/// Rounds (one record per key each) produced per batch, and the pause between batches:
-/// 20 batches over about a minute, so the kills fall while input still arrives.
-const ROUNDS_PER_BATCH: usize = 5;
-const PAUSE_BETWEEN_BATCHES: Duration = Duration::from_millis(3000);
+/// One round (one record per key) per batch, a batch every half second: a steady stream
+/// that lasts as long as the kills do (about 2,000 records/s, as fast as before).
+const PAUSE_BETWEEN_BATCHES: Duration = Duration::from_millis(500);
+/// The feeder stops here even if not told to, to bound the test.
+const MAX_ROUNDS: usize = 300;
+/// How long a kill may wait for the victim to have work in flight.
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(5);
 
 /// The two tests of this file share the broker and the machine's two cores; one at a
 /// time keeps their timings meaningful.
@@ -78,16 +84,13 @@ fn count_under_kills(guarantee: Guarantee, kills: usize, seed: u64) -> Vec<Durat
 
     let input_name = input.name().to_string();
     let feed_started = Instant::now();
-    let feeder = std::thread::spawn(move || {
-        for batch in 0..PER_KEY / ROUNDS_PER_BATCH {
-            let from = batch * ROUNDS_PER_BATCH;
-            produce_keyed(&input_name, rounds(KEYS, from, from + ROUNDS_PER_BATCH));
-            std::thread::sleep(PAUSE_BETWEEN_BATCHES);
-        }
-        feed_started.elapsed()
+    let feeder = Feeder::start(PAUSE_BETWEEN_BATCHES, MAX_ROUNDS, move |round| {
+        produce_keyed(&input_name, rounds(KEYS, round, round + 1));
     });
+    let probe = InFlight::new();
 
     let mut takeovers = Vec::new();
+    let mut faults = Vec::new();
     for kill in 0..kills {
         std::thread::sleep(
             rng.duration_between(Duration::from_millis(500), Duration::from_secs(4)),
@@ -99,13 +102,35 @@ fn count_under_kills(guarantee: Guarantee, kills: usize, seed: u64) -> Vec<Durat
         } else {
             (&mut second[0], &mut first[0])
         };
+        // Task `0_p` reads input partition p and writes output partition p.
+        let partitions = task_partitions(
+            &running_tasks(dead).unwrap_or_else(|| dead.fail("no running tasks before the kill")),
+            0,
+        );
+        if guarantee == Guarantee::ExactlyOnceV2 {
+            wait_open_transaction(&probe, output.name(), &partitions, IN_FLIGHT_WAIT);
+        }
+        let feeding = feeder.is_feeding();
         dead.kill();
+        // Nobody writes or commits for the victim's partitions until its partner takes
+        // them over, seconds later: what is in flight now was the victim's.
+        let in_flight = match guarantee {
+            Guarantee::ExactlyOnceV2 => probe.open_transaction_records(output.name(), &partitions),
+            Guarantee::AtLeastOnce => probe.uncommitted_input(&app, input.name(), &partitions),
+        };
+        faults.push(Fault {
+            what: format!("kill {} of {}", kill + 1, dead.name()),
+            feeding,
+            in_flight,
+        });
         let takeover = wait_sole_owner(alive, TASKS, Duration::from_secs(60));
         eprintln!(
-            "{guarantee:?}: kill {} of `{}` at {:.1?}; `{}` runs all tasks {takeover:.1?} later",
+            "{guarantee:?}: kill {} of `{}` at {:.1?} ({:?}); `{}` runs all tasks \
+             {takeover:.1?} later",
             kill + 1,
             dead.name(),
             started.elapsed(),
+            faults.last().expect("just pushed"),
             alive.name()
         );
         takeovers.push(takeover);
@@ -113,12 +138,21 @@ fn count_under_kills(guarantee: Guarantee, kills: usize, seed: u64) -> Vec<Durat
         dead.start();
         wait_balanced(&mut [dead, alive], TASKS, Duration::from_secs(60));
     }
-    let fed_in = feeder.join().expect("feeding the input failed");
+    let per_key = feeder.stop();
     eprintln!(
-        "{guarantee:?}: fed {} records in {fed_in:.1?}; {kills} kills done at {:.1?}",
-        KEYS * PER_KEY,
+        "{guarantee:?}: fed {} records in {:.1?}; {kills} kills done at {:.1?}",
+        KEYS * per_key,
+        feed_started.elapsed(),
         started.elapsed()
     );
+    match guarantee {
+        Guarantee::ExactlyOnceV2 => {
+            assert_faults_under_load(&faults, kills - 1, "an open transaction of the victim")
+        }
+        Guarantee::AtLeastOnce => {
+            assert_faults_under_load(&faults, kills, "input the victim had not committed")
+        }
+    }
 
     let isolation = match guarantee {
         Guarantee::ExactlyOnceV2 => Isolation::ReadCommitted,
@@ -129,7 +163,7 @@ fn count_under_kills(guarantee: Guarantee, kills: usize, seed: u64) -> Vec<Durat
         output.name(),
         isolation,
         KEYS,
-        PER_KEY,
+        per_key,
         Duration::from_secs(90),
         "after the kills",
     );
@@ -140,31 +174,31 @@ fn count_under_kills(guarantee: Guarantee, kills: usize, seed: u64) -> Vec<Durat
          latest counts {sum} for {} records; takeover after a kill: {}",
         converge_started.elapsed(),
         counts.len(),
-        KEYS * PER_KEY,
+        KEYS * per_key,
         spread(takeovers.clone())
     );
     match guarantee {
         Guarantee::ExactlyOnceV2 => {
             let wrong: Vec<(&String, &i64)> =
-                last.iter().filter(|(_, v)| **v != PER_KEY as i64).collect();
+                last.iter().filter(|(_, v)| **v != per_key as i64).collect();
             assert!(
                 wrong.is_empty() && last.len() == KEYS,
-                "{} keys do not end at exactly {PER_KEY}: {:?}",
+                "{} keys do not end at exactly {per_key}: {:?}",
                 wrong.len(),
                 &wrong[..wrong.len().min(10)]
             );
-            assert_exact_sequences(&counts, KEYS, PER_KEY);
+            assert_exact_sequences(&counts, KEYS, per_key);
         }
         Guarantee::AtLeastOnce => {
             assert_eq!(last.len(), KEYS, "every key has a count");
             assert!(
-                last.values().all(|v| *v >= PER_KEY as i64),
+                last.values().all(|v| *v >= per_key as i64),
                 "a count below the truth: records were lost"
             );
             eprintln!(
                 "{guarantee:?}: {} records counted twice across {} keys",
-                sum - (KEYS * PER_KEY) as i64,
-                last.values().filter(|v| **v > PER_KEY as i64).count()
+                sum - (KEYS * per_key) as i64,
+                last.values().filter(|v| **v > per_key as i64).count()
             );
         }
     }

@@ -1,9 +1,12 @@
 //! The join application (`join_app`: orders re-keyed by order id through a repartition
 //! topic, joined with payments within one minute) under exactly_once_v2 while one of two
-//! instances is killed with SIGKILL and started again three times. Every order has one
-//! payment, so a read-committed reader must see every expected join result exactly once:
-//! a replay after a kill must neither repeat a pair (from the repartition topic or the join
-//! stores' changelogs) nor lose one.
+//! instances is killed with SIGKILL and started again three times. Orders and their
+//! payments are fed without pause until the kills are done; every kill must land while
+//! they are still fed and, for all but at most one, while the victim has records of an
+//! open transaction on its join output partitions. Every order has one payment, so a
+//! read-committed reader must see every expected join result exactly once: a replay after
+//! a kill must neither repeat a pair (from the repartition topic or the join stores'
+//! changelogs) nor lose one.
 //!
 //! Start the broker with `dev/kafka start`; see the measurements with
 //! `cargo test -p streams-examples --test eos_join_kills -- --nocapture`. Set `CHAOS_SEED`
@@ -15,17 +18,25 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{spread, wait_balanced, wait_sole_owner};
+use common::{
+    assert_faults_under_load, running_tasks, spread, task_partitions, wait_balanced,
+    wait_open_transaction, wait_sole_owner, Fault, Feeder,
+};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use streams_test_support::{
     bootstrap, client_config, consume_to_end, produce_keyed, require_broker, within, ChaosProcess,
-    ChaosRng, Isolation, TestTopic,
+    ChaosRng, InFlight, Isolation, TestTopic,
 };
 
-const ORDERS: usize = 15_000;
 const CUSTOMERS: usize = 300;
-const BATCH: usize = 1_000;
-const PAUSE_BETWEEN_BATCHES: Duration = Duration::from_millis(2500);
+/// Orders (and as many payments) per batch, and the pause after each: a steady stream
+/// (400 orders/s, as before) that lasts as long as the kills do.
+const BATCH: usize = 200;
+const PAUSE_BETWEEN_BATCHES: Duration = Duration::from_millis(500);
+/// The feeder stops here even if not told to, to bound the test.
+const MAX_BATCHES: usize = 200;
+/// How long a kill may wait for the victim to have an open transaction.
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(5);
 const PARTITIONS: i32 = 3;
 /// Two sub-topologies (orders up to the repartition topic; the join), a task each per
 /// partition.
@@ -122,24 +133,23 @@ fn every_order_payment_pair_is_joined_exactly_once_across_kills() {
         eprintln!("both instances run after {:.1?}", started.elapsed());
 
         let (orders_name, payments_name) = (orders.name().to_string(), payments.name().to_string());
-        let feeder = std::thread::spawn(move || {
-            for from in (0..ORDERS).step_by(BATCH) {
-                let batch = from..from + BATCH;
-                produce_keyed(
-                    &orders_name,
-                    batch
-                        .clone()
-                        .map(|i| (format!("cust-{:03}", i % CUSTOMERS), order_value(i))),
-                );
-                produce_keyed(
-                    &payments_name,
-                    batch.map(|i| (order_id(i), payment_value(i))),
-                );
-                std::thread::sleep(PAUSE_BETWEEN_BATCHES);
-            }
+        let feeder = Feeder::start(PAUSE_BETWEEN_BATCHES, MAX_BATCHES, move |batch| {
+            let batch = batch * BATCH..(batch + 1) * BATCH;
+            produce_keyed(
+                &orders_name,
+                batch
+                    .clone()
+                    .map(|i| (format!("cust-{:03}", i % CUSTOMERS), order_value(i))),
+            );
+            produce_keyed(
+                &payments_name,
+                batch.map(|i| (order_id(i), payment_value(i))),
+            );
         });
+        let probe = InFlight::new();
 
         let mut takeovers = Vec::new();
+        let mut faults = Vec::new();
         for kill in 0..KILLS {
             std::thread::sleep(
                 rng.duration_between(Duration::from_millis(500), Duration::from_secs(4)),
@@ -151,13 +161,29 @@ fn every_order_payment_pair_is_joined_exactly_once_across_kills() {
             } else {
                 (&mut second[0], &mut first[0])
             };
+            // Join task `1_p` writes output partition p (joined pairs keep the order id).
+            let partitions = task_partitions(
+                &running_tasks(dead)
+                    .unwrap_or_else(|| dead.fail("no running tasks before the kill")),
+                1,
+            );
+            wait_open_transaction(&probe, output.name(), &partitions, IN_FLIGHT_WAIT);
+            let feeding = feeder.is_feeding();
             dead.kill();
+            // Nobody writes the victim's output partitions until its partner takes them
+            // over, seconds later: an open transaction there now is the victim's.
+            faults.push(Fault {
+                what: format!("kill {} of {}", kill + 1, dead.name()),
+                feeding,
+                in_flight: probe.open_transaction_records(output.name(), &partitions),
+            });
             let takeover = wait_sole_owner(alive, TASKS, Duration::from_secs(60));
             eprintln!(
-                "kill {} of `{}` at {:.1?}; `{}` runs all tasks {takeover:.1?} later",
+                "kill {} of `{}` at {:.1?} ({:?}); `{}` runs all tasks {takeover:.1?} later",
                 kill + 1,
                 dead.name(),
                 started.elapsed(),
+                faults.last().expect("just pushed"),
                 alive.name()
             );
             takeovers.push(takeover);
@@ -165,16 +191,17 @@ fn every_order_payment_pair_is_joined_exactly_once_across_kills() {
             dead.start();
             wait_balanced(&mut [dead, alive], TASKS, Duration::from_secs(60));
         }
-        feeder.join().expect("feeding orders and payments failed");
+        let orders_fed = feeder.stop() * BATCH;
         eprintln!(
-            "fed {ORDERS} orders and payments; {KILLS} kills done at {:.1?}; takeovers: {}",
+            "fed {orders_fed} orders and payments; {KILLS} kills done at {:.1?}; takeovers: {}",
             started.elapsed(),
             spread(takeovers)
         );
+        assert_faults_under_load(&faults, KILLS - 1, "an open transaction of the victim");
 
-        let joined = wait_joined(output.name(), ORDERS, Duration::from_secs(90));
+        let joined = wait_joined(output.name(), orders_fed, Duration::from_secs(90));
         let total: usize = joined.values().map(Vec::len).sum();
-        let missing: Vec<String> = (0..ORDERS)
+        let missing: Vec<String> = (0..orders_fed)
             .map(order_id)
             .filter(|id| !joined.contains_key(id))
             .collect();
@@ -187,13 +214,13 @@ fn every_order_payment_pair_is_joined_exactly_once_across_kills() {
                     .strip_prefix("order-")
                     .and_then(|n| n.parse().ok())
                     .unwrap_or(usize::MAX);
-                i >= ORDERS
+                i >= orders_fed
                     || v.iter()
                         .any(|value| *value != format!("{}|{}", order_value(i), payment_value(i)))
             })
             .collect();
         eprintln!(
-            "{total} committed join results for {ORDERS} orders at {:.1?}: {} missing, {} \
+            "{total} committed join results for {orders_fed} orders at {:.1?}: {} missing, {} \
              repeated, {} wrong",
             started.elapsed(),
             missing.len(),
@@ -201,7 +228,7 @@ fn every_order_payment_pair_is_joined_exactly_once_across_kills() {
             wrong.len()
         );
         assert!(
-            missing.is_empty() && repeated.is_empty() && wrong.is_empty() && total == ORDERS,
+            missing.is_empty() && repeated.is_empty() && wrong.is_empty() && total == orders_fed,
             "every order must be joined with its payment exactly once: {} missing (e.g. {:?}), \
              {} repeated (e.g. {:?}), {} wrong (e.g. {:?}); {total} results",
             missing.len(),

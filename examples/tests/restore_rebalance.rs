@@ -1,10 +1,14 @@
 //! Rebalances in the middle of a restoration: a first instance of the counting
 //! application (`counting_app`, exactly_once_v2) builds a large changelog (200,000
 //! updates over 3 partitions) and stops; a fresh instance with an empty state directory
-//! then restores every store, and while it is restoring (its `STATE` line shows a task
-//! `Restoring`) a second and a third instance join, so tasks move while being restored.
-//! No instance may crash, no task may stay in `Restoring` (all run within the bound), and
-//! after more input a read-committed reader must see, per key, exactly 1, 2, ..., N.
+//! then restores every store, and while it is restoring (from its first `RESTORE-START`
+//! line on) a second and a third instance join, so tasks move while being restored.
+//! The first instance's `RESTORE-START`/`RESTORE-END` lines must show it: a restoration
+//! it started before the others were launched was cut off by their joining (no
+//! `RESTORE-END` before that changelog partition's restoration starts again or moves to
+//! another instance). No instance may crash, no task may stay in `Restoring` (all run
+//! within the bound), and after more input a read-committed reader must see, per key,
+//! exactly 1, 2, ..., N.
 //!
 //! Start the broker with `dev/kafka start`; see the measurements with
 //! `cargo test -p streams-examples --test restore_rebalance -- --nocapture`.
@@ -26,6 +30,48 @@ const ROUNDS_AFTER: usize = 2;
 const PARTITIONS: i32 = 3;
 const TASKS: usize = PARTITIONS as usize;
 
+/// The changelog partition a `RESTORE-START` or `RESTORE-END` line is about
+/// (`<store> <topic>/<partition>`), and whether it starts a restoration.
+fn restore_event(line: &str) -> Option<(String, bool)> {
+    let (starts, rest) = if let Some(rest) = line.strip_prefix("RESTORE-START ") {
+        (true, rest)
+    } else {
+        (false, line.strip_prefix("RESTORE-END ")?)
+    };
+    let mut words = rest.split(' ');
+    let store = words.next()?;
+    let partition = words.next()?;
+    Some((format!("{store} {partition}"), starts))
+}
+
+/// Restorations that `lines` (one instance's stdout) show cut off, and that started
+/// before line `started_before`: a `RESTORE-START` whose changelog partition sees no
+/// `RESTORE-END` before its next `RESTORE-START` or the end of the lines. Returns the
+/// cut-off `RESTORE-START` lines.
+fn cut_off_restorations(lines: &[String], started_before: usize) -> Vec<String> {
+    let mut open: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut cut_off = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let Some((partition, starts)) = restore_event(line) else {
+            continue;
+        };
+        if let Some(started) = open.remove(&partition) {
+            if starts && started < started_before {
+                cut_off.push(lines[started].clone());
+            }
+        }
+        if starts {
+            open.insert(partition, index);
+        }
+    }
+    cut_off.extend(
+        open.into_values()
+            .filter(|started| *started < started_before)
+            .map(|started| lines[started].clone()),
+    );
+    cut_off
+}
+
 #[test]
 fn instances_joining_during_a_restoration_neither_crash_nor_leave_tasks_restoring() {
     within(Duration::from_secs(240), || {
@@ -45,6 +91,9 @@ fn instances_joining_during_a_restoration_neither_crash_nor_leave_tasks_restorin
                 dirs[dir].path(),
                 Guarantee::ExactlyOnceV2,
             )
+            // A member hears of a joining one at its next heartbeat: within 0.2 s, not
+            // 1 s, so the join lands while the restoration runs.
+            .env("HEARTBEAT_INTERVAL_MS", "200")
         };
 
         // Build the changelog.
@@ -71,14 +120,9 @@ fn instances_joining_during_a_restoration_neither_crash_nor_leave_tasks_restorin
         let restore_started = Instant::now();
         let mut a = instance("a", 1);
         a.spawn();
-        let mut line = 0;
-        loop {
-            line = a.wait_for_line_from("STATE", line, Duration::from_secs(60));
-            if a.lines()[line].contains("Restoring") {
-                break;
-            }
-            line += 1;
-        }
+        // Restoring 200,000 updates takes about a second: launch the others as soon as it
+        // starts.
+        let line = a.wait_for_line("RESTORE-START", Duration::from_secs(60));
         eprintln!(
             "`a` restores {:.1?} after its start: {}",
             restore_started.elapsed(),
@@ -86,14 +130,10 @@ fn instances_joining_during_a_restoration_neither_crash_nor_leave_tasks_restorin
         );
         let mut b = instance("b", 2);
         let mut c = instance("c", 3);
+        // What `a` printed before the others were launched: restorations started by then.
+        let lines_before_joins = a.lines().len();
         b.spawn();
         c.spawn();
-        let restoring_when_joined = a
-            .lines()
-            .iter()
-            .rev()
-            .find(|l| l.starts_with("STATE"))
-            .is_some_and(|l| l.contains("Restoring"));
         let tasks = wait_balanced(
             &mut [&mut a, &mut b, &mut c],
             TASKS,
@@ -110,14 +150,16 @@ fn instances_joining_during_a_restoration_neither_crash_nor_leave_tasks_restorin
                     .collect::<Vec<_>>()
             })
             .collect();
+        let cut_off = cut_off_restorations(&a.lines(), lines_before_joins);
         eprintln!(
-            "`b` and `c` joined while `a` was {}restoring; all three run one task each \
-             {settled:.1?} after `a` started: {tasks:?}; restores: {restores:#?}",
-            if restoring_when_joined {
-                ""
-            } else {
-                "no longer "
-            }
+            "all three run one task each {settled:.1?} after `a` started: {tasks:?}; \
+             restorations of `a` cut off by the joins: {cut_off:#?}; restores: {restores:#?}"
+        );
+        assert!(
+            !cut_off.is_empty(),
+            "`b` and `c` joined after `a` had finished restoring: no restoration `a` started \
+             before they were launched was cut off; `a` printed {:#?}",
+            a.lines()
         );
 
         produce_keyed(

@@ -1,5 +1,6 @@
 //! The processor API on the test driver: forwarding, metadata, punctuation of both
-//! kinds, commit requests, and the deserialization and processing error handlers.
+//! kinds, commit requests (their effect under the runtime is in `runtime_processor.rs`),
+//! and the deserialization and processing error handlers.
 
 use std::time::Duration;
 
@@ -314,8 +315,10 @@ impl Processor<String, String, String, String> for Committer {
     }
 }
 
+/// The driver shows every record's effects at once, as if it committed after each record,
+/// so a commit request changes nothing visible here; `runtime_processor.rs` shows the runtime committing on request.
 #[test]
-fn context_exposes_stream_time_and_accepts_commit_requests() {
+fn context_exposes_stream_time_and_a_commit_request_leaves_processing_unchanged() {
     let builder = StreamsBuilder::new();
     builder
         .stream("in", Consumed::with(StringSerde, StringSerde))

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use streams_core::processor::{ProcessError, Processor, ProcessorContext};
 use streams_core::runtime::partitioner::partition_for_key;
 use streams_core::serde::{I64Serde, StringSerde};
 use streams_core::test_driver::{TestDriverConfig, TopologyTestDriver};
@@ -206,6 +207,24 @@ fn merge_combines_both_streams_in_processing_order() {
     );
 }
 
+/// Tags each record with the topic and partition it was read from.
+struct ReadFrom;
+
+impl Processor<String, String, String, String> for ReadFrom {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+        record: Record<String, String>,
+    ) -> Result<(), ProcessError> {
+        let from = ctx
+            .record_metadata()
+            .map(|m| format!("{}/{}", m.topic, m.partition))
+            .unwrap_or_default();
+        let value = format!("seen {} from {from}", record.value);
+        ctx.forward(record.with_value(value))
+    }
+}
+
 #[test]
 fn repartition_writes_through_an_internal_topic_partitioned_by_the_new_key() {
     let builder = StreamsBuilder::new();
@@ -213,7 +232,7 @@ fn repartition_writes_through_an_internal_topic_partitioned_by_the_new_key() {
         .stream("in", strings())
         .select_key(|_, v| v.clone())
         .repartition(Repartitioned::new().with_name("by-value"))
-        .map_values(|v| format!("seen {v}"))
+        .process(|| ReadFrom)
         .to("out", out());
     let topology = builder.build().unwrap();
     assert_eq!(topology.subtopology_count(), 2, "{}", topology.describe());
@@ -222,26 +241,51 @@ fn repartition_writes_through_an_internal_topic_partitioned_by_the_new_key() {
         .with_partitions("in", 4);
     let driver = TopologyTestDriver::with_config(topology, config);
     let input = driver.input_topic("in", StringSerde, StringSerde);
-    for (k, v) in [("1", "x"), ("2", "y"), ("3", "x"), ("4", "z")] {
+    let inputs = [("1", "x"), ("2", "y"), ("3", "x"), ("4", "z")];
+    // Some record must change partition with its key, or the check below proves nothing.
+    assert!(
+        inputs
+            .iter()
+            .any(|(k, v)| partition_for_key(k.as_bytes(), 4) != partition_for_key(v.as_bytes(), 4)),
+        "no input changes partition when re-keyed"
+    );
+    for (k, v) in inputs {
         input.pipe_input(k.to_string(), v.to_string());
     }
-    // The internal topic took the upstream partition count (4) and murmur2 partitioning.
+    // The internal topic took the upstream partition count (4) and murmur2 partitioning
+    // of the new key: every record arrives there, in order, where Java would put it.
     let internal = driver.output_topic("app-by-value-repartition", StringSerde, StringSerde);
-    for (partition, record) in internal.read_records_with_partition() {
-        assert_eq!(
-            partition,
-            partition_for_key(record.key.as_bytes(), 4),
-            "{record:?}"
-        );
-    }
+    let repartitioned: Vec<(i32, String, String)> = internal
+        .read_records_with_partition()
+        .into_iter()
+        .map(|(partition, r)| (partition, r.key, r.value))
+        .collect();
+    let expected: Vec<(i32, String, String)> = inputs
+        .iter()
+        .map(|(_, v)| {
+            (
+                partition_for_key(v.as_bytes(), 4),
+                v.to_string(),
+                v.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(repartitioned, expected);
+    // The second sub-topology reads each record back from that partition.
     let read = driver
         .output_topic("out", StringSerde, StringSerde)
         .read_key_values();
-    assert_eq!(read.len(), 4);
-    assert!(
-        read.iter().all(|(k, v)| v == &format!("seen {k}")),
-        "{read:?}"
-    );
+    let expected: Vec<(String, String)> = inputs
+        .iter()
+        .map(|(_, v)| {
+            let partition = partition_for_key(v.as_bytes(), 4);
+            kv(
+                v,
+                &format!("seen {v} from app-by-value-repartition/{partition}"),
+            )
+        })
+        .collect();
+    assert_eq!(read, expected);
     // Tasks: 4 for the source sub-topology, 4 for the one reading the repartition topic.
     assert_eq!(driver.task_ids().len(), 8);
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::restore::{wait_restored, RestoreCount};
 use streams_core::processor::{ProcessError, Processor, ProcessorContext};
-use streams_core::runtime::{KafkaStreams, State, StreamsConfig};
+use streams_core::runtime::{KafkaStreams, State, StreamsConfig, TaskStatus};
 use streams_core::serde::{I64Serde, Nullable, StringSerde};
 use streams_core::state::Stores;
 use streams_core::{Consumed, Grouped, Materialized, Produced, Record, StreamsBuilder};
@@ -193,6 +193,44 @@ fn an_in_memory_store_is_rebuilt_from_its_changelog_on_every_start() {
     });
 }
 
+/// Asserts that `streams` came out of restoration healthy: no stream thread failed (a
+/// crashed thread leaves no task, which looks restored), the instance and each of its
+/// tasks run, and one more record of `k1` is counted, to `k1_count`, as the
+/// `expected_total`-th output record.
+fn assert_processes_after_restoring(
+    streams: &KafkaStreams,
+    input: &str,
+    output: &str,
+    expected_total: usize,
+    k1_count: i64,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let tasks = streams.local_task_states();
+        let errors = streams.thread_errors();
+        assert!(errors.is_empty(), "a stream thread failed: {errors:?}");
+        if streams.state() == State::Running
+            && !tasks.is_empty()
+            && tasks.iter().all(|(_, s)| *s == TaskStatus::Running)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not running every task within 30 s: state {:?}, tasks {tasks:?}",
+            streams.state()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    produce_keyed(input, [("k1", "after")]);
+    assert_eq!(latest_counts(output, expected_total)["k1"], k1_count);
+    assert!(
+        streams.thread_errors().is_empty(),
+        "{:?}",
+        streams.thread_errors()
+    );
+}
+
 #[test]
 fn a_checkpoint_below_the_changelog_start_restores_from_the_log_start_without_looping() {
     within(Duration::from_secs(120), || {
@@ -259,6 +297,8 @@ fn a_checkpoint_below_the_changelog_start_restores_from_the_log_start_without_lo
         let (a, restored) = counting_app(&app, input.name(), output.name(), dir.path(), false);
         wait_restored(&a);
         assert_eq!(restored.restored(), 5);
+        // A's own 4 counts of k1 plus B's one from the tail, then one more.
+        assert_processes_after_restoring(&a, input.name(), output.name(), 26, 6);
         assert!(a.close(Duration::from_secs(30)));
 
         // Everything before the end deleted: a checkpoint below the log start restores
@@ -271,6 +311,8 @@ fn a_checkpoint_below_the_changelog_start_restores_from_the_log_start_without_lo
         let (c, restored) = counting_app(&app, input.name(), output.name(), fresh.path(), false);
         wait_restored(&c);
         assert_eq!(restored.restored(), 0);
+        // Nothing left to restore from: counting starts over.
+        assert_processes_after_restoring(&c, input.name(), output.name(), 27, 1);
         assert!(c.close(Duration::from_secs(30)));
     });
 }

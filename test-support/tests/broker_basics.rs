@@ -1,6 +1,7 @@
 //! The real local broker behaves as the rest of the project assumes: records
 //! round-trip, aborted transactions stay invisible to read_committed readers,
-//! and librdkafka's murmur2_random partitioner matches Kafka's Java one.
+//! librdkafka's murmur2_random partitioner matches Kafka's Java one, and
+//! [`InFlight`] sees open transactions and uncommitted input.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -9,7 +10,7 @@ use futures::executor::block_on;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use streams_test_support::{
     client_config, consume_n, consume_to_end, consume_with, murmur2_vectors, produce_keyed,
-    require_broker, within, ConsumeOptions, ConsumedRecord, Isolation, TestTopic,
+    require_broker, within, ConsumeOptions, ConsumedRecord, InFlight, Isolation, TestTopic,
     MURMUR2_PARTITION_COUNTS,
 };
 
@@ -154,6 +155,64 @@ fn aborted_transaction_is_invisible_to_read_committed() {
                 "committed-0",
                 "committed-1"
             ]
+        );
+    });
+}
+
+#[test]
+fn in_flight_sees_open_transactions_and_uncommitted_input() {
+    within(TEST_LIMIT, || {
+        require_broker();
+        let topic = TestTopic::new("basics-in-flight", 2);
+        let probe = InFlight::new();
+        let producer: FutureProducer = client_config()
+            .set(
+                "transactional.id",
+                format!("basics-in-flight-{}", uuid::Uuid::new_v4().simple()),
+            )
+            .set("transaction.timeout.ms", "30000")
+            .create()
+            .expect("transactional producer");
+        let timeout = Duration::from_secs(15);
+        producer
+            .init_transactions(timeout)
+            .expect("init_transactions");
+        producer.begin_transaction().expect("begin_transaction");
+        for value in ["a", "b", "c"] {
+            let delivery = producer
+                .send_result(
+                    FutureRecord::to(topic.name())
+                        .key("k")
+                        .payload(value)
+                        .partition(1),
+                )
+                .map_err(|(e, _)| e)
+                .expect("enqueue");
+            block_on(delivery)
+                .expect("delivery report")
+                .expect("delivered");
+        }
+        assert_eq!(
+            probe.open_transaction_records(topic.name(), &[0, 1]),
+            BTreeMap::from([(0, 0), (1, 3)])
+        );
+        producer
+            .commit_transaction(timeout)
+            .expect("commit_transaction");
+        // The commit marker reaches the partition just after the commit returns.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while probe.open_transaction_records(topic.name(), &[1])[&1] != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still open after commit"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // A group that never committed has all 3 records (and the marker) ahead of it.
+        let group = format!("basics-in-flight-{}", uuid::Uuid::new_v4().simple());
+        assert_eq!(
+            probe.uncommitted_input(&group, topic.name(), &[0, 1]),
+            BTreeMap::from([(0, 0), (1, 4)])
         );
     });
 }

@@ -1,6 +1,7 @@
 //! Shared pieces of the fault tests of the counting application (`counting_app`) and the
 //! join application (`join_app`): starting instances, feeding keyed input in rounds,
-//! reading the output back and checking it, and watching the instances' `STATE` lines.
+//! reading the output back and checking it, watching the instances' `STATE` lines, and
+//! recording that each fault hit while input was fed and work was in flight.
 //!
 //! Each fault scenario is a test binary of its own (`eos_count_kills`, `eos_join_kills`,
 //! `broker_restart`, `restore_rebalance`, `graceful_shutdown`); not every binary uses every
@@ -9,9 +10,12 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use streams_test_support::{bootstrap, consume_to_end, ChaosProcess, Isolation};
+use streams_test_support::{bootstrap, consume_to_end, ChaosProcess, InFlight, Isolation};
 
 /// Processing guarantee of an instance, as `STREAMS_PROCESSING_GUARANTEE` spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,4 +293,115 @@ pub fn spread(mut xs: Vec<Duration>) -> String {
         xs[xs.len() - 1],
         xs.len()
     )
+}
+
+/// Feeds input in batches with a pause between them, on a thread of its own, until it is
+/// stopped (or has fed `max_batches`), so that faults land while input still arrives.
+pub struct Feeder {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<usize>,
+}
+
+impl Feeder {
+    /// Calls `feed(batch)` for batch 0, 1, ..., pausing `pause` after each.
+    pub fn start(
+        pause: Duration,
+        max_batches: usize,
+        mut feed: impl FnMut(usize) + Send + 'static,
+    ) -> Feeder {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut fed = 0;
+            while fed < max_batches && !stopped.load(Ordering::SeqCst) {
+                feed(fed);
+                fed += 1;
+                std::thread::sleep(pause);
+            }
+            fed
+        });
+        Feeder { stop, handle }
+    }
+
+    /// Whether it is still feeding (neither stopped nor at its maximum).
+    pub fn is_feeding(&self) -> bool {
+        !self.handle.is_finished()
+    }
+
+    /// Stops it; returns how many batches it fed.
+    pub fn stop(self) -> usize {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle.join().expect("feeding the input failed")
+    }
+}
+
+/// The partitions of the tasks of sub-topology `subtopology` among `tasks` (`"1_2"` is
+/// partition 2 of sub-topology 1).
+pub fn task_partitions(tasks: &[String], subtopology: usize) -> Vec<i32> {
+    tasks
+        .iter()
+        .filter_map(|t| {
+            let (sub, partition) = t.split_once('_')?;
+            (sub.parse::<usize>().ok()? == subtopology).then(|| partition.parse().ok())?
+        })
+        .collect()
+}
+
+/// Waits up to `timeout` until one of `partitions` of `topic` holds records of an open
+/// transaction; returns whether it saw one.
+pub fn wait_open_transaction(
+    probe: &InFlight,
+    topic: &str,
+    partitions: &[i32],
+    timeout: Duration,
+) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if probe
+            .open_transaction_records(topic, partitions)
+            .values()
+            .any(|n| *n > 0)
+        {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// What was under way when one fault (a kill, a broker stop) hit.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// What the fault was, for reports: e.g. `kill 2 of b`.
+    pub what: String,
+    /// Whether input was still being fed.
+    pub feeding: bool,
+    /// Records of the faulted instance's transactions still open right after the fault
+    /// (exactly-once), or input it had not committed (at-least-once), per partition.
+    pub in_flight: std::collections::BTreeMap<i32, i64>,
+}
+
+impl Fault {
+    /// Whether the fault hit while input was fed and work was in flight.
+    pub fn under_load(&self) -> bool {
+        self.feeding && self.in_flight.values().any(|n| *n > 0)
+    }
+}
+
+/// Asserts that input was still fed at every fault and that at least `min` of them hit
+/// with work in flight (`what_in_flight` names it in the message).
+pub fn assert_faults_under_load(faults: &[Fault], min: usize, what_in_flight: &str) {
+    let not_fed: Vec<&Fault> = faults.iter().filter(|f| !f.feeding).collect();
+    assert!(
+        not_fed.is_empty(),
+        "the input was all fed before these faults: {not_fed:?}"
+    );
+    let loaded = faults.iter().filter(|f| f.under_load()).count();
+    assert!(
+        loaded >= min,
+        "only {loaded} of {} faults hit with {what_in_flight} (at least {min} must): {faults:#?}",
+        faults.len()
+    );
 }

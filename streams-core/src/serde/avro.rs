@@ -339,11 +339,14 @@ mod tests {
         {"name":"note","type":["null","string"],"default":null},
         {"name":"quantity","type":"int","default":1}]}"#;
 
+    // Derives exactly V1, default included, so both register as one schema. (A doc
+    // comment here would become the schema's `doc` and make it another schema.)
     #[derive(AvroSchema, Serialize, Deserialize, Debug, PartialEq, Clone)]
     #[avro(namespace = "shop")]
     struct Order {
         id: i64,
         item: String,
+        #[avro(default = "null")]
         note: Option<String>,
     }
 
@@ -449,6 +452,32 @@ mod tests {
                 item: "tea".into(),
                 note: None
             }
+        );
+        // Both write the same bytes for the same order: the derived schema is V1, so it
+        // is registered under V1's id, and the Avro body matches field for field.
+        assert_eq!(typed.schema(), generic.schema());
+        let typed_bytes = typed
+            .serialize(
+                "orders",
+                &Order {
+                    id: 5,
+                    item: "tea".into(),
+                    note: None,
+                },
+            )
+            .unwrap();
+        assert_eq!(typed_bytes, bytes);
+        let generic_with_note = Value::Record(vec![
+            ("id".into(), Value::Long(3)),
+            ("item".into(), Value::String("tea".into())),
+            (
+                "note".into(),
+                Value::Union(1, Box::new(Value::String("hot".into()))),
+            ),
+        ]);
+        assert_eq!(
+            typed.serialize("orders", &with_note).unwrap(),
+            generic.serialize("orders", &generic_with_note).unwrap()
         );
     }
 
