@@ -147,9 +147,6 @@ pub(crate) fn forward_through_cache<K: Data, V: Data>(
 
 /// Like [`forward_through_cache`] for window and session stores, whose records carry
 /// [`Windowed`] keys.
-// Windowed aggregations switch to this path when they forward through the cache;
-// until then only the tests below take it.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn forward_windowed_through_cache<K: Data, V: Data>(
     ctx: &TaskContext<'_>,
     store: &str,
@@ -186,9 +183,6 @@ pub(crate) fn forward_or_cache<K: Data, V: Data>(
 }
 
 /// Like [`forward_or_cache`] for window and session stores.
-// Windowed aggregations switch to this path when they forward through the cache;
-// until then only the tests below take it.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn forward_windowed_or_cache<K: Data, V: Data>(
     ctx: &mut ProcessorContext<'_, Windowed<K>, Change<V>>,
     store: &str,
@@ -307,9 +301,6 @@ fn decode_key_value<K: Data, V: Data>(
     ))
 }
 
-// Windowed aggregations switch to this path when they forward through the cache;
-// until then only the tests below take it.
-#[cfg_attr(not(test), allow(dead_code))]
 fn decode_windowed<K: Data, V: Data>(
     slot: &StoreSlot,
     entry: FlushedEntry,

@@ -12,6 +12,7 @@ use crate::dsl::windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWind
 use crate::graph::Data;
 use crate::processor::{ProcessError, Processor, ProcessorContext};
 use crate::record::{Headers, Record};
+use crate::state::record_cache::{forward_windowed_or_cache, forward_windowed_through_cache};
 use crate::state::Windowed;
 
 fn drop_late<K, V>(ctx: &ProcessorContext<'_, K, V>, record_time: i64, observed: i64) {
@@ -44,8 +45,7 @@ impl ObservedStreamTime {
     }
 }
 
-/// Forwards one windowed result. Every update and every final result of the windowed
-/// aggregations goes through here.
+/// Forwards one final result (emitting on window close) at once.
 fn forward_result<K: Data, VA: Data>(
     ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     key: Windowed<K>,
@@ -59,6 +59,38 @@ fn forward_result<K: Data, VA: Data>(
         timestamp,
         headers: headers.clone(),
     })
+}
+
+/// Forwards an update of window or session store `store` (emitting on every update), or
+/// holds it back in the store's record cache until the next commit or eviction.
+fn forward_update<K: Data, VA: Data>(
+    ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    store: &str,
+    key: Windowed<K>,
+    change: Change<VA>,
+    timestamp: i64,
+    headers: &Headers,
+) -> Result<(), ProcessError> {
+    let record = Record {
+        key,
+        value: change,
+        timestamp,
+        headers: headers.clone(),
+    };
+    forward_windowed_or_cache(ctx, store, record)
+}
+
+/// Makes an aggregation that emits every update forward its store's record cache (final
+/// results, emitted on window close, never go through the cache, as in Kafka Streams).
+fn forward_updates_through_cache<K: Data, VA: Data>(
+    ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    emit: EmitStrategy,
+    store: &str,
+) -> Result<(), ProcessError> {
+    if emit == EmitStrategy::OnWindowUpdate {
+        forward_windowed_through_cache::<K, VA>(ctx, store)?;
+    }
+    Ok(())
 }
 
 /// Where the final results of a window store have been emitted up to: the close time of
@@ -161,6 +193,13 @@ pub(crate) struct TimeWindowAggregate<K, V, VA> {
 impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
     for TimeWindowAggregate<K, V, VA>
 {
+    fn init(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), ProcessError> {
+        forward_updates_through_cache(ctx, self.emit, &self.store)
+    }
+
     fn process(
         &mut self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
@@ -219,7 +258,7 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
         if self.emit == EmitStrategy::OnWindowUpdate {
             for (key, new, old, latest) in updates {
                 let change = Change::new(Some(new), old);
-                forward_result(ctx, key, change, latest, &record.headers)?;
+                forward_update(ctx, &self.store, key, change, latest, &record.headers)?;
             }
         }
         Ok(())
@@ -308,6 +347,13 @@ impl<K: Data, V: Data, VA: Data> SessionWindowAggregate<K, V, VA> {
 impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
     for SessionWindowAggregate<K, V, VA>
 {
+    fn init(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), ProcessError> {
+        forward_updates_through_cache(ctx, self.emit, &self.store)
+    }
+
     fn process(
         &mut self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
@@ -361,10 +407,11 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
         for (session, value) in deleted {
             let at = session.window.end;
             let change = Change::new(None, Some(value));
-            forward_result(ctx, session, change, at, &record.headers)?;
+            forward_update(ctx, &self.store, session, change, at, &record.headers)?;
         }
-        forward_result(
+        forward_update(
             ctx,
+            &self.store,
             merged,
             Change::new(Some(aggregate), None),
             end,
@@ -583,6 +630,13 @@ impl<K: Data, V: Data, VA: Data> SlidingWindowAggregate<K, V, VA> {
 impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
     for SlidingWindowAggregate<K, V, VA>
 {
+    fn init(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), ProcessError> {
+        forward_updates_through_cache(ctx, self.emit, &self.store)
+    }
+
     fn process(
         &mut self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
@@ -640,7 +694,14 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
             for (start, old, window) in writes {
                 let key = Windowed::new(record.key.clone(), start, start + d);
                 let change = Change::new(Some(window.aggregate), old);
-                forward_result(ctx, key, change, window.timestamp, &record.headers)?;
+                forward_update(
+                    ctx,
+                    &self.store,
+                    key,
+                    change,
+                    window.timestamp,
+                    &record.headers,
+                )?;
             }
         }
         Ok(())
