@@ -1,5 +1,10 @@
 //! Broker plumbing shared by the benchmark binaries: clients, throw-away topics, filling
-//! an input topic with keyed records, end offsets, and medians of repeated rounds.
+//! an input topic with keyed records, end offsets, and medians of repeated rounds; and
+//! the pieces of the side-by-side comparison with Java Kafka Streams.
+
+pub mod chart;
+pub mod report;
+pub mod workload;
 
 use std::time::Duration;
 

@@ -558,3 +558,36 @@ fn a_stream_aggregate_carries_the_latest_timestamp_of_its_records() {
     assert_eq!(store.get(&s("k")), Some(3));
     assert_eq!(store.all(), [(s("j"), 1), (s("k"), 3)]);
 }
+
+#[test]
+fn to_table_keeps_the_latest_value_per_key_and_repartitions_changed_keys() {
+    let builder = StreamsBuilder::new();
+    let table = builder
+        .stream("events", strings())
+        .select_key(|_, v: &String| v[..1].to_string())
+        .to_table(Materialized::as_store("latest").with_value_serde(StringSerde));
+    table.to_stream().to(
+        "latest-out",
+        Produced::with(StringSerde, Nullable(StringSerde)),
+    );
+    let topology = builder.build().unwrap();
+    // The key changed before the table: a repartition splits the topology in two.
+    assert_eq!(topology.subtopology_count(), 2, "{}", topology.describe());
+    let driver = TopologyTestDriver::new(topology);
+    let events = driver.input_topic("events", StringSerde, StringSerde);
+    events.pipe_input(s("1"), s("a1"));
+    events.pipe_input(s("2"), s("b1"));
+    events.pipe_input(s("3"), s("a2"));
+    let out = driver.output_topic("latest-out", StringSerde, Nullable(StringSerde));
+    assert_eq!(
+        out.read_key_values(),
+        vec![
+            (s("a"), Some(s("a1"))),
+            (s("b"), Some(s("b1"))),
+            (s("a"), Some(s("a2"))),
+        ]
+    );
+    let store = driver.key_value_store::<String, String>("latest").unwrap();
+    assert_eq!(store.get(&s("a")), Some(s("a2")));
+    assert_eq!(store.get(&s("b")), Some(s("b1")));
+}

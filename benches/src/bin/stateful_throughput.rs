@@ -13,9 +13,11 @@
 //!
 //! - `kv`: a processor reads, modifies and writes each record's 1 KB value in a
 //!   persistent key-value store and forwards it;
-//! - `count`: `group_by_key().count()`;
-//! - `windowed`: hopping windowed count, size 60 s advancing by 10 s (six updates out per
-//!   record in);
+//! - `count`: `group_by_key().count()`, updates held back by the record cache (10 MiB)
+//!   until commit; `count-nocache` the same with `Materialized::with_caching(false)`, so
+//!   every update goes out;
+//! - `windowed`: hopping windowed count, size 60 s advancing by 10 s (six window updates
+//!   per record in), with the record cache; `windowed-nocache` without it;
 //! - `table-join`: `KStream::left_join(&KTable)` against a table of every key, loaded
 //!   beforehand by a first run of the application while its own stream topic is empty;
 //!   the stream records are written after that run closes, and a second run on the same
@@ -28,7 +30,9 @@
 //!   with an empty state directory restores the changelog. Timed from the first
 //!   restoration start reported to the `RestoreListener` until every task is `Running`.
 //!
-//! The throughput cases read `--records` records (10,000 keys, 1 KB values, 3 partitions,
+//! The aggregations (`count`, `windowed` and their `-nocache` variants) are timed until
+//! the last input record has been counted, since the cache holds their output back.
+//! The other throughput cases read `--records` records (10,000 keys, 1 KB values, 3 partitions,
 //! timestamps 2 ms apart in the past) from the beginning. Timing starts at the first
 //! record processed (a `peek` in front of the stateful operator, so group join and
 //! start-up are excluded) and ends when the high watermarks of the output topic reach the
@@ -53,15 +57,17 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use streams_core::dsl::{JoinWindows, TimeWindows};
 use streams_core::processor::{ProcessError, Processor, ProcessorContext};
 use streams_core::runtime::{KafkaStreams, State, StreamsConfig, TaskStatus};
-use streams_core::serde::{BytesSerde, I64Serde, StringSerde};
-use streams_core::state::{Stores, Windowed};
+use streams_core::serde::{BytesSerde, StringSerde};
+use streams_core::state::Stores;
 use streams_core::{Consumed, Grouped, Materialized, Produced, Record, StreamsBuilder};
 use streams_state::{RestoreListener, TopicPartition};
 
-const ALL_CASES: [&str; 6] = [
+const ALL_CASES: [&str; 8] = [
     "kv",
     "count",
+    "count-nocache",
     "windowed",
+    "windowed-nocache",
     "table-join",
     "stream-join",
     "restore",
@@ -92,8 +98,8 @@ struct Options {
     /// Changelog records the restore case restores.
     #[arg(long, default_value_t = 1_000_000)]
     restore_records: usize,
-    /// Cases to run, comma separated: kv, count, windowed, table-join, stream-join,
-    /// restore.
+    /// Cases to run, comma separated: kv, count, count-nocache, windowed,
+    /// windowed-nocache, table-join, stream-join, restore.
     #[arg(long, value_delimiter = ',', default_values_t = ALL_CASES.map(String::from))]
     cases: Vec<String>,
     /// Value size in bytes.
@@ -213,6 +219,43 @@ fn marker<K, V>(first: &FirstRecord) -> impl Fn(&K, &V) + Send + Sync + 'static 
     let first = first.clone();
     move |_, _| {
         first.get_or_init(Instant::now);
+    }
+}
+
+/// Counts records passing a `peek`; marks the instant the last expected one passes.
+#[derive(Clone)]
+struct InputClock(Arc<InputClockInner>);
+
+struct InputClockInner {
+    expected: u64,
+    seen: AtomicU64,
+    last: OnceLock<Instant>,
+}
+
+impl InputClock {
+    fn new(expected: usize) -> Self {
+        InputClock(Arc::new(InputClockInner {
+            expected: expected as u64,
+            seen: AtomicU64::new(0),
+            last: OnceLock::new(),
+        }))
+    }
+
+    fn peek<K, V>(&self) -> impl Fn(&K, &V) + Send + Sync + 'static {
+        let clock = self.0.clone();
+        move |_, _| {
+            if clock.seen.fetch_add(1, Ordering::Relaxed) + 1 == clock.expected {
+                clock.last.get_or_init(Instant::now);
+            }
+        }
+    }
+}
+
+/// Counts the records a `peek` sees.
+fn counter<K, V>(n: &Arc<AtomicU64>) -> impl Fn(&K, &V) + Send + Sync + 'static {
+    let n = n.clone();
+    move |_, _| {
+        n.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -370,6 +413,46 @@ impl Bench {
         Ok(elapsed)
     }
 
+    /// Runs `builder`'s topology until `clock` has seen every input record; timed from
+    /// `first`. For aggregations, whose output the record cache holds back.
+    fn measure_input(
+        &self,
+        case: &str,
+        builder: StreamsBuilder,
+        first: &FirstRecord,
+        clock: &InputClock,
+    ) -> Result<Duration> {
+        let app = self.name(case);
+        let config = self.config(&app, &self.state_root.join(case));
+        let streams = KafkaStreams::new(builder.build()?, config)?;
+        streams.start()?;
+        let deadline = Instant::now() + CASE_TIMEOUT;
+        let done = loop {
+            if let Some(last) = clock.0.last.get() {
+                break *last;
+            }
+            if matches!(streams.state(), State::Error | State::NotRunning) {
+                bail!("{case}: the application stopped in {:?}", streams.state());
+            }
+            if Instant::now() > deadline {
+                let seen = clock.0.seen.load(Ordering::Relaxed);
+                bail!(
+                    "{case}: stalled at {seen} of {} input records",
+                    clock.0.expected
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let elapsed = first
+            .get()
+            .map(|s| done.duration_since(*s))
+            .context("no record was processed")?;
+        if !streams.close(Duration::from_secs(60)) {
+            eprintln!("{case}: close timed out");
+        }
+        Ok(elapsed)
+    }
+
     fn run_kv(&self, input: &str) -> Result<Outcome> {
         let output = self.create_topic("kv-out")?;
         let first = FirstRecord::default();
@@ -385,46 +468,54 @@ impl Bench {
         Ok(self.outcome("kv", n, elapsed, "get + put of 1 KB per record"))
     }
 
-    fn run_count(&self, input: &str) -> Result<Outcome> {
-        let output = self.create_topic("count-out")?;
+    /// `group_by_key().count()`, with the record cache (`cached`) or without, timed until
+    /// every input record has been counted; the note says how many updates went out.
+    fn run_count(&self, input: &str, cached: bool) -> Result<Outcome> {
+        let case = if cached { "count" } else { "count-nocache" };
         let first = FirstRecord::default();
+        let n = self.options.records;
+        let clock = InputClock::new(n);
+        let out = Arc::new(AtomicU64::new(0));
         let builder = StreamsBuilder::new();
         builder
             .stream(input, Consumed::with(StringSerde, BytesSerde))
             .peek(marker(&first))
+            .peek(clock.peek())
             .group_by_key(Grouped::new())
-            .count(Materialized::new())
+            .count(Materialized::new().with_caching(cached))
             .to_stream()
-            .map_values(|count: Option<i64>| count.unwrap_or_default())
-            .to(&output, Produced::with(StringSerde, I64Serde));
-        let n = self.options.records;
-        let elapsed = self.measure("count", builder, &first, &output, n as i64)?;
-        Ok(self.outcome("count", n, elapsed, "one update out per record"))
+            .peek(counter(&out));
+        let elapsed = self.measure_input(case, builder, &first, &clock)?;
+        let note = format!("{} updates out", out.load(Ordering::Relaxed));
+        Ok(self.outcome(case, n, elapsed, &note))
     }
 
-    fn run_windowed(&self, input: &str) -> Result<Outcome> {
-        let output = self.create_topic("windowed-out")?;
+    /// Hopping windowed count, with the record cache (`cached`) or without, timed until
+    /// every input record has been counted; the note says how many updates went out.
+    fn run_windowed(&self, input: &str, cached: bool) -> Result<Outcome> {
+        let case = if cached {
+            "windowed"
+        } else {
+            "windowed-nocache"
+        };
         let windows = TimeWindows::of_size_with_no_grace(WINDOW_SIZE).advance_by(WINDOW_ADVANCE);
         let n = self.options.records;
-        let expected: usize = (0..n).map(|i| windows.windows_for(self.ts(i)).len()).sum();
         let first = FirstRecord::default();
+        let clock = InputClock::new(n);
+        let out = Arc::new(AtomicU64::new(0));
         let builder = StreamsBuilder::new();
         builder
             .stream(input, Consumed::with(StringSerde, BytesSerde))
             .peek(marker(&first))
+            .peek(clock.peek())
             .group_by_key(Grouped::new())
             .windowed_by(windows)
-            .count(Materialized::new())
+            .count(Materialized::new().with_caching(cached))
             .to_stream()
-            .map(|k: Windowed<String>, count: Option<i64>| (k.key, count.unwrap_or_default()))
-            .to(&output, Produced::with(StringSerde, I64Serde));
-        let elapsed = self.measure("windowed", builder, &first, &output, expected as i64)?;
-        Ok(self.outcome(
-            "windowed",
-            n,
-            elapsed,
-            &format!("{expected} window updates out"),
-        ))
+            .peek(counter(&out));
+        let elapsed = self.measure_input(case, builder, &first, &clock)?;
+        let note = format!("{} window updates out", out.load(Ordering::Relaxed));
+        Ok(self.outcome(case, n, elapsed, &note))
     }
 
     fn table_join_topology(
@@ -644,9 +735,12 @@ impl Bench {
 
     fn run(&self, cases: &[String]) -> Result<Vec<Outcome>> {
         let mut outcomes = Vec::new();
-        let needs_input = cases
-            .iter()
-            .any(|c| matches!(c.as_str(), "kv" | "count" | "windowed"));
+        let needs_input = cases.iter().any(|c| {
+            matches!(
+                c.as_str(),
+                "kv" | "count" | "count-nocache" | "windowed" | "windowed-nocache"
+            )
+        });
         let input = if needs_input {
             let input = self.create_topic("in")?;
             println!("producing {} input records...", self.options.records);
@@ -658,8 +752,10 @@ impl Bench {
         for case in cases {
             let outcome = match case.as_str() {
                 "kv" => self.run_kv(&input)?,
-                "count" => self.run_count(&input)?,
-                "windowed" => self.run_windowed(&input)?,
+                "count" => self.run_count(&input, true)?,
+                "count-nocache" => self.run_count(&input, false)?,
+                "windowed" => self.run_windowed(&input, true)?,
+                "windowed-nocache" => self.run_windowed(&input, false)?,
                 "table-join" => self.run_table_join()?,
                 "stream-join" => self.run_stream_join()?,
                 "restore" => self.run_restore()?,

@@ -4,15 +4,17 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use super::change::Change;
 use super::global_ktable::GlobalKTable;
 use super::kgrouped::KGroupedStream;
 use super::ktable::KTable;
-use super::materialized::Grouped;
+use super::materialized::{Grouped, Materialized};
 use super::ops::join::{GlobalKeySelector, StreamGlobalJoin, StreamTableJoin, StreamTableJoiner};
 use super::ops::sink::{SinkNode, SinkTarget, TopicChooser};
 use super::ops::split::BranchedKStream;
 use super::ops::stateless::{Stateless, StatelessFn};
 use super::ops::stream_join::{JoinTime, PairJoiner, SideJoiner, StreamJoinSide, Unmatched};
+use super::ops::table::TableSource;
 use super::ops::{add_merge_node, add_processor_node};
 use super::options::{Consumed, Produced, Repartitioned};
 use super::windows::JoinWindows;
@@ -524,6 +526,51 @@ impl<K: Data, V: Data> KStream<K, V> {
         grouped: Grouped<K2, V>,
     ) -> KGroupedStream<K2, V> {
         self.select_key(selector).group_by_key(grouped)
+    }
+
+    /// Reads the stream as a table, as Kafka Streams' `toTable`: each record becomes its
+    /// key's latest value, kept in a store named by `materialized` (or generated), and
+    /// the table's changes carry the value each record replaced. If an earlier operator
+    /// may have changed the key, records are first repartitioned.
+    pub fn to_table(&self, materialized: Materialized<K, V>) -> KTable<K, V> {
+        let stream = self.repartition_if_required(None);
+        let store = materialized.declare(
+            &mut self.builder.borrow_mut(),
+            "KSTREAM-TOTABLE-",
+            stream.key_serde.clone(),
+            stream.value_serde.clone(),
+        );
+        let Some(store) = store else {
+            // A missing serde was reported; keep the chain going for build() to fail.
+            return KTable {
+                builder: self.builder.clone(),
+                node: stream.node,
+                key_serde: None,
+                value_serde: None,
+                store: None,
+                grace_ms: None,
+            };
+        };
+        // The table source takes optional values (a null one deletes); a stream's never is.
+        let values = stream.map_values(Some);
+        let name = store.name.clone();
+        let node = add_processor_node::<_, K, Option<V>, K, Change<V>>(
+            &self.builder,
+            "KSTREAM-TOTABLE-",
+            vec![values.node],
+            &[&store.name],
+            move || TableSource {
+                store: name.clone(),
+            },
+        );
+        KTable {
+            builder: self.builder.clone(),
+            node,
+            key_serde: Some(store.key_serde),
+            value_serde: Some(store.value_serde),
+            store: Some(store.name),
+            grace_ms: None,
+        }
     }
 
     fn join_table<VT: Data, VR: Data>(

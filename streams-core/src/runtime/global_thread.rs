@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::{ProcessingGuarantee, StreamsConfig, StreamsError};
+use super::consumer_config::consumer_config;
+use super::{StreamsConfig, StreamsError};
 use crate::state::global::GlobalStores;
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
@@ -33,20 +33,14 @@ impl GlobalUpdater {
         client_id: &str,
         globals: Arc<GlobalStores>,
     ) -> Result<Self, StreamsError> {
-        let isolation = match config.processing_guarantee {
-            ProcessingGuarantee::AtLeastOnce => "read_uncommitted",
-            ProcessingGuarantee::ExactlyOnceV2 => "read_committed",
-        };
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &config.bootstrap_servers)
-            .set("client.id", format!("{client_id}-global-consumer"))
-            // Never joins a group: every instance reads everything.
-            .set("group.id", format!("{}-global", config.application_id))
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("isolation.level", isolation)
-            .create()
-            .map_err(|e| StreamsError::kafka("creating the global consumer", e))?;
+        let consumer: BaseConsumer =
+            consumer_config(config, format!("{client_id}-global-consumer"))
+                // Never joins a group: every instance reads everything.
+                .set("group.id", format!("{}-global", config.application_id))
+                .set("enable.auto.commit", "false")
+                .set("auto.offset.reset", "earliest")
+                .create()
+                .map_err(|e| StreamsError::kafka("creating the global consumer", e))?;
         let mut assignment = TopicPartitionList::new();
         let mut ends = BTreeMap::new();
         for topic in globals.topics() {

@@ -11,6 +11,7 @@
 //! produced (at-least-once).
 
 mod config;
+mod consumer_config;
 mod error;
 pub mod error_handling;
 mod global_thread;

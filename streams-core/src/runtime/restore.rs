@@ -8,11 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use streams_state::{ChangelogRecord, RestoreListener, TopicPartition};
 
+use super::consumer_config::{consumer_config, isolation_level};
 use super::task::StreamTask;
 use super::{StreamsConfig, StreamsError};
 use crate::processor::TaskId;
@@ -57,14 +57,9 @@ impl Restorer {
         thread_name: &str,
         listener: Arc<dyn RestoreListener>,
     ) -> Result<Self, StreamsError> {
-        let isolation = match config.processing_guarantee {
-            super::ProcessingGuarantee::AtLeastOnce => "read_uncommitted",
-            super::ProcessingGuarantee::ExactlyOnceV2 => "read_committed",
-        };
-        let mut client = ClientConfig::new();
+        let isolation = isolation_level(config.processing_guarantee);
+        let mut client = consumer_config(config, format!("{thread_name}-restore-consumer"));
         client
-            .set("bootstrap.servers", &config.bootstrap_servers)
-            .set("client.id", format!("{thread_name}-restore-consumer"))
             // Never used for a group: partitions are assigned by hand.
             .set("group.id", format!("{}-restore", config.application_id))
             .set("enable.auto.commit", "false")

@@ -9,7 +9,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::{Headers as _, Message};
 use rdkafka::statistics::Statistics;
@@ -19,6 +18,7 @@ use streams_state::RestoreListener;
 
 use crate::state::global::GlobalStores;
 
+use super::consumer_config::{consumer_config, isolation_level};
 use super::kafka_collector::KafkaCollector;
 use super::kafka_streams::{ClientShared, ThreadState};
 use super::task_manager::TaskManager;
@@ -198,14 +198,9 @@ fn create_consumer(
     manager: Arc<Mutex<TaskManager>>,
 ) -> Result<BaseConsumer<ThreadContext>, StreamsError> {
     let config = &spec.config;
-    let isolation = match config.processing_guarantee {
-        ProcessingGuarantee::AtLeastOnce => "read_uncommitted",
-        ProcessingGuarantee::ExactlyOnceV2 => "read_committed",
-    };
-    let mut client = ClientConfig::new();
+    let isolation = isolation_level(config.processing_guarantee);
+    let mut client = consumer_config(config, format!("{name}-consumer"));
     client
-        .set("bootstrap.servers", &config.bootstrap_servers)
-        .set("client.id", format!("{name}-consumer"))
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
         .set(

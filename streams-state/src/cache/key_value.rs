@@ -6,8 +6,6 @@ use std::ops::Bound;
 use super::core::{CacheBudget, DirtyBatch, FlushListener, RecordCache};
 use crate::error::{Result, StoreError};
 use crate::key_value::{inverted, KeyValue, KeyValueStore};
-use crate::restore::ChangelogRecord;
-use crate::store::StateStore;
 
 /// A record cache over any [`KeyValueStore`].
 ///
@@ -145,46 +143,7 @@ impl<S: KeyValueStore> CachingKeyValueStore<S> {
     }
 }
 
-impl<S: KeyValueStore> StateStore for CachingKeyValueStore<S> {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn persistent(&self) -> bool {
-        self.inner.persistent()
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.flush_cache()?;
-        self.inner.flush()
-    }
-
-    fn flush_cache(&mut self) -> Result<()> {
-        let batch = self.cache.take_dirty();
-        self.flush_batch(batch)
-    }
-
-    fn close(&mut self) -> Result<()> {
-        if !self.inner.is_open() {
-            return Ok(());
-        }
-        let flushed = self.flush_cache();
-        self.cache.clear();
-        self.inner.close()?;
-        flushed
-    }
-
-    fn is_open(&self) -> bool {
-        self.inner.is_open()
-    }
-
-    fn restore_batch(&mut self, records: &[ChangelogRecord]) -> Result<()> {
-        for (key, _) in records {
-            self.cache.remove(key);
-        }
-        self.inner.restore_batch(records)
-    }
-}
+caching_state_store!(CachingKeyValueStore<S: KeyValueStore>, |_| {});
 
 impl<S: KeyValueStore> KeyValueStore for CachingKeyValueStore<S> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -257,6 +216,7 @@ mod tests {
     use super::*;
     use crate::cache::CACHE_ENTRY_OVERHEAD_BYTES;
     use crate::key_value::InMemoryKeyValueStore;
+    use crate::store::StateStore;
     use crate::StoreError;
 
     type Record = (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);

@@ -14,6 +14,62 @@
 //! * [`CachingKeyValueStore`], [`CachingWindowStore`], [`CachingSessionStore`]: the
 //!   layers (Kafka's `NamedCache` with the caching store around it).
 
+/// Implements [`StateStore`](crate::StateStore) for a caching layer: a struct with an
+/// `inner` store, a `cache` ([`core::RecordCache`]) and a `flush_batch` method writing
+/// dirty entries through. Flushing empties the cache into the store first; closing
+/// flushes, drops the cache and closes the store; restored keys leave the cache, and
+/// `$after_restore` (given the layer) runs once the store has taken the batch.
+macro_rules! caching_state_store {
+    ($layer:ident<$s:ident: $bound:ident>, $after_restore:expr) => {
+        impl<$s: $bound> $crate::StateStore for $layer<$s> {
+            fn name(&self) -> &str {
+                self.inner.name()
+            }
+
+            fn persistent(&self) -> bool {
+                self.inner.persistent()
+            }
+
+            fn flush(&mut self) -> $crate::Result<()> {
+                self.flush_cache()?;
+                self.inner.flush()
+            }
+
+            fn flush_cache(&mut self) -> $crate::Result<()> {
+                let batch = self.cache.take_dirty();
+                self.flush_batch(batch)
+            }
+
+            fn close(&mut self) -> $crate::Result<()> {
+                if !self.inner.is_open() {
+                    return Ok(());
+                }
+                let flushed = self.flush_cache();
+                self.cache.clear();
+                self.inner.close()?;
+                flushed
+            }
+
+            fn is_open(&self) -> bool {
+                self.inner.is_open()
+            }
+
+            fn restore_batch(
+                &mut self,
+                records: &[$crate::restore::ChangelogRecord],
+            ) -> $crate::Result<()> {
+                for (key, _) in records {
+                    self.cache.remove(key);
+                }
+                self.inner.restore_batch(records)?;
+                let after: fn(&mut Self) = $after_restore;
+                after(self);
+                Ok(())
+            }
+        }
+    };
+}
+
 mod core;
 mod key_value;
 mod session;

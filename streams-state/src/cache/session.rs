@@ -6,10 +6,8 @@ use std::ops::Bound;
 use super::core::{CacheBudget, DirtyBatch, FlushListener, RecordCache};
 use crate::error::{Result, StoreError};
 use crate::key_layout::session_key;
-use crate::restore::ChangelogRecord;
 use crate::retention::Retention;
 use crate::session::{SessionEntry, SessionKey, SessionStore};
-use crate::store::StateStore;
 
 /// A record cache over a [`SessionStore`] (Kafka's `CachingSessionStore`).
 ///
@@ -101,48 +99,7 @@ impl<S: SessionStore> CachingSessionStore<S> {
     }
 }
 
-impl<S: SessionStore> StateStore for CachingSessionStore<S> {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn persistent(&self) -> bool {
-        self.inner.persistent()
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.flush_cache()?;
-        self.inner.flush()
-    }
-
-    fn flush_cache(&mut self) -> Result<()> {
-        let batch = self.cache.take_dirty();
-        self.flush_batch(batch)
-    }
-
-    fn close(&mut self) -> Result<()> {
-        if !self.inner.is_open() {
-            return Ok(());
-        }
-        let flushed = self.flush_cache();
-        self.cache.clear();
-        self.inner.close()?;
-        flushed
-    }
-
-    fn is_open(&self) -> bool {
-        self.inner.is_open()
-    }
-
-    fn restore_batch(&mut self, records: &[ChangelogRecord]) -> Result<()> {
-        for (key, _) in records {
-            self.cache.remove(key);
-        }
-        self.inner.restore_batch(records)?;
-        self.retention.observe(self.inner.observed_stream_time());
-        Ok(())
-    }
-}
+caching_state_store!(CachingSessionStore<S: SessionStore>, |layer| layer.retention.observe(layer.inner.observed_stream_time()));
 
 impl<S: SessionStore> SessionStore for CachingSessionStore<S> {
     fn put(&mut self, session: &SessionKey, aggregate: &[u8]) -> Result<()> {
@@ -228,6 +185,7 @@ mod tests {
 
     use super::*;
     use crate::session::{InMemorySessionStore, SessionStoreOptions};
+    use crate::store::StateStore;
 
     /// A flushed session: session, new aggregate, old aggregate.
     type Record = (SessionKey, Option<Vec<u8>>, Option<Vec<u8>>);

@@ -6,9 +6,7 @@ use std::ops::Bound;
 use super::core::{CacheBudget, DirtyBatch, FlushListener, RecordCache};
 use crate::error::{Result, StoreError};
 use crate::key_layout::{split_window_store_key, window_store_key};
-use crate::restore::ChangelogRecord;
 use crate::retention::{check_timestamp, Retention};
-use crate::store::StateStore;
 use crate::window::{WindowEntry, WindowStore};
 
 /// A window of a key: `(window start, key)`, the order of window-store results.
@@ -143,48 +141,7 @@ impl<S: WindowStore> CachingWindowStore<S> {
     }
 }
 
-impl<S: WindowStore> StateStore for CachingWindowStore<S> {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn persistent(&self) -> bool {
-        self.inner.persistent()
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.flush_cache()?;
-        self.inner.flush()
-    }
-
-    fn flush_cache(&mut self) -> Result<()> {
-        let batch = self.cache.take_dirty();
-        self.flush_batch(batch)
-    }
-
-    fn close(&mut self) -> Result<()> {
-        if !self.inner.is_open() {
-            return Ok(());
-        }
-        let flushed = self.flush_cache();
-        self.cache.clear();
-        self.inner.close()?;
-        flushed
-    }
-
-    fn is_open(&self) -> bool {
-        self.inner.is_open()
-    }
-
-    fn restore_batch(&mut self, records: &[ChangelogRecord]) -> Result<()> {
-        for (key, _) in records {
-            self.cache.remove(key);
-        }
-        self.inner.restore_batch(records)?;
-        self.retention.observe(self.inner.observed_stream_time());
-        Ok(())
-    }
-}
+caching_state_store!(CachingWindowStore<S: WindowStore>, |layer| layer.retention.observe(layer.inner.observed_stream_time()));
 
 impl<S: WindowStore> WindowStore for CachingWindowStore<S> {
     fn put(&mut self, key: &[u8], value: Option<&[u8]>, window_start: i64) -> Result<()> {
@@ -274,6 +231,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
+    use crate::store::StateStore;
     use crate::window::{InMemoryWindowStore, WindowStoreOptions};
 
     /// A flushed window: key, window start, new value, old value.

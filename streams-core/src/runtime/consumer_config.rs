@@ -1,0 +1,60 @@
+//! The librdkafka settings every consumer of the runtime starts from (stream, restore
+//! and global consumers alike), before each adds what its role needs.
+
+use rdkafka::config::ClientConfig;
+
+use super::{ProcessingGuarantee, StreamsConfig};
+
+/// Fetch settings of every consumer, chosen by measurement (`benches/compare`, see
+/// `benches/RESULTS.md`). librdkafka stops fetching a partition for
+/// `fetch.queue.backoff.ms` (1000 ms by default) whenever its local queue has reached
+/// `queued.min.messages`; a stream thread that drains the queue faster than that then
+/// sits in `poll` waiting for data the broker already has. Overrides
+/// (`StreamsConfig::with_consumer_setting`) still win.
+pub(crate) const FETCH_DEFAULTS: [(&str, &str); 1] = [("fetch.queue.backoff.ms", "10")];
+
+/// The isolation level the processing guarantee needs: read committed under
+/// exactly-once, so aborted writes are never read.
+pub(crate) fn isolation_level(guarantee: ProcessingGuarantee) -> &'static str {
+    match guarantee {
+        ProcessingGuarantee::AtLeastOnce => "read_uncommitted",
+        ProcessingGuarantee::ExactlyOnceV2 => "read_committed",
+    }
+}
+
+/// A consumer configuration for `config`'s cluster named `client_id`: the fetch defaults
+/// and the isolation level of the processing guarantee.
+pub(crate) fn consumer_config(config: &StreamsConfig, client_id: String) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &config.bootstrap_servers)
+        .set("client.id", client_id)
+        .set(
+            "isolation.level",
+            isolation_level(config.processing_guarantee),
+        );
+    for (key, value) in FETCH_DEFAULTS {
+        client.set(key, value);
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_consumer_starts_from_the_fetch_defaults_and_the_guarantee_s_isolation() {
+        let config = StreamsConfig::new("app", "127.0.0.1:9092")
+            .with_processing_guarantee(ProcessingGuarantee::ExactlyOnceV2);
+        let client = consumer_config(&config, "app-1-consumer".into());
+        assert_eq!(client.get("fetch.queue.backoff.ms"), Some("10"));
+        assert_eq!(client.get("isolation.level"), Some("read_committed"));
+        assert_eq!(client.get("client.id"), Some("app-1-consumer"));
+        let config = StreamsConfig::new("app", "127.0.0.1:9092");
+        assert_eq!(
+            consumer_config(&config, "c".into()).get("isolation.level"),
+            Some("read_uncommitted")
+        );
+    }
+}
