@@ -3,8 +3,8 @@
 //! input, waits 10 s, starts it again with `dev/kafka start` and keeps feeding. The stop
 //! must land while the application still has input to count and a transaction open
 //! (both checked just before it). The application must recover by itself (the same
-//! process, never restarted) and a read-committed reader must see, per key, exactly the
-//! updates 1, 2, ..., N.
+//! process, never restarted) and a read-committed reader must see, per key, counts that
+//! only go up (the record cache merges updates between commits) and end at exactly N.
 //!
 //! The test stops and starts the broker, so it needs the one `dev/kafka` manages, on the
 //! port the tests use (`KAFKA_BOOTSTRAP`, default 127.0.0.1:9092): start it with

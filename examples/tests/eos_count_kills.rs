@@ -5,8 +5,9 @@
 //! for all but at most one, while the victim has work in flight: under exactly_once_v2
 //! records of an open transaction on its output partitions, under at-least-once input it
 //! has not committed. Under exactly_once_v2 a read-committed reader must then see, per
-//! key, exactly the updates 1, 2, ..., N (N the rounds fed): no update duplicated by the
-//! replay after a kill, none lost. Under at-least-once (fewer kills) every count must end
+//! key, counts that only go up and end at exactly N (N the rounds fed): no update repeated
+//! by the replay after a kill, none lost (the record cache merges the updates of a key
+//! between commits, so not every count is seen). Under at-least-once (fewer kills) every count must end
 //! at or above the truth.
 //!
 //! Start the broker with `dev/kafka start`; see the measurements with

@@ -1,8 +1,8 @@
 //! A graceful shutdown under load: the counting application (`counting_app`,
 //! exactly_once_v2) is fed without pause, with a backlog of input, when it gets SIGTERM.
 //! It must exit by itself within the close timeout, printing `CLOSED`, and a restart
-//! must carry on so that a read-committed reader sees, per key, exactly 1, 2, ..., N:
-//! nothing lost or counted twice across the shutdown.
+//! must carry on so that a read-committed reader sees, per key, counts that only go up
+//! and end at exactly N: nothing lost or counted twice across the shutdown.
 //!
 //! Start the broker with `dev/kafka start`; see the measurements with
 //! `cargo test -p streams-examples --test graceful_shutdown -- --nocapture`.

@@ -8,7 +8,7 @@
 //! `RESTORE-END` before that changelog partition's restoration starts again or moves to
 //! another instance). No instance may crash, no task may stay in `Restoring` (all run
 //! within the bound), and after more input a read-committed reader must see, per key,
-//! exactly 1, 2, ..., N.
+//! counts that only go up and end at exactly N.
 //!
 //! Start the broker with `dev/kafka start`; see the measurements with
 //! `cargo test -p streams-examples --test restore_rebalance -- --nocapture`.

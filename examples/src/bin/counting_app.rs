@@ -41,12 +41,9 @@ fn topology(input: &str, output: &str) -> Topology {
     builder
         .stream(input, Consumed::with(StringSerde, StringSerde))
         .group_by_key(Grouped::new())
-        // Caching off: every new count is written out, as the fault tests expect.
-        .count(
-            Materialized::as_store(STORE)
-                .with_key_serde(StringSerde)
-                .with_caching(false),
-        )
+        // The record cache is on, as by default: updates of a key between commits go
+        // out as one.
+        .count(Materialized::as_store(STORE).with_key_serde(StringSerde))
         .to_stream()
         .to(output, Produced::with(StringSerde, Nullable(I64Serde)));
     builder.build().expect("the counting topology is valid")
