@@ -322,6 +322,8 @@ fn run_raw(options: &Options, started: Instant, produce: bool) -> Result<CaseRep
         .set("group.id", &options.app_id)
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
+        // The fetch setting streams-core's consumers use, so the ceiling is comparable.
+        .set("fetch.queue.backoff.ms", "10")
         .create()?;
     consumer.subscribe(&[&options.input])?;
     let producer = if produce {
