@@ -5,13 +5,12 @@ use rdkafka::config::ClientConfig;
 
 use super::{ProcessingGuarantee, StreamsConfig};
 
-/// Fetch settings of every consumer, chosen by measurement (`benches/compare`, see
-/// `benches/RESULTS.md`). librdkafka stops fetching a partition for
-/// `fetch.queue.backoff.ms` (1000 ms by default) whenever its local queue has reached
-/// `queued.min.messages`; a stream thread that drains the queue faster than that then
-/// sits in `poll` waiting for data the broker already has. Overrides
-/// (`StreamsConfig::with_consumer_setting`) still win.
-pub(crate) const FETCH_DEFAULTS: [(&str, &str); 1] = [("fetch.queue.backoff.ms", "10")];
+/// Fetch settings every consumer starts from. Empty for now: `fetch.queue.backoff.ms=10`
+/// measured up to 8x faster than librdkafka's 1000 ms (`benches/RESULTS.md`), but with
+/// it the exactly-once join fault test (`examples/tests/eos_join_kills.rs`) lost join
+/// results in two of five runs; until that is understood it is an opt-in through
+/// `StreamsConfig::with_consumer_setting`. Overrides always win.
+pub(crate) const FETCH_DEFAULTS: [(&str, &str); 0] = [];
 
 /// The isolation level the processing guarantee needs: read committed under
 /// exactly-once, so aborted writes are never read.
@@ -48,7 +47,9 @@ mod tests {
         let config = StreamsConfig::new("app", "127.0.0.1:9092")
             .with_processing_guarantee(ProcessingGuarantee::ExactlyOnceV2);
         let client = consumer_config(&config, "app-1-consumer".into());
-        assert_eq!(client.get("fetch.queue.backoff.ms"), Some("10"));
+        for (key, value) in FETCH_DEFAULTS {
+            assert_eq!(client.get(key), Some(value));
+        }
         assert_eq!(client.get("isolation.level"), Some("read_committed"));
         assert_eq!(client.get("client.id"), Some("app-1-consumer"));
         let config = StreamsConfig::new("app", "127.0.0.1:9092");
