@@ -273,3 +273,111 @@ fn a_partition_paused_by_backpressure_moves_again_after_an_abort() {
         assert!(streams.close(Duration::from_secs(30)));
     });
 }
+
+/// Sends `key` → a count-store changelog value (Kafka's `ValueAndTimestamp` layout: the
+/// timestamp, then the count) to partition 0 of `changelog` through `producer`.
+fn send_count(producer: &rdkafka::producer::BaseProducer, changelog: &str, key: &str, count: i64) {
+    use rdkafka::producer::{BaseRecord, Producer};
+    let mut value = 1_000_i64.to_be_bytes().to_vec();
+    value.extend_from_slice(&count.to_be_bytes());
+    producer
+        .send(
+            BaseRecord::to(changelog)
+                .partition(0)
+                .key(key)
+                .payload(&value),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap();
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// A transactional producer that has written its first transaction's records.
+fn transactional_producer(timeout_ms: &str) -> rdkafka::producer::BaseProducer {
+    use rdkafka::producer::{BaseProducer, Producer};
+    let producer: BaseProducer = streams_test_support::client_config()
+        .set(
+            "transactional.id",
+            format!("it-eos-owner-{}", uuid::Uuid::new_v4().simple()),
+        )
+        .set("transaction.timeout.ms", timeout_ms)
+        .create()
+        .unwrap();
+    producer.init_transactions(Duration::from_secs(30)).unwrap();
+    producer.begin_transaction().unwrap();
+    producer
+}
+
+/// An owner killed in the middle of a transaction leaves it open until it times out, and
+/// the changelog's last stable offset stays at its first record meanwhile; the task's
+/// next owner commits writes (and input offsets) after it. Whoever takes the task over
+/// then must restore those committed writes too: stopping at the stable offset would
+/// restart the counts from before them while the input goes on after them.
+#[test]
+fn restoration_reads_committed_changelog_writes_past_an_open_transaction() {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    use rdkafka::producer::Producer;
+    use rdkafka::{Offset, TopicPartitionList};
+    within(Duration::from_secs(180), || {
+        require_broker();
+        let app = format!("it-eos-open-txn-{}", uuid::Uuid::new_v4().simple());
+        let changelog_name = format!("{app}-counts-changelog");
+        let input = TestTopic::new("eos-open-txn-in", 1);
+        let output = TestTopic::new("eos-open-txn-out", 1);
+        let _changelog = TestTopic::adopt(&changelog_name);
+
+        // A first instance counts five records and closes: the changelog exists and
+        // holds k → 5, the input offset 5 is committed.
+        let streams = counting_app(
+            &app,
+            input.name(),
+            output.name(),
+            tempfile::tempdir().unwrap().path(),
+        );
+        produce_keyed(input.name(), (0..5).map(|i| ("k", format!("v{i}"))));
+        assert_eq!(
+            read_committed(output.name(), 5).last(),
+            Some(&("k".into(), 5))
+        );
+        assert!(streams.close(Duration::from_secs(30)));
+
+        // An owner killed mid-transaction: k → 99, never committed (it times out).
+        let killed = transactional_producer("5000");
+        send_count(&killed, &changelog_name, "k", 99);
+        // The next owner counted two more records, k → 7, and committed that with the
+        // input offset 7.
+        produce_keyed(input.name(), [("k", "v5"), ("k", "v6")]);
+        let next_owner = transactional_producer("60000");
+        send_count(&next_owner, &changelog_name, "k", 7);
+        next_owner
+            .commit_transaction(Duration::from_secs(30))
+            .unwrap();
+        let group: BaseConsumer = streams_test_support::client_config()
+            .set("group.id", &app)
+            .create()
+            .unwrap();
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset(input.name(), 0, Offset::Offset(7))
+            .unwrap();
+        group.commit(&offsets, CommitMode::Sync).unwrap();
+
+        // A third instance, without local state, takes the task over while the killed
+        // owner's transaction is still open, and counts one more record.
+        let streams = counting_app(
+            &app,
+            input.name(),
+            output.name(),
+            tempfile::tempdir().unwrap().path(),
+        );
+        produce_keyed(input.name(), [("k", "v7")]);
+        let updates = read_committed(output.name(), 6);
+        assert_eq!(
+            updates.last(),
+            Some(&("k".into(), 8)),
+            "the count goes on from the committed 7: {updates:?}"
+        );
+        assert!(streams.close(Duration::from_secs(30)));
+        drop(killed);
+    });
+}

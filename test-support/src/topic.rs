@@ -118,6 +118,11 @@ impl TestTopic {
 
 impl Drop for TestTopic {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A failed test keeps its topics, to be read afterwards.
+            eprintln!("topic {} kept for inspection (the test failed)", self.name);
+            return;
+        }
         let options = AdminOptions::new().operation_timeout(Some(DELETE_TIMEOUT));
         // Best effort: a leftover topic only costs disk space in .local/.
         let _ = block_on(self.admin.delete_topics(&[&self.name], &options));

@@ -124,6 +124,27 @@ pub fn behind(latest: &HashMap<String, i64>, keys: usize, per_key: usize) -> Vec
         .collect()
 }
 
+/// For each of `keys`, the places in the output where its count does not go up by exactly
+/// one, as `partition@offset: previous -> next`, to tell lost updates from replayed ones.
+fn breaks<'a>(counts: &[Count], keys: impl Iterator<Item = &'a str>) -> String {
+    keys.map(|k| {
+        let mut previous = 0;
+        let mut found = Vec::new();
+        for c in counts.iter().filter(|c| c.key == k) {
+            if c.value != previous + 1 {
+                found.push(format!(
+                    "{}@{}: {previous} -> {}",
+                    c.partition, c.offset, c.value
+                ));
+            }
+            previous = c.value;
+        }
+        format!("{k}: {}", found.join(", "))
+    })
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
 /// Polls the output until every key's latest count reaches `per_key` and the output
 /// stops changing (two reads in a row alike), returning every record of the last read.
 pub fn wait_converged(
@@ -147,10 +168,12 @@ pub fn wait_converged(
         assert!(
             Instant::now() < deadline,
             "{what}: after {timeout:?}, {} of {keys} keys are below {per_key} \
-             (first ones: {:?}); {} output records",
+             (first ones: {:?}); {} output records; where the first keys' counts do not \
+             go up by one:\n{}",
             lagging.len(),
             &lagging[..lagging.len().min(10)],
-            counts.len()
+            counts.len(),
+            breaks(&counts, lagging.iter().take(3).map(|(k, _)| k.as_str()))
         );
         std::thread::sleep(Duration::from_millis(1500));
     }

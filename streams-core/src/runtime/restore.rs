@@ -45,6 +45,8 @@ pub(crate) struct RestoreRequest {
 /// Restores stores of newly assigned tasks, one thread's worth.
 pub(crate) struct Restorer {
     consumer: BaseConsumer,
+    /// Looks up where changelogs end, uncommitted records included (see [`Restorer::start`]).
+    ends: BaseConsumer,
     active: BTreeMap<TopicPartition, Progress>,
     listener: Arc<dyn RestoreListener>,
     /// Positions reached per changelog partition, kept for checkpoints.
@@ -72,8 +74,16 @@ impl Restorer {
                 client.set(k, v);
             }
         }
+        // A read-committed consumer's end offsets are the last stable offsets; the ends
+        // come from a read-uncommitted one.
+        let mut ends = client.clone();
+        ends.set("client.id", format!("{thread_name}-restore-ends"))
+            .set("isolation.level", "read_uncommitted");
         Ok(Restorer {
             consumer: client
+                .create()
+                .map_err(|e| StreamsError::kafka("creating the restore consumer", e))?,
+            ends: ends
                 .create()
                 .map_err(|e| StreamsError::kafka("creating the restore consumer", e))?,
             active: BTreeMap::new(),
@@ -89,6 +99,14 @@ impl Restorer {
 
     /// Starts restoring `requests` for `task`. Returns whether anything is left to
     /// restore (false when every changelog is empty or already caught up).
+    ///
+    /// A changelog is restored up to its high watermark, not (under exactly-once) its
+    /// last stable offset: an instance killed in the middle of a transaction leaves it
+    /// open until the transaction times out, and the stable offset stays at its first
+    /// record meanwhile, while the task's next owner commits more writes after it. A
+    /// restoration that stopped at the stable offset would miss those committed writes
+    /// and then process input after them. Reading committed records up to the high
+    /// watermark waits, at most the transaction timeout, for the open one to be aborted.
     pub fn start(
         &mut self,
         task: TaskId,
@@ -98,7 +116,7 @@ impl Restorer {
         for request in requests {
             let tp = &request.partition;
             let (low, high) = self
-                .consumer
+                .ends
                 .fetch_watermarks(&tp.topic, tp.partition, WATERMARK_TIMEOUT)
                 .map_err(|e| {
                     StreamsError::kafka(
