@@ -293,8 +293,7 @@ fn run_streams(options: &Options, started: Instant) -> Result<CaseReport> {
         .with_processing_guarantee(guarantee)
         .with_store_cache_max_bytes(options.cache_bytes)
         .with_state_dir(&options.state_dir);
-    // The recommended fetch setting (benches/RESULTS.md); --consumer-setting overrides it.
-    config = config.with_consumer_setting("fetch.queue.backoff.ms", "10");
+    // The library's own consumer defaults, unless --consumer-setting overrides them.
     for (name, value) in &options.consumer_settings {
         config = config.with_consumer_setting(name, value);
     }
@@ -324,7 +323,7 @@ fn run_raw(options: &Options, started: Instant, produce: bool) -> Result<CaseRep
         .set("group.id", &options.app_id)
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
-        // The fetch setting the comparison gives streams-core, so the ceiling is comparable.
+        // The fetch setting streams-core consumers start from, so the ceiling is comparable.
         .set("fetch.queue.backoff.ms", "10")
         .create()?;
     consumer.subscribe(&[&options.input])?;
