@@ -18,6 +18,26 @@ pub(crate) struct NodeLayout {
     pub stores: Vec<String>,
 }
 
+/// Where the record being processed was read from; the public [`RecordMetadata`] is
+/// made from it only when a processor asks (the topic name is shared, not copied).
+#[derive(Clone, Debug)]
+pub(crate) struct CurrentRecord {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+impl CurrentRecord {
+    /// The public form.
+    pub fn metadata(&self) -> RecordMetadata {
+        RecordMetadata {
+            topic: self.topic.to_string(),
+            partition: self.partition,
+            offset: self.offset,
+        }
+    }
+}
+
 /// Per-task state reachable from every node's context.
 pub(crate) struct TaskState {
     pub task_id: TaskId,
@@ -26,7 +46,7 @@ pub(crate) struct TaskState {
     pub stream_time: Cell<i64>,
     /// Wall-clock time in ms, set by the runtime (system clock) or the test driver.
     pub wall_clock: Cell<i64>,
-    pub current: RefCell<Option<RecordMetadata>>,
+    pub current: RefCell<Option<CurrentRecord>>,
     pub punctuations: RefCell<Punctuations>,
     pub commit_requested: Cell<bool>,
     /// The task's state stores.

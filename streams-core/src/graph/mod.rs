@@ -13,5 +13,5 @@ mod node;
 pub(crate) use collector::{OutgoingRecord, RecordCollector};
 pub use erased::Data;
 pub(crate) use erased::{AnyData, ErasedRecord};
-pub(crate) use exec::{Exec, NodeLayout, TaskState};
+pub(crate) use exec::{CurrentRecord, Exec, NodeLayout, TaskState};
 pub(crate) use node::{ErasedNode, NodeFactory, PassThrough};

@@ -39,7 +39,12 @@ impl<'a> TaskContext<'a> {
 
     /// Topic, partition and offset of the record being processed; `None` in punctuation.
     pub fn record_metadata(&self) -> Option<RecordMetadata> {
-        self.exec.state.current.borrow().clone()
+        self.exec
+            .state
+            .current
+            .borrow()
+            .as_ref()
+            .map(|c| c.metadata())
     }
 
     /// The task's stream time: the highest record timestamp it has processed

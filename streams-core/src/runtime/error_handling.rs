@@ -128,7 +128,7 @@ pub(crate) fn dead_letter_record(
     headers
         .add(HEADER_EXCEPTION, Some(stage.as_str().as_bytes().to_vec()))
         .add(HEADER_MESSAGE, Some(error.to_string().into_bytes()))
-        .add(HEADER_TOPIC, Some(raw.topic.clone().into_bytes()))
+        .add(HEADER_TOPIC, Some(raw.topic.as_bytes().to_vec()))
         .add(
             HEADER_PARTITION,
             Some(raw.partition.to_string().into_bytes()),

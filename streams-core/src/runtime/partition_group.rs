@@ -1,7 +1,7 @@
 //! The input buffers of one task: a queue per partition, and the choice of which record
 //! to process next (the lowest timestamp at the queue heads), as in Kafka Streams.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use crate::topology::node::{DecodeError, Decoded, RawRecord, SourceDecoder};
 
@@ -40,6 +40,14 @@ pub(crate) struct RecordQueue {
     records: VecDeque<Queued>,
     /// Highest timestamp decoded on this partition; the timestamp extractor sees it.
     partition_time: i64,
+    /// Next offset to commit (last processed + 1), once a record was processed.
+    pub consumed: Option<i64>,
+}
+
+impl RecordQueue {
+    fn is(&self, topic: &str, partition: i32) -> bool {
+        self.partition == partition && self.topic == topic
+    }
 }
 
 impl RecordQueue {
@@ -55,10 +63,9 @@ impl RecordQueue {
     }
 }
 
-/// All input queues of one task.
+/// All input queues of one task (a handful: found by a linear search).
 pub(crate) struct PartitionGroup {
     queues: Vec<RecordQueue>,
-    index: HashMap<(String, i32), usize>,
     buffered: usize,
 }
 
@@ -66,9 +73,12 @@ impl PartitionGroup {
     pub fn new() -> Self {
         PartitionGroup {
             queues: Vec::new(),
-            index: HashMap::new(),
             buffered: 0,
         }
+    }
+
+    fn position(&self, topic: &str, partition: i32) -> Option<usize> {
+        self.queues.iter().position(|q| q.is(topic, partition))
     }
 
     /// Adds an input partition read by graph source `source` with `decoder`.
@@ -79,11 +89,9 @@ impl PartitionGroup {
         source: usize,
         decoder: SourceDecoder,
     ) {
-        let key = (topic.to_string(), partition);
-        if self.index.contains_key(&key) {
+        if self.position(topic, partition).is_some() {
             return;
         }
-        self.index.insert(key, self.queues.len());
         self.queues.push(RecordQueue {
             topic: topic.to_string(),
             partition,
@@ -91,6 +99,7 @@ impl PartitionGroup {
             decoder,
             records: VecDeque::new(),
             partition_time: i64::MIN,
+            consumed: None,
         });
     }
 
@@ -102,8 +111,8 @@ impl PartitionGroup {
     /// Decodes and buffers a consumed record. Returns `false` if the record's partition
     /// does not belong to this group.
     pub fn push(&mut self, raw: RawRecord) -> bool {
-        match self.index.get(&(raw.topic.clone(), raw.partition)) {
-            Some(&i) => {
+        match self.position(&raw.topic, raw.partition) {
+            Some(i) => {
                 self.queues[i].push(raw);
                 self.buffered += 1;
                 true
@@ -119,9 +128,8 @@ impl PartitionGroup {
 
     /// Records buffered for one partition.
     pub fn buffered_in(&self, topic: &str, partition: i32) -> usize {
-        self.index
-            .get(&(topic.to_string(), partition))
-            .map_or(0, |&i| self.queues[i].records.len())
+        self.position(topic, partition)
+            .map_or(0, |i| self.queues[i].records.len())
     }
 
     /// Whether every partition has at least one buffered record.
@@ -133,14 +141,32 @@ impl PartitionGroup {
     /// of its queue (ties go to the partition added first). Returns it with the index of
     /// the source that reads it.
     pub fn pop_next(&mut self) -> Option<(usize, Queued)> {
-        let queue = self
+        let (index, queue) = self
             .queues
             .iter_mut()
-            .filter(|q| !q.records.is_empty())
-            .min_by_key(|q| q.records.front().map_or(i64::MAX, Queued::order_timestamp))?;
+            .enumerate()
+            .filter(|(_, q)| !q.records.is_empty())
+            .min_by_key(|(_, q)| q.records.front().map_or(i64::MAX, Queued::order_timestamp))?;
         let record = queue.records.pop_front()?;
         self.buffered -= 1;
-        Some((queue.source, record))
+        Some((index, record))
+    }
+
+    /// The queue at `index` (as [`pop_next`](Self::pop_next) returns it).
+    pub fn queue(&self, index: usize) -> &RecordQueue {
+        &self.queues[index]
+    }
+
+    /// Records that the record at `offset` of queue `index` was processed.
+    pub fn mark_consumed(&mut self, index: usize, offset: i64) {
+        self.queues[index].consumed = Some(offset + 1);
+    }
+
+    /// Next offset to commit per partition that processed a record.
+    pub fn consumed(&self) -> impl Iterator<Item = ((&str, i32), i64)> {
+        self.queues
+            .iter()
+            .filter_map(|q| q.consumed.map(|o| ((q.topic.as_str(), q.partition), o)))
     }
 
     /// Drops every buffered record (on revocation; they are fetched again from the

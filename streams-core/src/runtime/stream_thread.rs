@@ -236,6 +236,7 @@ fn poll_loop(
     let config = &spec.config;
     let mut last_commit = Instant::now();
     let mut batch = Vec::with_capacity(MAX_POLL_RECORDS);
+    let mut topics = TopicNames::default();
     while !spec.client.shutdown.load(Ordering::Acquire) {
         let timeout = {
             let m = lock(manager);
@@ -251,7 +252,7 @@ fn poll_loop(
         let mut next = consumer.poll(timeout);
         while let Some(result) = next {
             match result {
-                Ok(message) => batch.push(raw_record(&message)),
+                Ok(message) => batch.push(raw_record(&message, &mut topics)),
                 Err(e) => tracing::warn!("consumer error: {e}"),
             }
             if batch.len() >= MAX_POLL_RECORDS {
@@ -284,7 +285,22 @@ fn poll_loop(
     Ok(())
 }
 
-fn raw_record<M: Message>(message: &M) -> RawRecord {
+/// The names of the topics the thread reads, shared by their records.
+#[derive(Default)]
+struct TopicNames(Vec<Arc<str>>);
+
+impl TopicNames {
+    fn get(&mut self, topic: &str) -> Arc<str> {
+        if let Some(name) = self.0.iter().find(|name| ***name == *topic) {
+            return name.clone();
+        }
+        let name: Arc<str> = Arc::from(topic);
+        self.0.push(name.clone());
+        name
+    }
+}
+
+fn raw_record<M: Message>(message: &M, topics: &mut TopicNames) -> RawRecord {
     let mut headers = Headers::new();
     if let Some(h) = message.headers() {
         for header in h.iter() {
@@ -292,7 +308,7 @@ fn raw_record<M: Message>(message: &M) -> RawRecord {
         }
     }
     RawRecord {
-        topic: message.topic().to_string(),
+        topic: topics.get(message.topic()),
         partition: message.partition(),
         offset: message.offset(),
         timestamp: message.timestamp().to_millis().unwrap_or(-1),

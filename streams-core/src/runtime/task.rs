@@ -11,9 +11,8 @@ use super::error_handling::{
 use super::metrics;
 use super::partition_group::{PartitionGroup, Queued};
 use super::StreamsError;
-use crate::graph::{ErasedRecord, Exec, RecordCollector, TaskState};
+use crate::graph::{CurrentRecord, ErasedRecord, Exec, RecordCollector, TaskState};
 use crate::processor::{ProcessError, PunctuationType, TaskId};
-use crate::record::RecordMetadata;
 use crate::state::task_stores::TaskStores;
 use crate::topology::node::{DecodeError, RawRecord};
 use crate::topology::{GraphInstance, Topology};
@@ -32,8 +31,6 @@ pub(crate) struct StreamTask {
     state: TaskState,
     inputs: PartitionGroup,
     handlers: Arc<TaskHandlers>,
-    /// Next offset to commit per input partition (last processed + 1).
-    consumed: BTreeMap<(String, i32), i64>,
     /// Offsets as of the last commit; a task whose offsets equal these has nothing to commit.
     committed: BTreeMap<(String, i32), i64>,
     initialized: bool,
@@ -75,7 +72,6 @@ impl StreamTask {
             state: TaskState::new(id, application_id, stores),
             inputs,
             handlers,
-            consumed: BTreeMap::new(),
             committed: BTreeMap::new(),
             initialized: false,
             idle_deadlines: BTreeMap::new(),
@@ -248,12 +244,12 @@ impl StreamTask {
         collector: &dyn RecordCollector,
         wall_clock: i64,
     ) -> Result<bool, StreamsError> {
-        let Some((source, queued)) = self.inputs.pop_next() else {
+        let Some((queue, queued)) = self.inputs.pop_next() else {
             return Ok(false);
         };
+        let source = self.inputs.queue(queue).source;
         self.state.wall_clock.set(wall_clock);
-        let raw = queued.raw();
-        let position = (raw.topic.clone(), raw.partition, raw.offset);
+        let offset = queued.raw().offset;
         match queued {
             Queued::Poison {
                 raw,
@@ -262,7 +258,7 @@ impl StreamTask {
                 // As Kafka Streams' aggregations, joins and table sources: skip, warn, count.
                 let node = &self.graph.layout[self.graph.sources[source].node].name;
                 tracing::warn!(
-                    task = %self.id, topic = raw.topic, partition = raw.partition, offset = raw.offset,
+                    task = %self.id, topic = &*raw.topic, partition = raw.partition, offset = raw.offset,
                     node, "skipping a record with a null key: {error}"
                 );
                 metrics::record_dropped_null_key(&self.id, node);
@@ -277,7 +273,7 @@ impl StreamTask {
                 )
                 .map_err(|()| StreamsError::Deserialization {
                     task: self.id,
-                    topic: raw.topic.clone(),
+                    topic: raw.topic.to_string(),
                     partition: raw.partition,
                     offset: raw.offset,
                     reason: error.to_string(),
@@ -289,7 +285,7 @@ impl StreamTask {
                     self.state.stream_time.set(timestamp);
                 }
                 self.state.stores.set_record_time(timestamp);
-                *self.state.current.borrow_mut() = Some(RecordMetadata {
+                *self.state.current.borrow_mut() = Some(CurrentRecord {
                     topic: raw.topic.clone(),
                     partition: raw.partition,
                     offset: raw.offset,
@@ -309,15 +305,14 @@ impl StreamTask {
                     self.handle_failure(collector, &raw, FailureStage::Processing, verdict, &error)
                         .map_err(|()| StreamsError::Processing {
                             task: self.id,
-                            position: Some(position.clone()),
+                            position: Some((raw.topic.to_string(), raw.partition, offset)),
                             source: Box::new(error),
                         })?;
                 }
             }
         }
         self.send_changelog(collector)?;
-        self.consumed
-            .insert((position.0, position.1), position.2 + 1);
+        self.inputs.mark_consumed(queue, offset);
         self.punctuate(
             collector,
             PunctuationType::StreamTime,
@@ -339,7 +334,7 @@ impl StreamTask {
             Verdict::Fail => Err(()),
             Verdict::Skip => {
                 tracing::warn!(
-                    task = %self.id, topic = raw.topic, partition = raw.partition, offset = raw.offset,
+                    task = %self.id, topic = &*raw.topic, partition = raw.partition, offset = raw.offset,
                     "skipping record after {stage:?} error: {error}"
                 );
                 metrics::record_skipped(&self.id, stage);
@@ -347,7 +342,7 @@ impl StreamTask {
             }
             Verdict::DeadLetter(topic) => {
                 tracing::warn!(
-                    task = %self.id, topic = raw.topic, partition = raw.partition, offset = raw.offset,
+                    task = %self.id, topic = &*raw.topic, partition = raw.partition, offset = raw.offset,
                     dead_letter_topic = topic, "sending record to the dead-letter topic after {stage:?} error: {error}"
                 );
                 metrics::record_skipped(&self.id, stage);
@@ -402,10 +397,12 @@ impl StreamTask {
 
     /// Offsets to commit (next offset per partition) that changed since the last commit.
     pub fn offsets_to_commit(&self) -> Vec<((String, i32), i64)> {
-        self.consumed
-            .iter()
-            .filter(|(tp, offset)| self.committed.get(*tp) != Some(offset))
-            .map(|(tp, offset)| (tp.clone(), *offset))
+        self.inputs
+            .consumed()
+            .filter(|((topic, partition), offset)| {
+                self.committed.get(&(topic.to_string(), *partition)) != Some(offset)
+            })
+            .map(|((topic, partition), offset)| ((topic.to_string(), partition), offset))
             .collect()
     }
 
@@ -416,7 +413,11 @@ impl StreamTask {
 
     /// Records that the offsets returned by [`offsets_to_commit`](Self::offsets_to_commit) are committed.
     pub fn mark_committed(&mut self) {
-        self.committed = self.consumed.clone();
+        self.committed = self
+            .inputs
+            .consumed()
+            .map(|((topic, partition), offset)| ((topic.to_string(), partition), offset))
+            .collect();
         self.state.commit_requested.set(false);
     }
 

@@ -619,10 +619,27 @@ impl TaskManager {
     /// Buffers polled records in their tasks.
     pub fn add_records(&mut self, records: Vec<RawRecord>) {
         metrics::record_consumed(&self.thread_name, records.len() as u64);
+        // Polled records come in runs of one partition: look its task up once per run.
+        let mut last: Option<(Arc<str>, i32, Option<TaskId>)> = None;
         for raw in records {
-            match self.by_partition.get(&(raw.topic.clone(), raw.partition)) {
+            let id = match &last {
+                Some((topic, partition, id))
+                    if Arc::ptr_eq(topic, &raw.topic) && *partition == raw.partition =>
+                {
+                    *id
+                }
+                _ => {
+                    let id = self
+                        .by_partition
+                        .get(&(raw.topic.to_string(), raw.partition))
+                        .copied();
+                    last = Some((raw.topic.clone(), raw.partition, id));
+                    id
+                }
+            };
+            match id {
                 Some(id) => {
-                    if let Some(task) = self.tasks.get_mut(id) {
+                    if let Some(task) = self.tasks.get_mut(&id) {
                         task.add_record(raw);
                     }
                 }
@@ -630,13 +647,13 @@ impl TaskManager {
                     let waiting = self.pending.values_mut().find(|p| {
                         p.partitions
                             .iter()
-                            .any(|(t, n)| *t == raw.topic && *n == raw.partition)
+                            .any(|(t, n)| **t == *raw.topic && *n == raw.partition)
                     });
                     match waiting {
                         // Fetched before its partition was paused: kept for the task.
                         Some(pending) => pending.early.push(raw),
                         None => tracing::debug!(
-                            topic = raw.topic,
+                            topic = &*raw.topic,
                             partition = raw.partition,
                             "record of an unowned partition"
                         ),

@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use streams_state::key_layout::{split_window_store_key, window_store_key};
 use streams_state::{FlushListener, SessionKey, StoreError};
@@ -27,9 +27,9 @@ use super::task_stores::StoreSlot;
 use super::typed::StoreCodec;
 use super::{Window, Windowed};
 use crate::dsl::Change;
-use crate::graph::{Data, ErasedRecord, Exec};
+use crate::graph::{CurrentRecord, Data, ErasedRecord, Exec};
 use crate::processor::{ProcessError, ProcessorContext, TaskContext};
-use crate::record::{Headers, Record, RecordMetadata};
+use crate::record::{Headers, Record};
 
 /// An entry that left a store's cache: key in the store kind's layout, new value (`None`:
 /// delete) and the value the wrapped store held before.
@@ -44,7 +44,7 @@ pub(crate) struct FlushedEntry {
 struct RecordContext {
     timestamp: i64,
     headers: Headers,
-    metadata: Option<RecordMetadata>,
+    metadata: Option<CurrentRecord>,
 }
 
 impl RecordContext {
@@ -74,8 +74,9 @@ pub(crate) struct SlotCache {
     /// Filled by the store's flush listener while `forwarding` is set.
     queue: Arc<Mutex<Vec<FlushedEntry>>>,
     forwarding: Arc<AtomicBool>,
-    forwarder: Mutex<Option<Forwarder>>,
-    contexts: Mutex<HashMap<Vec<u8>, RecordContext>>,
+    /// Set once, when the owning processor initializes.
+    forwarder: OnceLock<Forwarder>,
+    contexts: Mutex<HashMap<Vec<u8>, RecordContext, foldhash::fast::RandomState>>,
 }
 
 impl SlotCache {
@@ -98,19 +99,27 @@ impl SlotCache {
     }
 
     fn register(&self, forwarder: Forwarder) {
-        *self.forwarder.lock().unwrap_or_else(|e| e.into_inner()) = Some(forwarder);
+        if self.forwarder.set(forwarder).is_err() {
+            tracing::debug!(
+                node = forwarder.node,
+                "the store's cache already has a forwarder"
+            );
+        }
         self.forwarding.store(true, Ordering::Relaxed);
     }
 
     fn forwarder(&self) -> Option<Forwarder> {
-        *self.forwarder.lock().unwrap_or_else(|e| e.into_inner())
+        self.forwarder.get().copied()
     }
 
     fn remember(&self, key: Vec<u8>, context: RecordContext) {
-        self.contexts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, context);
+        let mut contexts = self.contexts.lock().unwrap_or_else(|e| e.into_inner());
+        match contexts.get_mut(key.as_slice()) {
+            Some(held) => *held = context,
+            None => {
+                contexts.insert(key, context);
+            }
+        }
     }
 
     fn take_queued(&self) -> Vec<FlushedEntry> {
@@ -174,7 +183,7 @@ pub(crate) fn forward_or_cache<K: Data, V: Data>(
     record: Record<K, Change<V>>,
 ) -> Result<(), ProcessError> {
     let slot = slot_of(ctx, store)?;
-    let Some(cache) = slot.cache.as_ref().filter(|c| c.forwarder().is_some()) else {
+    let Some(cache) = slot.cache.as_ref().filter(|c| c.forwarder.get().is_some()) else {
         return ctx.forward(record);
     };
     let key = StoreCodec::<K, V>::for_slot(slot)?.key_bytes(&record.key)?;

@@ -429,7 +429,7 @@ impl TopologyTestDriver {
             partition.unwrap_or_else(|| state.choose_partition(topic, record.key.as_deref()));
         let offset = state.next_offset(topic, partition);
         let raw = RawRecord {
-            topic: topic.to_string(),
+            topic: topic.into(),
             partition,
             offset,
             timestamp: record.timestamp,
@@ -743,7 +743,7 @@ impl DriverState {
             partition: raw.partition,
         };
         if !self.tasks.contains_key(&id) {
-            self.create_task(id, &[(raw.topic.clone(), raw.partition)])?;
+            self.create_task(id, &[(raw.topic.to_string(), raw.partition)])?;
         }
         let task = self.tasks.get_mut(&id).expect("task was just created");
         if !task.reads(&raw.topic, raw.partition) {
@@ -764,7 +764,7 @@ impl DriverState {
             };
             let offset = self.next_offset(&record.topic, partition);
             let raw = RawRecord {
-                topic: record.topic.clone(),
+                topic: record.topic.as_str().into(),
                 partition,
                 offset,
                 timestamp: record.timestamp,

@@ -1,11 +1,13 @@
 //! What every caching layer shares: the thread's byte budget and the ordered map of cached
 //! entries with its dirty set and eviction order.
 
-use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::RangeBounds;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+
+use slab::Slab;
 
 /// Bytes charged per cache entry on top of its key and value, for the map nodes and
 /// bookkeeping.
@@ -77,34 +79,64 @@ impl CacheBudget {
 /// `None` for a delete.
 pub(crate) type DirtyBatch = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
-#[derive(Debug)]
-struct CacheEntry {
-    /// `None` is a cached delete.
-    value: Option<Vec<u8>>,
-    /// Position of the latest write; the key of this entry in `dirty`.
-    tick: u64,
-    /// Position of the latest read or write; the key of this entry in `by_use`.
-    used: Cell<u64>,
-    dirty: bool,
-}
-
 fn entry_size(key: &[u8], value: Option<&[u8]>) -> usize {
     key.len() + value.map_or(0, <[u8]>::len) + CACHE_ENTRY_OVERHEAD_BYTES
+}
+
+/// No node: the end of a list.
+const NIL: usize = usize::MAX;
+
+/// One cached entry, linked into the eviction order (every entry) and, while dirty,
+/// into the flush order.
+#[derive(Debug)]
+struct Node {
+    key: Arc<[u8]>,
+    /// `None` is a cached delete.
+    value: Option<Vec<u8>>,
+    dirty: bool,
+    /// Neighbours in the eviction order; cells, since reads (`&self`) move entries.
+    used_prev: Cell<usize>,
+    used_next: Cell<usize>,
+    /// Neighbours in the flush order, while dirty.
+    dirty_prev: usize,
+    dirty_next: usize,
+}
+
+/// Ends of a doubly linked list of nodes.
+#[derive(Debug)]
+struct Ends {
+    head: Cell<usize>,
+    tail: Cell<usize>,
+}
+
+impl Default for Ends {
+    fn default() -> Self {
+        Ends {
+            head: Cell::new(NIL),
+            tail: Cell::new(NIL),
+        }
+    }
 }
 
 /// The cached entries of one store (Kafka's `NamedCache`): values by key, the order of
 /// their latest use (eviction order: reads count, as in Kafka's LRU), and which of them
 /// are dirty, in the order of their latest write (flush order).
+///
+/// Every operation on a key is O(1) apart from keeping the key order for range reads,
+/// which changes only when a key enters or leaves the cache: a key written again is
+/// updated in place, and both orders are intrusive linked lists over one node per key.
 pub(crate) struct RecordCache {
     budget: CacheBudget,
     own_bytes: usize,
-    entries: BTreeMap<Vec<u8>, CacheEntry>,
-    /// Every entry by the tick of its latest read or write (eviction order). Reads
-    /// take `&self`, hence the cell.
-    by_use: RefCell<BTreeMap<u64, Vec<u8>>>,
-    /// Dirty entries by the tick of their latest write (flush order).
-    dirty: BTreeMap<u64, Vec<u8>>,
-    next_tick: Cell<u64>,
+    nodes: Slab<Node>,
+    index: HashMap<Arc<[u8]>, usize, foldhash::fast::RandomState>,
+    /// The same keys in order, for range reads.
+    ordered: BTreeMap<Arc<[u8]>, usize>,
+    /// Every entry, least recently read or written first.
+    by_use: Ends,
+    /// Dirty entries, least recently written first.
+    dirty: Ends,
+    dirty_count: usize,
 }
 
 impl RecordCache {
@@ -112,10 +144,12 @@ impl RecordCache {
         RecordCache {
             budget,
             own_bytes: 0,
-            entries: BTreeMap::new(),
-            by_use: RefCell::new(BTreeMap::new()),
-            dirty: BTreeMap::new(),
-            next_tick: Cell::new(0),
+            nodes: Slab::new(),
+            index: HashMap::default(),
+            ordered: BTreeMap::new(),
+            by_use: Ends::default(),
+            dirty: Ends::default(),
+            dirty_count: 0,
         }
     }
 
@@ -131,26 +165,16 @@ impl RecordCache {
 
     /// Number of dirty entries.
     pub fn dirty_count(&self) -> usize {
-        self.dirty.len()
-    }
-
-    fn tick(&self) -> u64 {
-        let tick = self.next_tick.get();
-        self.next_tick.set(tick + 1);
-        tick
+        self.dirty_count
     }
 
     /// The cached value of `key`: `None` when not cached, `Some(None)` for a cached
     /// delete. A hit makes the entry the most recently used.
     pub fn get(&self, key: &[u8]) -> Option<Option<&[u8]>> {
-        let entry = self.entries.get(key)?;
-        let tick = self.tick();
-        let mut by_use = self.by_use.borrow_mut();
-        if let Some(key) = by_use.remove(&entry.used.get()) {
-            by_use.insert(tick, key);
-        }
-        entry.used.set(tick);
-        Some(entry.value.as_deref())
+        let slot = *self.index.get(key)?;
+        self.unlink_used(slot);
+        self.push_used(slot);
+        Some(self.nodes[slot].value.as_deref())
     }
 
     /// Cached entries with keys in `range`, in key order (`None` values are deletes).
@@ -158,64 +182,96 @@ impl RecordCache {
         &'a self,
         range: impl RangeBounds<[u8]> + 'a,
     ) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> + 'a {
-        self.entries
+        self.ordered
             .range::<[u8], _>(range)
-            .map(|(k, e)| (k.as_slice(), e.value.as_deref()))
+            .map(|(k, &slot)| (&**k, self.nodes[slot].value.as_deref()))
     }
 
     /// Drops `key` from the cache, dirty or not.
     pub fn remove(&mut self, key: &[u8]) {
-        if let Some(entry) = self.entries.remove(key) {
-            let size = entry_size(key, entry.value.as_deref());
-            self.own_bytes -= size;
-            self.budget.release(size);
-            self.by_use.get_mut().remove(&entry.used.get());
-            self.dirty.remove(&entry.tick);
+        let Some(slot) = self.index.remove(key) else {
+            return;
+        };
+        self.ordered.remove(key);
+        self.unlink_used(slot);
+        if self.nodes[slot].dirty {
+            self.unlink_dirty(slot);
         }
+        let node = self.nodes.remove(slot);
+        let size = entry_size(&node.key, node.value.as_deref());
+        self.own_bytes -= size;
+        self.budget.release(size);
     }
 
     /// Caches a write of `key` as the latest dirty entry. Returns the entries to flush if
     /// the shared budget forced evictions: the evicted dirty entry first, then every other
     /// dirty entry in write order.
     pub fn write(&mut self, key: &[u8], value: Option<&[u8]>) -> DirtyBatch {
-        self.remove(key);
-        let tick = self.tick();
+        match self.index.get(key) {
+            Some(&slot) => self.update(slot, value),
+            None => self.insert(key, value),
+        }
+        self.evict_while_over_budget()
+    }
+
+    /// Replaces the value of the entry in `slot`, reusing its buffer, and makes it the
+    /// latest written and used.
+    fn update(&mut self, slot: usize, value: Option<&[u8]>) {
+        let node = &mut self.nodes[slot];
+        let old_size = entry_size(&node.key, node.value.as_deref());
+        match (&mut node.value, value) {
+            (Some(buffer), Some(new)) => {
+                buffer.clear();
+                buffer.extend_from_slice(new);
+            }
+            (current, new) => *current = new.map(<[u8]>::to_vec),
+        }
+        let new_size = entry_size(&node.key, node.value.as_deref());
+        let was_dirty = std::mem::replace(&mut node.dirty, true);
+        self.own_bytes = self.own_bytes + new_size - old_size;
+        self.budget.charge(new_size);
+        self.budget.release(old_size);
+        self.unlink_used(slot);
+        self.push_used(slot);
+        if was_dirty {
+            self.unlink_dirty(slot);
+        }
+        self.push_dirty(slot);
+    }
+
+    fn insert(&mut self, key: &[u8], value: Option<&[u8]>) {
         let size = entry_size(key, value);
         self.own_bytes += size;
         self.budget.charge(size);
-        self.entries.insert(
-            key.to_vec(),
-            CacheEntry {
-                value: value.map(<[u8]>::to_vec),
-                tick,
-                used: Cell::new(tick),
-                dirty: true,
-            },
-        );
-        self.by_use.get_mut().insert(tick, key.to_vec());
-        self.dirty.insert(tick, key.to_vec());
-        self.evict_while_over_budget()
+        let key: Arc<[u8]> = Arc::from(key);
+        let slot = self.nodes.insert(Node {
+            key: key.clone(),
+            value: value.map(<[u8]>::to_vec),
+            dirty: true,
+            used_prev: Cell::new(NIL),
+            used_next: Cell::new(NIL),
+            dirty_prev: NIL,
+            dirty_next: NIL,
+        });
+        self.index.insert(key.clone(), slot);
+        self.ordered.insert(key, slot);
+        self.push_used(slot);
+        self.push_dirty(slot);
     }
 
     fn evict_while_over_budget(&mut self) -> DirtyBatch {
         let mut batch = DirtyBatch::new();
         while self.budget.exceeded() {
-            let Some(key) = self
-                .by_use
-                .get_mut()
-                .first_key_value()
-                .map(|(_, k)| k.clone())
-            else {
+            let eldest = self.by_use.head.get();
+            if eldest == NIL {
                 break;
-            };
-            let Some(entry) = self.entries.get(&key) else {
-                break;
-            };
-            let (dirty, value) = (entry.dirty, entry.value.clone());
+            }
+            let node = &self.nodes[eldest];
+            let (key, dirty, value) = (node.key.clone(), node.dirty, node.value.clone());
             self.remove(&key);
             tracing::trace!(dirty, "evicting cache entry");
             if dirty {
-                batch.push((key, value));
+                batch.push((key.to_vec(), value));
                 batch.extend(self.take_dirty());
             }
         }
@@ -225,18 +281,22 @@ impl RecordCache {
     /// Marks every dirty entry clean and returns them in the order of their latest write;
     /// cached deletes leave the cache (the wrapped store is about to hold them).
     pub fn take_dirty(&mut self) -> DirtyBatch {
-        let dirty = std::mem::take(&mut self.dirty);
-        let mut batch = DirtyBatch::with_capacity(dirty.len());
-        for key in dirty.into_values() {
-            let Some(entry) = self.entries.get_mut(&key) else {
-                continue;
-            };
-            entry.dirty = false;
-            let value = entry.value.clone();
+        let mut batch = DirtyBatch::with_capacity(self.dirty_count);
+        let mut slot = self.dirty.head.replace(NIL);
+        self.dirty.tail.set(NIL);
+        self.dirty_count = 0;
+        while slot != NIL {
+            let node = &mut self.nodes[slot];
+            let next = node.dirty_next;
+            node.dirty = false;
+            node.dirty_prev = NIL;
+            node.dirty_next = NIL;
+            let (key, value) = (node.key.clone(), node.value.clone());
             if value.is_none() {
                 self.remove(&key);
             }
-            batch.push((key, value));
+            batch.push((key.to_vec(), value));
+            slot = next;
         }
         batch
     }
@@ -245,9 +305,60 @@ impl RecordCache {
     pub fn clear(&mut self) {
         self.budget.release(self.own_bytes);
         self.own_bytes = 0;
-        self.entries.clear();
-        self.by_use.get_mut().clear();
-        self.dirty.clear();
+        self.nodes.clear();
+        self.index.clear();
+        self.ordered.clear();
+        self.by_use = Ends::default();
+        self.dirty = Ends::default();
+        self.dirty_count = 0;
+    }
+
+    fn unlink_used(&self, slot: usize) {
+        let node = &self.nodes[slot];
+        let (prev, next) = (node.used_prev.replace(NIL), node.used_next.replace(NIL));
+        match prev {
+            NIL => self.by_use.head.set(next),
+            p => self.nodes[p].used_next.set(next),
+        }
+        match next {
+            NIL => self.by_use.tail.set(prev),
+            n => self.nodes[n].used_prev.set(prev),
+        }
+    }
+
+    fn push_used(&self, slot: usize) {
+        let tail = self.by_use.tail.replace(slot);
+        self.nodes[slot].used_prev.set(tail);
+        match tail {
+            NIL => self.by_use.head.set(slot),
+            t => self.nodes[t].used_next.set(slot),
+        }
+    }
+
+    fn unlink_dirty(&mut self, slot: usize) {
+        let node = &mut self.nodes[slot];
+        let (prev, next) = (node.dirty_prev, node.dirty_next);
+        node.dirty_prev = NIL;
+        node.dirty_next = NIL;
+        match prev {
+            NIL => self.dirty.head.set(next),
+            p => self.nodes[p].dirty_next = next,
+        }
+        match next {
+            NIL => self.dirty.tail.set(prev),
+            n => self.nodes[n].dirty_prev = prev,
+        }
+        self.dirty_count -= 1;
+    }
+
+    fn push_dirty(&mut self, slot: usize) {
+        let tail = self.dirty.tail.replace(slot);
+        self.nodes[slot].dirty_prev = tail;
+        match tail {
+            NIL => self.dirty.head.set(slot),
+            t => self.nodes[t].dirty_next = slot,
+        }
+        self.dirty_count += 1;
     }
 }
 
@@ -261,6 +372,7 @@ impl Drop for RecordCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ops::Bound;
 
     fn room_for(n: usize) -> usize {
         n * (2 + CACHE_ENTRY_OVERHEAD_BYTES)
@@ -331,5 +443,145 @@ mod tests {
         assert_eq!(flushed, vec![(b"3".to_vec(), Some(b"x".to_vec()))]);
         assert_eq!(b.own_bytes(), 0);
         assert_eq!(a.dirty_count(), 2);
+    }
+
+    #[test]
+    fn a_key_written_again_is_updated_in_place_and_moves_behind_later_writes() {
+        let budget = CacheBudget::new(room_for(10));
+        let mut cache = RecordCache::new(budget.clone());
+        cache.write(b"1", Some(b"a"));
+        cache.write(b"2", Some(b"b"));
+        cache.write(b"1", Some(b"c"));
+        cache.write(b"1", None);
+        assert_eq!(cache.dirty_count(), 2);
+        assert_eq!(
+            cache.own_bytes(),
+            room_for(2) - 1,
+            "a delete holds no value bytes"
+        );
+        assert_eq!(budget.used_bytes(), cache.own_bytes());
+        assert_eq!(cache.get(b"1"), Some(None));
+        assert_eq!(
+            cache.take_dirty(),
+            vec![(b"2".to_vec(), Some(b"b".to_vec())), (b"1".to_vec(), None)]
+        );
+        // The flushed delete left the cache.
+        assert_eq!(cache.get(b"1"), None);
+        assert_eq!(
+            cache
+                .range((Bound::<&[u8]>::Unbounded, Bound::<&[u8]>::Unbounded))
+                .count(),
+            1
+        );
+        assert_eq!(budget.used_bytes(), room_for(1));
+    }
+
+    /// The cache against a plain model of it (a list of entries with the ticks of their
+    /// latest use and write), over a long pseudo-random sequence of operations.
+    #[test]
+    fn behaves_like_a_plain_model_of_eviction_and_flush_order() {
+        /// Key, value, dirty, tick of the latest use, tick of the latest write.
+        type Entry = (Vec<u8>, Option<Vec<u8>>, bool, u64, u64);
+        struct Model {
+            entries: Vec<Entry>,
+            tick: u64,
+            max: usize,
+        }
+        impl Model {
+            fn bytes(&self) -> usize {
+                self.entries
+                    .iter()
+                    .map(|(k, v, ..)| entry_size(k, v.as_deref()))
+                    .sum()
+            }
+            fn take_dirty(&mut self) -> DirtyBatch {
+                let mut dirty: Vec<_> = self.entries.iter_mut().filter(|e| e.2).collect();
+                dirty.sort_by_key(|e| e.4);
+                let batch: DirtyBatch = dirty
+                    .into_iter()
+                    .map(|e| {
+                        e.2 = false;
+                        (e.0.clone(), e.1.clone())
+                    })
+                    .collect();
+                self.entries.retain(|e| e.1.is_some());
+                batch
+            }
+            fn write(&mut self, key: &[u8], value: Option<&[u8]>) -> DirtyBatch {
+                self.tick += 1;
+                let tick = self.tick;
+                self.entries.retain(|e| e.0 != key);
+                self.entries
+                    .push((key.to_vec(), value.map(<[u8]>::to_vec), true, tick, tick));
+                let mut batch = DirtyBatch::new();
+                while self.bytes() > self.max && !self.entries.is_empty() {
+                    let eldest = (0..self.entries.len())
+                        .min_by_key(|&i| self.entries[i].3)
+                        .unwrap();
+                    let (k, v, dirty, ..) = self.entries.remove(eldest);
+                    if dirty {
+                        batch.push((k, v));
+                        batch.extend(self.take_dirty());
+                    }
+                }
+                batch
+            }
+            fn get(&mut self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+                self.tick += 1;
+                let tick = self.tick;
+                let e = self.entries.iter_mut().find(|e| e.0 == key)?;
+                e.3 = tick;
+                Some(e.1.clone())
+            }
+        }
+        let max = room_for(12);
+        let mut cache = RecordCache::new(CacheBudget::new(max));
+        let mut model = Model {
+            entries: Vec::new(),
+            tick: 0,
+            max,
+        };
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for step in 0..20_000 {
+            let key = [b'a' + next(20) as u8];
+            match next(10) {
+                0..=4 => {
+                    let value = match next(4) {
+                        0 => None,
+                        n => Some(vec![b'v'; n as usize]),
+                    };
+                    assert_eq!(
+                        cache.write(&key, value.as_deref()),
+                        model.write(&key, value.as_deref()),
+                        "write at step {step}"
+                    );
+                }
+                5..=7 => assert_eq!(
+                    cache.get(&key).map(|v| v.map(<[u8]>::to_vec)),
+                    model.get(&key),
+                    "get at step {step}"
+                ),
+                8 => assert_eq!(
+                    cache.take_dirty(),
+                    model.take_dirty(),
+                    "flush at step {step}"
+                ),
+                _ => {
+                    cache.remove(&key);
+                    model.entries.retain(|e| e.0 != key);
+                }
+            }
+            assert_eq!(cache.own_bytes(), model.bytes(), "bytes at step {step}");
+            assert_eq!(
+                cache.dirty_count(),
+                model.entries.iter().filter(|e| e.2).count()
+            );
+        }
     }
 }
