@@ -164,6 +164,14 @@ impl WindowStore for RocksDbWindowStore {
             return Ok(None);
         }
         let segment = self.seg.segment_of(window_start);
+        if !self.options.retain_duplicates {
+            // One entry per key and window, always at sequence number 0: a point read,
+            // much cheaper than an iterator.
+            return self
+                .seg
+                .db
+                .get(&prefixed(segment, &window_store_key(key, window_start, 0)));
+        }
         let lower = prefixed(segment, &window_store_key(key, window_start, 0));
         let upper = key_successor(&prefixed(
             segment,
