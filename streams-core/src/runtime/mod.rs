@@ -27,6 +27,7 @@ mod restore;
 mod stream_thread;
 pub(crate) mod task;
 pub(crate) mod task_manager;
+pub(crate) mod topic_router;
 
 pub use config::{ProcessingGuarantee, StreamsConfig, DEFAULT_STORE_CACHE_MAX_BYTES};
 pub use error::StreamsError;

@@ -158,7 +158,7 @@ struct DriverState {
     /// Global stores, updated as soon as a record reaches their topic.
     globals: Arc<GlobalStores>,
     topology: Topology,
-    router: crate::runtime::task_manager::TopicRouter,
+    router: crate::runtime::topic_router::TopicRouter,
     handlers: Arc<TaskHandlers>,
     application_id: Arc<str>,
     tasks: BTreeMap<TaskId, StreamTask>,
@@ -204,7 +204,7 @@ impl TopologyTestDriver {
         let mut partitions = config.partitions.clone();
         let internal = crate::runtime::internal_topics_for_driver(&topology, &app, &partitions);
         partitions.extend(internal);
-        let router = crate::runtime::task_manager::TopicRouter::new(&topology, &app);
+        let router = crate::runtime::topic_router::TopicRouter::new(&topology, &app);
         let mut state = DriverState {
             router,
             handlers: Arc::new(TaskHandlers {
