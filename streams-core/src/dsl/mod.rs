@@ -1,5 +1,5 @@
 //! The high-level DSL: [`StreamsBuilder`] creates streams from topics, [`KStream`] operators
-//! transform them, and `build` yields a [`Topology`](crate::Topology).
+//! transform them, and `build` yields a [`Topology`].
 //!
 //! ```
 //! use streams_core::dsl::{Consumed, Produced, StreamsBuilder};
