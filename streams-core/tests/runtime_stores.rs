@@ -596,3 +596,81 @@ fn a_cached_count_forwards_each_key_once_per_commit_and_an_uncached_one_every_up
         assert_eq!(all.len(), 500);
     });
 }
+
+/// Queries read a store through a lock of its own, not the stream thread's: while a
+/// commit waits for the broker to acknowledge the output (here to a sink topic that does
+/// not exist, so the flush before the commit cannot finish), queries still answer at
+/// once.
+#[test]
+fn queries_answer_while_a_commit_waits_for_the_broker() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::TopicPartitionList;
+    within(Duration::from_secs(120), || {
+        require_broker();
+        let app = format!("it-query-commit-{}", uuid::Uuid::new_v4().simple());
+        let input = TestTopic::new("query-commit-in", 1);
+        let missing = format!("query-commit-missing-{}", uuid::Uuid::new_v4().simple());
+        let _changelog = TestTopic::adopt(&format!("{app}-counts-changelog"));
+        let builder = StreamsBuilder::new();
+        let stream = builder.stream(input.name(), Consumed::with(StringSerde, StringSerde));
+        stream
+            .group_by_key(Grouped::new())
+            .count(Materialized::as_store("counts").with_key_serde(StringSerde));
+        stream.to(&missing, Produced::with(StringSerde, StringSerde));
+        let config = StreamsConfig::new(&app, bootstrap())
+            .with_state_dir(tempfile::tempdir().unwrap().path())
+            .with_commit_interval(Duration::from_millis(100))
+            // The stuck flush gives up after this, after the queries below.
+            .with_producer_setting("message.timeout.ms", "8000");
+        let streams = KafkaStreams::new(builder.build().unwrap(), config).unwrap();
+        streams.start().unwrap();
+        assert!(streams.wait_for_state(State::Running, Duration::from_secs(60)));
+
+        produce_keyed(input.name(), [("k", "1"), ("k", "2"), ("k", "3")]);
+        let count = || {
+            streams
+                .query_key::<String, i64>("counts", &"k".to_string())
+                .unwrap()
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while count() != Some(3) {
+            assert!(Instant::now() < deadline, "the count never reached 3");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The first commit is waiting for the output's acknowledgements by now.
+        std::thread::sleep(Duration::from_secs(2));
+        let group: BaseConsumer = streams_test_support::client_config()
+            .set("group.id", &app)
+            .create()
+            .unwrap();
+        let mut partitions = TopicPartitionList::new();
+        partitions.add_partition(input.name(), 0);
+        let committed = || {
+            group
+                .committed_offsets(partitions.clone(), Duration::from_secs(10))
+                .unwrap()
+                .elements()[0]
+                .offset()
+        };
+        assert_eq!(
+            committed(),
+            rdkafka::Offset::Invalid,
+            "nothing committed yet"
+        );
+        for _ in 0..20 {
+            let asked = Instant::now();
+            assert_eq!(count(), Some(3));
+            assert!(
+                asked.elapsed() < Duration::from_millis(500),
+                "a query waited {:?} for the commit",
+                asked.elapsed()
+            );
+        }
+        assert_eq!(
+            committed(),
+            rdkafka::Offset::Invalid,
+            "the commit was still waiting while the queries were answered"
+        );
+        drop(streams);
+    });
+}

@@ -14,8 +14,8 @@ use super::{StreamsConfig, StreamsError};
 use crate::state::global::GlobalStores;
 use streams_state::{RestoreListener, TracingRestoreListener};
 
-use super::task_manager::TaskManager;
 use crate::processor::TaskId;
+use crate::state::queryable::QueryableStores;
 use crate::topology::Topology;
 
 /// The lifecycle state of a [`KafkaStreams`] instance, as in Kafka Streams.
@@ -99,8 +99,8 @@ pub(crate) struct ClientShared {
     listener: Mutex<Option<StateListener>>,
     threads: Mutex<BTreeMap<usize, ThreadState>>,
     tasks: Mutex<BTreeMap<usize, Vec<(TaskId, bool)>>>,
-    /// The task managers of running stream threads, for local store queries.
-    managers: Mutex<BTreeMap<usize, Arc<Mutex<TaskManager>>>>,
+    /// The stores of the running tasks of every stream thread, for local queries.
+    pub queryable: Arc<QueryableStores>,
     errors: Mutex<Vec<String>>,
     pub shutdown: AtomicBool,
 }
@@ -117,7 +117,7 @@ impl ClientShared {
             listener: Mutex::new(None),
             threads: Mutex::new(BTreeMap::new()),
             tasks: Mutex::new(BTreeMap::new()),
-            managers: Mutex::new(BTreeMap::new()),
+            queryable: Arc::new(QueryableStores::default()),
             errors: Mutex::new(Vec::new()),
             shutdown: AtomicBool::new(false),
         }
@@ -163,15 +163,6 @@ impl ClientShared {
                 State::Rebalancing
             });
         }
-    }
-
-    /// Makes a thread's tasks reachable for local queries (`None` when it stops).
-    pub fn set_thread_manager(&self, index: usize, manager: Option<Arc<Mutex<TaskManager>>>) {
-        let mut managers = locked(&self.managers);
-        match manager {
-            Some(m) => managers.insert(index, m),
-            None => managers.remove(&index),
-        };
     }
 
     pub fn set_thread_tasks(&self, index: usize, tasks: Vec<(TaskId, bool)>) {
@@ -318,16 +309,11 @@ impl KafkaStreams {
                 "the topology has no store named {name}"
             )));
         }
-        let managers: Vec<Arc<Mutex<TaskManager>>> = locked(&self.inner.shared.managers)
-            .values()
-            .cloned()
-            .collect();
-        for manager in managers {
-            let manager = locked(&manager);
-            for slot in manager.queryable_slots(name) {
-                if let Some(found) = query(slot)? {
-                    return Ok(Some(found));
-                }
+        // The stores' own locks, not the stream threads': a query never waits for a
+        // thread's processing or commit, only for the store operation in progress.
+        for (_, slot) in self.inner.shared.queryable.slots(name) {
+            if let Some(found) = query(&slot)? {
+                return Ok(Some(found));
             }
         }
         Ok(None)

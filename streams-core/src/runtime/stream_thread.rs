@@ -158,10 +158,9 @@ fn run_member(spec: &ThreadSpec) -> Result<(), StreamsError> {
         &name,
         spec.restore_listener.clone(),
         spec.globals.clone(),
+        spec.client.queryable.clone(),
     )?));
     let consumer = create_consumer(spec, &name, manager.clone())?;
-    spec.client
-        .set_thread_manager(spec.index, Some(manager.clone()));
     let subscription = lock(&manager).router().subscription();
     let topics: Vec<&str> = subscription.iter().map(String::as_str).collect();
     consumer
@@ -185,7 +184,6 @@ fn run_member(spec: &ThreadSpec) -> Result<(), StreamsError> {
             lock(&manager).close_dirty();
         }
     }
-    spec.client.set_thread_manager(spec.index, None);
     consumer.unsubscribe();
     drop(consumer);
     tracing::info!(thread = name, "stream thread stopped");

@@ -1,10 +1,8 @@
 //! The typed key-value store handle processors use.
 
-use std::cell::RefCell;
-
 use streams_state::{KeyValueStore as BytesKeyValueStore, RecordTimestamp};
 
-use super::task_stores::{ByteStore, StoreSlot};
+use super::task_stores::{ByteStore, SharedStore, StoreSlot};
 use super::typed::{wrong_kind, StoreCodec};
 use crate::processor::ProcessError;
 
@@ -15,7 +13,7 @@ use crate::processor::ProcessError;
 /// bounds are inclusive. Writes go to the changelog too when the store is logged.
 pub struct KeyValueStore<'a, K, V> {
     codec: StoreCodec<'a, K, V>,
-    store: &'a RefCell<Box<dyn BytesKeyValueStore>>,
+    store: &'a SharedStore<dyn BytesKeyValueStore>,
     /// The time of the record being processed: the timestamp `put` stores in
     /// timestamped stores.
     clock: &'a RecordTimestamp,
@@ -58,6 +56,7 @@ impl<'a, K: 'static, V: 'static> KeyValueStore<'a, K, V> {
         let key = self.codec.key_bytes(key)?;
         let bytes = self
             .store
+            .lock()
             .borrow()
             .get(&key)
             .map_err(|e| self.codec.error(e))?;
@@ -73,6 +72,7 @@ impl<'a, K: 'static, V: 'static> KeyValueStore<'a, K, V> {
         let key = self.codec.key_bytes(key)?;
         let bytes = self
             .store
+            .lock()
             .borrow()
             .get(&key)
             .map_err(|e| self.codec.error(e))?;
@@ -96,7 +96,8 @@ impl<'a, K: 'static, V: 'static> KeyValueStore<'a, K, V> {
     ) -> Result<(), ProcessError> {
         let key = self.codec.key_bytes(key)?;
         let value = self.codec.stored_value(value, timestamp)?;
-        let mut store = self.store.borrow_mut();
+        let guard = self.store.lock();
+        let mut store = guard.borrow_mut();
         match value {
             Some(bytes) => store.put(&key, &bytes),
             None => store.delete(&key).map(|_| ()),
@@ -118,6 +119,7 @@ impl<'a, K: 'static, V: 'static> KeyValueStore<'a, K, V> {
         let key = self.codec.key_bytes(key)?;
         let old = self
             .store
+            .lock()
             .borrow_mut()
             .delete(&key)
             .map_err(|e| self.codec.error(e))?;
@@ -130,6 +132,7 @@ impl<'a, K: 'static, V: 'static> KeyValueStore<'a, K, V> {
         let to = to.map(|k| self.codec.key_bytes(k)).transpose()?;
         let entries = self
             .store
+            .lock()
             .borrow()
             .range(from.as_deref(), to.as_deref())
             .map_err(|e| self.codec.error(e))?;
@@ -142,6 +145,7 @@ impl<'a, K: 'static, V: 'static> KeyValueStore<'a, K, V> {
         let prefix = self.codec.key_bytes(prefix)?;
         let entries = self
             .store
+            .lock()
             .borrow()
             .prefix_scan(&prefix)
             .map_err(|e| self.codec.error(e))?;
@@ -156,6 +160,7 @@ impl<'a, K: 'static, V: 'static> KeyValueStore<'a, K, V> {
     /// An estimate of the number of entries.
     pub fn approximate_num_entries(&self) -> Result<u64, ProcessError> {
         self.store
+            .lock()
             .borrow()
             .approximate_num_entries()
             .map_err(|e| self.codec.error(e))

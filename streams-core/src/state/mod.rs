@@ -54,6 +54,7 @@
 mod definition;
 pub(crate) mod global;
 mod key_value;
+pub(crate) mod queryable;
 pub(crate) mod record_cache;
 mod session;
 pub(crate) mod task_stores;

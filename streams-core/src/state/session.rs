@@ -1,10 +1,8 @@
 //! The typed session store handle processors use.
 
-use std::cell::RefCell;
-
 use streams_state::{SessionEntry, SessionKey, SessionStore as BytesSessionStore};
 
-use super::task_stores::{ByteStore, StoreSlot};
+use super::task_stores::{ByteStore, SharedStore, StoreSlot};
 use super::typed::{wrong_kind, StoreCodec};
 use super::Windowed;
 use crate::processor::ProcessError;
@@ -20,7 +18,7 @@ use crate::processor::ProcessError;
 /// bytes, 8-byte end, 8-byte start).
 pub struct SessionStore<'a, K, V> {
     codec: StoreCodec<'a, K, V>,
-    store: &'a RefCell<Box<dyn BytesSessionStore>>,
+    store: &'a SharedStore<dyn BytesSessionStore>,
 }
 
 impl<'a, K: 'static, V: 'static> SessionStore<'a, K, V> {
@@ -68,12 +66,12 @@ impl<K: 'static, V: 'static> SessionStore<'_, K, V> {
 
     /// How long sessions are kept after they end, behind stream time, in milliseconds.
     pub fn retention_ms(&self) -> i64 {
-        self.store.borrow().retention_ms()
+        self.store.lock().borrow().retention_ms()
     }
 
     /// The latest session end written so far, `i64::MIN` while empty.
     pub fn observed_stream_time(&self) -> i64 {
-        self.store.borrow().observed_stream_time()
+        self.store.lock().borrow().observed_stream_time()
     }
 
     /// Stores the aggregate of `session`, replacing any previous one. An aggregate
@@ -81,7 +79,8 @@ impl<K: 'static, V: 'static> SessionStore<'_, K, V> {
     /// dropped.
     pub fn put(&self, session: &Windowed<K>, aggregate: &V) -> Result<(), ProcessError> {
         let key = self.session_key(session)?;
-        let mut store = self.store.borrow_mut();
+        let guard = self.store.lock();
+        let mut store = guard.borrow_mut();
         match self.codec.value_bytes(aggregate)? {
             Some(bytes) => store.put(&key, &bytes),
             None => store.remove(&key),
@@ -93,6 +92,7 @@ impl<K: 'static, V: 'static> SessionStore<'_, K, V> {
     pub fn remove(&self, session: &Windowed<K>) -> Result<(), ProcessError> {
         let key = self.session_key(session)?;
         self.store
+            .lock()
             .borrow_mut()
             .remove(&key)
             .map_err(|e| self.codec.error(e))
@@ -110,6 +110,7 @@ impl<K: 'static, V: 'static> SessionStore<'_, K, V> {
         let key = self.codec.key_bytes(key)?;
         let entries = self
             .store
+            .lock()
             .borrow()
             .find_sessions(&key, earliest_session_end, latest_session_start)
             .map_err(|e| self.codec.error(e))?;
@@ -121,6 +122,7 @@ impl<K: 'static, V: 'static> SessionStore<'_, K, V> {
         let key = self.codec.key_bytes(key)?;
         let entries = self
             .store
+            .lock()
             .borrow()
             .fetch(&key)
             .map_err(|e| self.codec.error(e))?;
@@ -132,6 +134,7 @@ impl<K: 'static, V: 'static> SessionStore<'_, K, V> {
         let key = self.codec.key_bytes(key)?;
         let bytes = self
             .store
+            .lock()
             .borrow()
             .fetch_session(&key, start, end)
             .map_err(|e| self.codec.error(e))?;

@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use parking_lot::ReentrantMutex;
+
 use streams_state::{
     CacheBudget, CachingKeyValueStore, CachingSessionStore, CachingWindowStore, ChangeLogger,
     InMemoryKeyValueStore, InMemorySessionStore, InMemoryWindowStore,
@@ -56,23 +58,30 @@ impl ChangeLogger for BufferLogger {
     }
 }
 
+/// A store behind a lock of its own, so that interactive queries on other threads read
+/// it without waiting for the task's processing or commits (see
+/// [`QueryableStores`](super::queryable::QueryableStores)): the stream thread holds it for
+/// one store operation at a time, and may take it again while holding it (one handle
+/// in use while another borrows), as a `RefCell` alone allowed.
+pub(crate) type SharedStore<T> = ReentrantMutex<RefCell<Box<T>>>;
+
 /// The byte store of a slot, of the kind its definition declares.
 pub(crate) enum ByteStore {
     /// A key-value store.
-    KeyValue(RefCell<Box<dyn BytesKeyValueStore>>),
+    KeyValue(SharedStore<dyn BytesKeyValueStore>),
     /// A window store.
-    Window(RefCell<Box<dyn BytesWindowStore>>),
+    Window(SharedStore<dyn BytesWindowStore>),
     /// A session store.
-    Session(RefCell<Box<dyn BytesSessionStore>>),
+    Session(SharedStore<dyn BytesSessionStore>),
 }
 
 impl ByteStore {
     /// Runs `f` on the store as a [`StateStore`] (life cycle and restoration).
     fn with_state_store<T>(&self, f: impl FnOnce(&mut dyn StateStore) -> T) -> T {
         match self {
-            ByteStore::KeyValue(store) => f(&mut *store.borrow_mut()),
-            ByteStore::Window(store) => f(&mut *store.borrow_mut()),
-            ByteStore::Session(store) => f(&mut *store.borrow_mut()),
+            ByteStore::KeyValue(store) => f(&mut *store.lock().borrow_mut()),
+            ByteStore::Window(store) => f(&mut *store.lock().borrow_mut()),
+            ByteStore::Session(store) => f(&mut *store.lock().borrow_mut()),
         }
     }
 }
@@ -138,7 +147,7 @@ fn open_store(
                 ),
                 None => store,
             };
-            ByteStore::KeyValue(RefCell::new(store))
+            ByteStore::KeyValue(ReentrantMutex::new(RefCell::new(store)))
         }
         StoreKind::Window {
             retention_ms,
@@ -164,7 +173,7 @@ fn open_store(
                 }
                 None => store,
             };
-            ByteStore::Window(RefCell::new(store))
+            ByteStore::Window(ReentrantMutex::new(RefCell::new(store)))
         }
         StoreKind::Session { retention_ms } => {
             let options = SessionStoreOptions::new(retention_ms);
@@ -186,7 +195,7 @@ fn open_store(
                 }
                 None => store,
             };
-            ByteStore::Session(RefCell::new(store))
+            ByteStore::Session(ReentrantMutex::new(RefCell::new(store)))
         }
     };
     Ok((store, cache))
@@ -200,7 +209,7 @@ pub(crate) struct StoreLocation<'a> {
 
 /// All stores of one task.
 pub(crate) struct TaskStores {
-    slots: HashMap<String, StoreSlot>,
+    slots: HashMap<String, Arc<StoreSlot>>,
     buffer: ChangelogBuffer,
     clock: RecordTimestamp,
     partition: i32,
@@ -259,13 +268,13 @@ impl TaskStores {
             let (store, slot_cache) = open_store(definition, location.as_ref(), logger, cache)?;
             stores.slots.insert(
                 definition.name.clone(),
-                StoreSlot {
+                Arc::new(StoreSlot {
                     definition: definition.clone(),
                     topic,
                     store,
                     cache: slot_cache,
                     clock: stores.clock.clone(),
-                },
+                }),
             );
         }
         Ok(stores)
@@ -273,12 +282,19 @@ impl TaskStores {
 
     /// The store named `name`.
     pub fn slot(&self, name: &str) -> Option<&StoreSlot> {
-        self.slots.get(name)
+        self.slots.get(name).map(|slot| &**slot)
     }
 
     /// Every store of the task.
     pub fn slots(&self) -> impl Iterator<Item = &StoreSlot> {
-        self.slots.values()
+        self.slots.values().map(|slot| &**slot)
+    }
+
+    /// Every store of the task by name, shareable with query threads.
+    pub fn shared_slots(&self) -> impl Iterator<Item = (&str, Arc<StoreSlot>)> {
+        self.slots
+            .iter()
+            .map(|(name, slot)| (name.as_str(), slot.clone()))
     }
 
     /// Sets the timestamp that changelog records of the next writes carry.

@@ -1,11 +1,9 @@
 //! The typed window store handle processors use.
 
-use std::cell::RefCell;
-
 use streams_state::{WindowEntry, WindowStore as BytesWindowStore};
 
 use super::definition::StoreKind;
-use super::task_stores::{ByteStore, StoreSlot};
+use super::task_stores::{ByteStore, SharedStore, StoreSlot};
 use super::typed::{wrong_kind, StoreCodec};
 use super::Windowed;
 use crate::processor::ProcessError;
@@ -22,7 +20,7 @@ use crate::processor::ProcessError;
 /// 8-byte window start, 4-byte sequence number).
 pub struct WindowStore<'a, K, V> {
     codec: StoreCodec<'a, K, V>,
-    store: &'a RefCell<Box<dyn BytesWindowStore>>,
+    store: &'a SharedStore<dyn BytesWindowStore>,
     window_size_ms: i64,
 }
 
@@ -64,12 +62,12 @@ impl<K: 'static, V: 'static> WindowStore<'_, K, V> {
 
     /// How long windows are kept behind stream time, in milliseconds.
     pub fn retention_ms(&self) -> i64 {
-        self.store.borrow().retention_ms()
+        self.store.lock().borrow().retention_ms()
     }
 
     /// The largest window start written so far, `i64::MIN` while empty.
     pub fn observed_stream_time(&self) -> i64 {
-        self.store.borrow().observed_stream_time()
+        self.store.lock().borrow().observed_stream_time()
     }
 
     /// Stores `value` for `key` in the window starting at `window_start`. A value
@@ -79,6 +77,7 @@ impl<K: 'static, V: 'static> WindowStore<'_, K, V> {
         let key = self.codec.key_bytes(key)?;
         let value = self.codec.value_bytes(value)?;
         self.store
+            .lock()
             .borrow_mut()
             .put(&key, value.as_deref(), window_start)
             .map_err(|e| self.codec.error(e))
@@ -90,6 +89,7 @@ impl<K: 'static, V: 'static> WindowStore<'_, K, V> {
         let key = self.codec.key_bytes(key)?;
         let bytes = self
             .store
+            .lock()
             .borrow()
             .fetch(&key, window_start)
             .map_err(|e| self.codec.error(e))?;
@@ -107,6 +107,7 @@ impl<K: 'static, V: 'static> WindowStore<'_, K, V> {
         let key = self.codec.key_bytes(key)?;
         let entries = self
             .store
+            .lock()
             .borrow()
             .fetch_time_range(&key, time_from, time_to)
             .map_err(|e| self.codec.error(e))?;
@@ -129,6 +130,7 @@ impl<K: 'static, V: 'static> WindowStore<'_, K, V> {
         let key_to = key_to.map(|k| self.codec.key_bytes(k)).transpose()?;
         let entries = self
             .store
+            .lock()
             .borrow()
             .fetch_range(key_from.as_deref(), key_to.as_deref(), time_from, time_to)
             .map_err(|e| self.codec.error(e))?;
@@ -147,7 +149,12 @@ impl<K: 'static, V: 'static> WindowStore<'_, K, V> {
 
     /// Every live entry, by window start, then key.
     pub fn all(&self) -> Result<Vec<(Windowed<K>, V)>, ProcessError> {
-        let entries = self.store.borrow().all().map_err(|e| self.codec.error(e))?;
+        let entries = self
+            .store
+            .lock()
+            .borrow()
+            .all()
+            .map_err(|e| self.codec.error(e))?;
         entries.into_iter().map(|e| self.windowed(e)).collect()
     }
 }

@@ -246,6 +246,7 @@ impl TaskManager {
             task.set_restoring(true);
         } else {
             task.init(&self.collector, now)?;
+            self.queryable.publish(id, task.stores());
         }
         for tp in partitions {
             self.by_partition.insert(tp.clone(), id);

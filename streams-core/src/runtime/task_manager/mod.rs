@@ -31,6 +31,7 @@ use super::topic_router::TopicRouter;
 use super::{StreamsConfig, StreamsError};
 use crate::processor::TaskId;
 use crate::state::global::GlobalStores;
+use crate::state::queryable::QueryableStores;
 use crate::topology::Topology;
 
 /// Tasks and producer of one stream thread.
@@ -57,6 +58,8 @@ pub(crate) struct TaskManager {
     restorer: Restorer,
     globals: Arc<GlobalStores>,
     purger: Option<RepartitionPurger>,
+    /// Where the stores of running tasks are published for queries.
+    queryable: Arc<QueryableStores>,
     /// The record cache budget shared by this thread's stores.
     cache: CacheBudget,
     /// Where input partitions end, for tasks deciding whether to wait for one.
@@ -84,6 +87,7 @@ impl TaskManager {
         thread_name: &str,
         restore_listener: Arc<dyn RestoreListener>,
         globals: Arc<GlobalStores>,
+        queryable: Arc<QueryableStores>,
     ) -> Result<Self, StreamsError> {
         let state_dir =
             StateDirectory::new(&config.state_dir, &config.application_id).map_err(|e| {
@@ -100,6 +104,7 @@ impl TaskManager {
             cache: CacheBudget::new(config.thread_cache_max_bytes()),
             purger: RepartitionPurger::new(&topology, config),
             globals,
+            queryable,
             state_dir,
             rocksdb: RocksDbConfig::default(),
             locks: HashMap::new(),
@@ -126,15 +131,6 @@ impl TaskManager {
     /// Whether any task is restoring its stores.
     pub fn is_restoring(&self) -> bool {
         self.restorer.is_active()
-    }
-
-    /// The slots of store `name` in tasks that are not restoring.
-    pub fn queryable_slots(&self, name: &str) -> Vec<&crate::state::task_stores::StoreSlot> {
-        self.tasks
-            .values()
-            .filter(|t| !t.is_restoring())
-            .filter_map(|t| t.stores().slot(name))
-            .collect()
     }
 
     /// Each task with whether it is still restoring.

@@ -13,6 +13,8 @@ impl TaskManager {
         &mut self,
         consumer: &BaseConsumer<C>,
     ) -> Result<(), StreamsError> {
+        // Ownership is moving: queries retry until the tasks run again, here or elsewhere.
+        self.withdraw_all();
         // The record caches forward what they hold while the processors are still open.
         self.flush_caches()?;
         // Processors close first: what they write in close is part of the final commit.
@@ -50,6 +52,7 @@ impl TaskManager {
     /// Drops every task without running processors' `close` (its output would be part of
     /// no committed transaction) and forgets buffers, pauses and restoration.
     pub(super) fn drop_tasks(&mut self) {
+        self.withdraw_all();
         for task in self.tasks.values_mut() {
             task.clear_buffers();
             task.close_stores_only();
@@ -60,6 +63,13 @@ impl TaskManager {
         self.paused.clear();
         self.lags.clear();
         self.restorer.clear();
+    }
+
+    /// Takes every task's stores out of reach of queries.
+    fn withdraw_all(&self) {
+        for id in self.tasks.keys() {
+            self.queryable.withdraw(*id);
+        }
     }
 
     /// Closes all tasks without committing (after a fatal error); under exactly-once the
