@@ -289,3 +289,35 @@ fn sliding_windows_hold_the_records_within_the_time_difference() {
     input.pipe_input_at(s("a"), s("x"), 6); // too late: dropped
     assert!(read().is_empty());
 }
+
+/// A windowed aggregation keeps each window's largest record timestamp with its value,
+/// in one store, and logs it as Kafka's timestamped window stores do: the changelog
+/// value is the 8-byte timestamp, then the serialized aggregate.
+#[test]
+fn windowed_aggregates_are_logged_with_their_largest_record_timestamp() {
+    let driver = windowed_counts(TimeWindows::of_size_with_no_grace(ms(10)));
+    let input = driver.input_topic("clicks", StringSerde, StringSerde);
+    input.pipe_input_at(s("a"), s("x"), 3);
+    input.pipe_input_at(s("a"), s("y"), 7);
+    input.pipe_input_at(s("a"), s("z"), 5);
+    let logged: Vec<Option<Vec<u8>>> = driver
+        .output_topic(
+            "test-driver-clicks-per-window-changelog",
+            streams_core::serde::BytesSerde,
+            Nullable(streams_core::serde::BytesSerde),
+        )
+        .read_values();
+    let stamped = |timestamp: i64, count: i64| {
+        let mut bytes = timestamp.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&count.to_be_bytes());
+        Some(bytes)
+    };
+    // A late record in the window keeps the window's largest timestamp, 7.
+    assert_eq!(logged, [stamped(3, 1), stamped(7, 2), stamped(7, 3)]);
+    assert!(
+        driver
+            .window_store::<String, i64>("clicks-per-window-max-timestamps")
+            .is_none(),
+        "no companion store of timestamps"
+    );
+}

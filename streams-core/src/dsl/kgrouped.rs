@@ -153,10 +153,6 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
     ) -> KTable<Windowed<K>, VA> {
         let s = &self.stream;
         let w = self.windows;
-        let kept = (materialized.in_memory, materialized.logging);
-        let retention = materialized
-            .retention
-            .unwrap_or(Duration::from_millis((w.size_ms + w.grace_ms) as u64));
         let store = {
             let mut b = s.builder.borrow_mut();
             materialized.declare_window(
@@ -171,17 +167,9 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
         let Some(store) = store else {
             return broken_table(s);
         };
-        let timestamps = declare_max_timestamps(
-            &mut s.builder.borrow_mut(),
-            &store.name,
-            store.key_serde.clone(),
-            retention,
-            w.size_ms,
-            kept,
-        );
         let emit = self.emit;
         let progress = declare_emit_progress(&mut s.builder.borrow_mut(), emit);
-        let mut stores = vec![store.name.clone(), timestamps.clone()];
+        let mut stores = vec![store.name.clone()];
         stores.extend(progress.clone());
         let stores: Vec<&str> = stores.iter().map(String::as_str).collect();
         let name = store.name.clone();
@@ -192,7 +180,6 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
             &stores,
             move || TimeWindowAggregate {
                 store: name.clone(),
-                timestamps: timestamps.clone(),
                 windows: w,
                 combine: combine.clone(),
                 emit,
@@ -275,10 +262,6 @@ impl<K: Data, V: Data> SlidingWindowedKStream<K, V> {
         let w = self.windows;
         // A record reads windows starting up to two time differences before it.
         let min_retention = 2 * w.difference_ms + w.grace_ms + 1;
-        let kept = (materialized.in_memory, materialized.logging);
-        let retention = materialized
-            .retention
-            .unwrap_or(Duration::from_millis(min_retention as u64));
         let store = {
             let mut b = s.builder.borrow_mut();
             materialized.declare_window(
@@ -293,17 +276,9 @@ impl<K: Data, V: Data> SlidingWindowedKStream<K, V> {
         let Some(store) = store else {
             return broken_table(s);
         };
-        let timestamps = declare_max_timestamps(
-            &mut s.builder.borrow_mut(),
-            &store.name,
-            store.key_serde.clone(),
-            retention,
-            w.difference_ms,
-            kept,
-        );
         let emit = self.emit;
         let progress = declare_emit_progress(&mut s.builder.borrow_mut(), emit);
-        let mut stores = vec![store.name.clone(), timestamps.clone()];
+        let mut stores = vec![store.name.clone()];
         stores.extend(progress.clone());
         let stores: Vec<&str> = stores.iter().map(String::as_str).collect();
         let name = store.name.clone();
@@ -314,7 +289,6 @@ impl<K: Data, V: Data> SlidingWindowedKStream<K, V> {
             &stores,
             move || SlidingWindowAggregate {
                 store: name.clone(),
-                timestamps: timestamps.clone(),
                 windows: w,
                 combine: combine.clone(),
                 emit,
@@ -468,36 +442,6 @@ impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
         let materialized = with_count_serde(materialized);
         self.aggregate(|| 0, |_, _, n| n + 1, |_, a, b| a + b, materialized)
     }
-}
-
-/// Declares the window store keeping, beside the aggregates of `store`, the largest
-/// record timestamp of each window (Kafka Streams keeps both in one timestamped store),
-/// in memory or not and logged or not as the aggregates (`kept`); returns its name.
-fn declare_max_timestamps<K: Data>(
-    b: &mut TopologyBuilder,
-    store: &str,
-    key_serde: Arc<dyn Serde<K>>,
-    retention: Duration,
-    window_size_ms: i64,
-    (in_memory, logging): (bool, bool),
-) -> String {
-    let name = format!("{store}-max-timestamps");
-    let timestamps = Stores::window(
-        name.clone(),
-        key_serde,
-        I64Serde,
-        retention,
-        Duration::from_millis(window_size_ms as u64),
-        false,
-    )
-    .with_logging(logging);
-    let timestamps = if in_memory {
-        timestamps.in_memory()
-    } else {
-        timestamps
-    };
-    b.add_store(timestamps.into_definition().0);
-    name
 }
 
 /// Declares the store keeping how far final results have been emitted, when `emit` is

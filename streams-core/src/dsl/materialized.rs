@@ -230,7 +230,8 @@ impl<K: Data, V: Data> Materialized<K, V> {
             false,
         )
         .with_logging(self.logging)
-        .with_caching(self.caching);
+        .with_caching(self.caching)
+        .timestamped();
         let builder = if self.in_memory {
             builder.in_memory()
         } else {

@@ -307,6 +307,13 @@ impl<K: Data, V: Data> WindowStoreBuilder<K, V> {
         self.common.caching = enabled;
         self
     }
+
+    /// Stores each value with the largest timestamp among the records of its window
+    /// (windowed aggregations; Kafka's timestamped window store layout).
+    pub(crate) fn timestamped(mut self) -> Self {
+        self.common.timestamped = true;
+        self
+    }
 }
 
 impl<K: Data, V: Data> StoreBuilder for WindowStoreBuilder<K, V> {

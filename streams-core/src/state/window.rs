@@ -1,6 +1,6 @@
 //! The typed window store handle processors use.
 
-use streams_state::{WindowEntry, WindowStore as BytesWindowStore};
+use streams_state::{RecordTimestamp, WindowEntry, WindowStore as BytesWindowStore};
 
 use super::definition::StoreKind;
 use super::task_stores::{ByteStore, SharedStore, StoreSlot};
@@ -22,6 +22,9 @@ pub struct WindowStore<'a, K, V> {
     codec: StoreCodec<'a, K, V>,
     store: &'a SharedStore<dyn BytesWindowStore>,
     window_size_ms: i64,
+    /// The time of the record being processed: the timestamp `put` stores in
+    /// timestamped stores.
+    clock: &'a RecordTimestamp,
 }
 
 impl<'a, K: 'static, V: 'static> WindowStore<'a, K, V> {
@@ -36,6 +39,7 @@ impl<'a, K: 'static, V: 'static> WindowStore<'a, K, V> {
             codec: StoreCodec::for_slot(slot)?,
             store,
             window_size_ms,
+            clock: &slot.clock,
         })
     }
 }
@@ -74,8 +78,20 @@ impl<K: 'static, V: 'static> WindowStore<'_, K, V> {
     /// serializing to null removes the window (and is ignored when duplicates are kept).
     /// Writes to windows that have already expired are dropped.
     pub fn put(&self, key: &K, value: &V, window_start: i64) -> Result<(), ProcessError> {
+        self.put_with_timestamp(key, value, window_start, self.clock.get())
+    }
+
+    /// Like [`put`](Self::put), storing `timestamp` with the value (kept by timestamped
+    /// stores only).
+    pub(crate) fn put_with_timestamp(
+        &self,
+        key: &K,
+        value: &V,
+        window_start: i64,
+        timestamp: i64,
+    ) -> Result<(), ProcessError> {
         let key = self.codec.key_bytes(key)?;
-        let value = self.codec.value_bytes(value)?;
+        let value = self.codec.stored_value(value, timestamp)?;
         self.store
             .lock()
             .borrow_mut()
@@ -94,6 +110,49 @@ impl<K: 'static, V: 'static> WindowStore<'_, K, V> {
             .fetch(&key, window_start)
             .map_err(|e| self.codec.error(e))?;
         bytes.map(|b| self.codec.value(&b)).transpose()
+    }
+
+    /// Like [`fetch`](Self::fetch), with the timestamp stored with the value (`None` in
+    /// stores that keep none).
+    pub(crate) fn fetch_with_timestamp(
+        &self,
+        key: &K,
+        window_start: i64,
+    ) -> Result<Option<(V, Option<i64>)>, ProcessError> {
+        let key = self.codec.key_bytes(key)?;
+        let bytes = self
+            .store
+            .lock()
+            .borrow()
+            .fetch(&key, window_start)
+            .map_err(|e| self.codec.error(e))?;
+        bytes
+            .map(|b| self.codec.value_and_timestamp(&b))
+            .transpose()
+    }
+
+    /// Like [`fetch_time_range`](Self::fetch_time_range), with the timestamp stored with
+    /// each value (`None` in stores that keep none).
+    pub(crate) fn fetch_time_range_with_timestamps(
+        &self,
+        key: &K,
+        time_from: i64,
+        time_to: i64,
+    ) -> Result<Vec<(i64, V, Option<i64>)>, ProcessError> {
+        let key = self.codec.key_bytes(key)?;
+        let entries = self
+            .store
+            .lock()
+            .borrow()
+            .fetch_time_range(&key, time_from, time_to)
+            .map_err(|e| self.codec.error(e))?;
+        entries
+            .into_iter()
+            .map(|(start, v)| {
+                let (value, timestamp) = self.codec.value_and_timestamp(&v)?;
+                Ok((start, value, timestamp))
+            })
+            .collect()
     }
 
     /// The values of `key` in windows starting within `[time_from, time_to]`, as

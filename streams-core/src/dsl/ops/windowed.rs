@@ -179,10 +179,9 @@ fn emit_closed_windows<K: Data, VA: Data>(
 }
 
 /// Aggregates records into every time window they fall in. Results carry the largest
-/// timestamp among the window's records, kept per window in the `timestamps` store.
+/// timestamp among the window's records, kept with each aggregate (a timestamped store).
 pub(crate) struct TimeWindowAggregate<K, V, VA> {
     pub store: String,
-    pub timestamps: String,
     pub windows: TimeWindows,
     pub combine: Combine<K, V, VA>,
     pub emit: EmitStrategy,
@@ -212,7 +211,7 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
             // to `close - size`, after the ones an earlier emission covered. Emitted
             // before the record's own writes, which may expire them from the store.
             let size = self.windows.size_ms;
-            let timestamps = self.timestamps.clone();
+            let store = self.store.clone();
             emit_closed_windows(
                 ctx,
                 &mut self.progress,
@@ -224,15 +223,16 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
                 },
                 |ctx, key| {
                     let stored = ctx
-                        .window_store::<K, i64>(&timestamps)?
-                        .fetch(&key.key, key.window.start)?;
-                    Ok(stored.unwrap_or(key.window.end - 1))
+                        .window_store::<K, VA>(&store)?
+                        .fetch_with_timestamp(&key.key, key.window.start)?;
+                    Ok(stored
+                        .and_then(|(_, timestamp)| timestamp)
+                        .unwrap_or(key.window.end - 1))
                 },
                 &record.headers,
             )?;
         }
         let store = ctx.window_store::<K, VA>(&self.store)?;
-        let timestamps = ctx.window_store::<K, i64>(&self.timestamps)?;
         let mut updates = Vec::new();
         for start in self.windows.windows_for(record.timestamp) {
             let end = start + self.windows.size_ms;
@@ -240,14 +240,13 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
                 drop_late(ctx, record.timestamp, observed);
                 continue;
             }
-            let old = store.fetch(&record.key, start)?;
-            let new = (self.combine)(&record.key, record.value.clone(), old.clone());
-            store.put(&record.key, &new, start)?;
-            let latest = match (&old, timestamps.fetch(&record.key, start)?) {
-                (Some(_), Some(stored)) => stored.max(record.timestamp),
-                _ => record.timestamp,
+            let (old, stored) = match store.fetch_with_timestamp(&record.key, start)? {
+                Some((old, stored)) => (Some(old), stored),
+                None => (None, None),
             };
-            timestamps.put(&record.key, &latest, start)?;
+            let latest = stored.map_or(record.timestamp, |t| t.max(record.timestamp));
+            let new = (self.combine)(&record.key, record.value.clone(), old.clone());
+            store.put_with_timestamp(&record.key, &new, start, latest)?;
             updates.push((
                 Windowed::new(record.key.clone(), start, end),
                 new,
@@ -423,7 +422,7 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
 /// Aggregates records into sliding windows, as Kafka Streams does: for every record the
 /// window `[t - d, t]` ending at it (`[0, d]` for records before `d`), and the window
 /// starting right after it once later records fall in it. Each window's aggregate is
-/// kept with the largest timestamp among its records (in the `timestamps` store). A
+/// kept with the largest timestamp among its records (a timestamped store). A
 /// record updates the open windows holding it, and creates the windows it starts from
 /// the aggregate of a neighbouring window: its left window from the window ending just
 /// before it, its right window as a copy of the window holding the records after it,
@@ -432,7 +431,6 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
 /// has closed (`t + d` behind the close time).
 pub(crate) struct SlidingWindowAggregate<K, V, VA> {
     pub store: String,
-    pub timestamps: String,
     pub windows: SlidingWindows,
     pub combine: Combine<K, V, VA>,
     pub emit: EmitStrategy,
@@ -510,14 +508,11 @@ impl<K: Data, V: Data, VA: Data> SlidingWindowAggregate<K, V, VA> {
         to: i64,
     ) -> Result<Vec<(i64, Stamped<VA>)>, ProcessError> {
         let aggregates = ctx.window_store::<K, VA>(&self.store)?;
-        let timestamps = ctx.window_store::<K, i64>(&self.timestamps)?;
-        let stamps = timestamps.fetch_time_range(key, from, to)?;
         let mut out = Vec::new();
-        for (start, aggregate) in aggregates.fetch_time_range(key, from, to)? {
-            let timestamp = stamps
-                .iter()
-                .find(|(s, _)| *s == start)
-                .map_or(start + self.windows.difference_ms, |(_, t)| *t);
+        for (start, aggregate, timestamp) in
+            aggregates.fetch_time_range_with_timestamps(key, from, to)?
+        {
+            let timestamp = timestamp.unwrap_or(start + self.windows.difference_ms);
             out.push((
                 start,
                 Stamped {
@@ -649,7 +644,7 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
         if self.emit == EmitStrategy::OnWindowClose {
             // Windows ending before the close time are final (both ends are inclusive).
             // Emitted before the record's own writes, which may expire them.
-            let timestamps = self.timestamps.clone();
+            let store = self.store.clone();
             emit_closed_windows(
                 ctx,
                 &mut self.progress,
@@ -658,9 +653,11 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
                 |last, close| (last.map_or(0, |last| last - d), close - d - 1),
                 |ctx, key| {
                     let stored = ctx
-                        .window_store::<K, i64>(&timestamps)?
-                        .fetch(&key.key, key.window.start)?;
-                    Ok(stored.unwrap_or(key.window.end))
+                        .window_store::<K, VA>(&store)?
+                        .fetch_with_timestamp(&key.key, key.window.start)?;
+                    Ok(stored
+                        .and_then(|(_, timestamp)| timestamp)
+                        .unwrap_or(key.window.end))
                 },
                 &record.headers,
             )?;
@@ -685,10 +682,13 @@ impl<K: Data, V: Data, VA: Data> Processor<K, V, Windowed<K>, Change<VA>>
         }
         let writes = step.writes;
         let aggregates = ctx.window_store::<K, VA>(&self.store)?;
-        let timestamps = ctx.window_store::<K, i64>(&self.timestamps)?;
         for (start, _, window) in &writes {
-            aggregates.put(&record.key, &window.aggregate, *start)?;
-            timestamps.put(&record.key, &window.timestamp, *start)?;
+            aggregates.put_with_timestamp(
+                &record.key,
+                &window.aggregate,
+                *start,
+                window.timestamp,
+            )?;
         }
         if self.emit == EmitStrategy::OnWindowUpdate {
             for (start, old, window) in writes {
