@@ -85,7 +85,7 @@ impl Restorer {
                 .map_err(|e| StreamsError::kafka("creating the restore consumer", e))?,
             ends: ends
                 .create()
-                .map_err(|e| StreamsError::kafka("creating the restore consumer", e))?,
+                .map_err(|e| StreamsError::kafka("creating the changelog end lookup", e))?,
             active: BTreeMap::new(),
             listener,
             restored_to: BTreeMap::new(),

@@ -53,14 +53,7 @@ impl<'a, K: 'static, V: 'static> KeyValueStore<'a, K, V> {
 
     /// The value for `key`.
     pub fn get(&self, key: &K) -> Result<Option<V>, ProcessError> {
-        let key = self.codec.key_bytes(key)?;
-        let bytes = self
-            .store
-            .lock()
-            .borrow()
-            .get(&key)
-            .map_err(|e| self.codec.error(e))?;
-        bytes.map(|b| self.codec.value(&b)).transpose()
+        Ok(self.get_with_timestamp(key)?.map(|(value, _)| value))
     }
 
     /// The value for `key` and, in stores that keep them (aggregation results), the

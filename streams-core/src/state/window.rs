@@ -102,14 +102,9 @@ impl<K: 'static, V: 'static> WindowStore<'_, K, V> {
     /// The value of `key` in the window starting exactly at `window_start` (the first
     /// one put when duplicates are kept).
     pub fn fetch(&self, key: &K, window_start: i64) -> Result<Option<V>, ProcessError> {
-        let key = self.codec.key_bytes(key)?;
-        let bytes = self
-            .store
-            .lock()
-            .borrow()
-            .fetch(&key, window_start)
-            .map_err(|e| self.codec.error(e))?;
-        bytes.map(|b| self.codec.value(&b)).transpose()
+        Ok(self
+            .fetch_with_timestamp(key, window_start)?
+            .map(|(value, _)| value))
     }
 
     /// Like [`fetch`](Self::fetch), with the timestamp stored with the value (`None` in
@@ -163,17 +158,11 @@ impl<K: 'static, V: 'static> WindowStore<'_, K, V> {
         time_from: i64,
         time_to: i64,
     ) -> Result<Vec<(i64, V)>, ProcessError> {
-        let key = self.codec.key_bytes(key)?;
-        let entries = self
-            .store
-            .lock()
-            .borrow()
-            .fetch_time_range(&key, time_from, time_to)
-            .map_err(|e| self.codec.error(e))?;
-        entries
+        Ok(self
+            .fetch_time_range_with_timestamps(key, time_from, time_to)?
             .into_iter()
-            .map(|(start, v)| Ok((start, self.codec.value(&v)?)))
-            .collect()
+            .map(|(start, value, _)| (start, value))
+            .collect())
     }
 
     /// Entries with `key_from <= key <= key_to` (`None` leaves an end open) in windows

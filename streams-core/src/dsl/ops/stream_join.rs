@@ -33,6 +33,11 @@ struct TaskJoinTime {
     time: i64,
     /// Open sides: left, right.
     open: [bool; 2],
+    /// No unmatched record earlier than this is held (`None`: not known since the task
+    /// started). Lets the emission of closed windows skip the store until something can
+    /// have closed, and start its scan there rather than at the deletions of earlier
+    /// emissions (as Kafka Streams' shared time tracker keeps the minimum time).
+    held_from: Option<i64>,
 }
 
 impl Default for TaskJoinTime {
@@ -40,6 +45,7 @@ impl Default for TaskJoinTime {
         TaskJoinTime {
             time: i64::MIN,
             open: [false; 2],
+            held_from: None,
         }
     }
 }
@@ -74,6 +80,22 @@ impl JoinTime {
     }
 
     /// Observes `ts` in `task`; returns the join's stream time after it.
+    /// Notes that an unmatched record at `ts` is held.
+    fn held(&self, task: TaskId, ts: i64) {
+        let mut tasks = self.lock();
+        let entry = tasks.entry(task).or_default();
+        entry.held_from = entry.held_from.map(|from| from.min(ts));
+    }
+
+    /// No unmatched record earlier than this is held, if known.
+    fn held_from(&self, task: TaskId) -> Option<i64> {
+        self.lock().get(&task).and_then(|entry| entry.held_from)
+    }
+
+    fn set_held_from(&self, task: TaskId, from: i64) {
+        self.lock().entry(task).or_default().held_from = Some(from);
+    }
+
     fn advance(&self, task: TaskId, ts: i64) -> i64 {
         let mut tasks = self.lock();
         let entry = tasks.entry(task).or_default();
@@ -141,7 +163,9 @@ impl<K: Data, VThis: Data, VOther: Data, VR: Data> Unmatched<K, VThis, VOther, V
         &self,
         ctx: &ProcessorContext<'_, K, VR>,
         record: &Record<K, VThis>,
+        time: &JoinTime,
     ) -> Result<(), ProcessError> {
+        time.held(ctx.task_id(), record.timestamp);
         let store = ctx.key_value_store::<Vec<u8>, Vec<u8>>(&self.store)?;
         let key = held_key(record.timestamp, self.left, &self.key_bytes(&record.key)?);
         let value = self
@@ -180,6 +204,7 @@ impl<K: Data, VThis: Data, VOther: Data, VR: Data> Unmatched<K, VThis, VOther, V
         this_joiner: &SideJoiner<VThis, VOther, VR>,
         now: i64,
         (this_lookback, other_lookback, grace): (i64, i64, i64),
+        time: &JoinTime,
     ) -> Result<(), ProcessError> {
         let bound = now
             .saturating_sub(grace)
@@ -187,8 +212,18 @@ impl<K: Data, VThis: Data, VOther: Data, VR: Data> Unmatched<K, VThis, VOther, V
         if bound <= 0 {
             return Ok(());
         }
+        let task = ctx.task_id();
+        let from = time.held_from(task);
+        if from.is_some_and(|from| from >= bound) {
+            return Ok(());
+        }
+        let from = from.map(|from| from.max(0).to_be_bytes().to_vec());
+        // Records at or after `bound` stay; so do earlier ones whose window is longer.
+        let mut still_held = bound;
         let store = ctx.key_value_store::<Vec<u8>, Vec<u8>>(&self.store)?;
-        for (held, list) in store.range(None, Some(&bound.to_be_bytes().to_vec()))? {
+        let expiring = store.range(from.as_ref(), Some(&bound.to_be_bytes().to_vec()))?;
+        time.set_held_from(task, bound);
+        for (held, list) in expiring {
             let (Some(ts), Some(&side), Some(key)) = (held.get(..8), held.get(8), held.get(9..))
             else {
                 continue;
@@ -201,6 +236,8 @@ impl<K: Data, VThis: Data, VOther: Data, VR: Data> Unmatched<K, VThis, VOther, V
                 other_lookback
             };
             if ts.saturating_add(lookback).saturating_add(grace) >= now {
+                still_held = still_held.min(ts);
+                time.set_held_from(task, still_held);
                 continue;
             }
             store.delete(&held)?;
@@ -271,7 +308,7 @@ impl<K: Data, VThis: Data, VOther: Data, VR: Data> Processor<K, VThis, K, VR>
             if let Some(unmatched) = &self.unmatched {
                 // Records whose window this one closes go out before its join results.
                 let lookbacks = (self.after_ms, self.before_ms, self.grace_ms);
-                unmatched.emit_closed(ctx, &self.joiner, now, lookbacks)?;
+                unmatched.emit_closed(ctx, &self.joiner, now, lookbacks, &self.time)?;
             }
         }
         let matches = ctx
@@ -288,7 +325,7 @@ impl<K: Data, VThis: Data, VOther: Data, VR: Data> Processor<K, VThis, K, VR>
                     let alone = (self.joiner)(&record.value, None);
                     ctx.forward(record.with_value(alone))?;
                 } else {
-                    unmatched.hold(ctx, &record)?;
+                    unmatched.hold(ctx, &record, &self.time)?;
                 }
             }
             return Ok(());
@@ -367,5 +404,23 @@ mod tests {
         // Right before left at equal times, then by key.
         assert!(held_key(5, false, b"z") < held_key(5, true, b"a"));
         assert!(held_key(5, true, b"z") < held_key(6, false, b"a"));
+    }
+
+    #[test]
+    fn the_held_lower_bound_is_unknown_until_a_scan_sets_it_then_follows_holds() {
+        let time = JoinTime::default();
+        time.attach(TASK, true);
+        time.held(TASK, 5);
+        assert_eq!(
+            time.held_from(TASK),
+            None,
+            "unknown after the task starts: its store may hold older records"
+        );
+        time.set_held_from(TASK, 20);
+        time.held(TASK, 30);
+        assert_eq!(time.held_from(TASK), Some(20));
+        time.held(TASK, 12);
+        assert_eq!(time.held_from(TASK), Some(12));
+        assert_eq!(time.held_from(OTHER_TASK), None);
     }
 }
