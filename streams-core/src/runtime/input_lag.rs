@@ -27,19 +27,27 @@ struct Watermarks {
     read_at: Instant,
 }
 
+/// Values per topic, then partition: looked up by `&str` without building a key.
+type ByPartition<T> = HashMap<String, HashMap<i32, T>>;
+
 /// Ends and start offsets of a stream thread's input partitions.
 #[derive(Default)]
 pub(crate) struct InputLags {
-    watermarks: HashMap<(String, i32), Watermarks>,
+    watermarks: ByPartition<Watermarks>,
     /// Where each assigned partition started: the position until a record is consumed.
-    starts: HashMap<(String, i32), Offset>,
+    starts: ByPartition<Offset>,
 }
 
 impl InputLags {
     /// Records where an assigned partition starts.
     pub fn set_start(&mut self, topic: &str, partition: i32, offset: Offset) {
-        self.starts.insert((topic.to_string(), partition), offset);
-        self.watermarks.remove(&(topic.to_string(), partition));
+        self.starts
+            .entry(topic.to_string())
+            .or_default()
+            .insert(partition, offset);
+        if let Some(marks) = self.watermarks.get_mut(topic) {
+            marks.remove(&partition);
+        }
     }
 
     /// Forgets everything (on revocation).
@@ -58,8 +66,8 @@ impl InputLags {
         topic: &str,
         partition: i32,
     ) -> Option<i64> {
-        let key = (topic.to_string(), partition);
-        let marks = match self.watermarks.get(&key) {
+        let cached = self.watermarks.get(topic).and_then(|m| m.get(&partition));
+        let marks = match cached {
             Some(m) if m.read_at.elapsed() < END_REFRESH => *m,
             _ => match consumer.fetch_watermarks(topic, partition, END_TIMEOUT) {
                 Ok((low, end)) => {
@@ -68,7 +76,10 @@ impl InputLags {
                         end,
                         read_at: Instant::now(),
                     };
-                    self.watermarks.insert(key.clone(), m);
+                    self.watermarks
+                        .entry(topic.to_string())
+                        .or_default()
+                        .insert(partition, m);
                     m
                 }
                 Err(e) => {
@@ -89,7 +100,7 @@ impl InputLags {
         let position = match consumed {
             Some(Offset::Offset(o)) => o,
             // Nothing consumed since the assignment: the position is where it started.
-            _ => match self.starts.get(&key) {
+            _ => match self.starts.get(topic).and_then(|s| s.get(&partition)) {
                 Some(Offset::Offset(o)) => *o,
                 Some(Offset::Beginning) | None => marks.low,
                 // Started at the end, or wherever the group's offset was: nothing of

@@ -108,6 +108,13 @@ impl PartitionGroup {
         self.queues.iter().map(|q| (q.topic.as_str(), q.partition))
     }
 
+    /// Each partition with the records buffered for it, in queue order.
+    pub fn queue_states(&self) -> impl Iterator<Item = (&str, i32, usize)> {
+        self.queues
+            .iter()
+            .map(|q| (q.topic.as_str(), q.partition, q.records.len()))
+    }
+
     /// Decodes and buffers a consumed record. Returns `false` if the record's partition
     /// does not belong to this group.
     pub fn push(&mut self, raw: RawRecord) -> bool {

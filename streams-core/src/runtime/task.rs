@@ -36,7 +36,8 @@ pub(crate) struct StreamTask {
     initialized: bool,
     /// Per empty partition known to have nothing more on the broker: the wall-clock time
     /// until which the task waits for it (`max_task_idle` after it was found empty).
-    idle_deadlines: BTreeMap<(String, i32), i64>,
+    /// Keyed by the partition's queue in `inputs`.
+    idle_deadlines: BTreeMap<usize, i64>,
     /// Restoring its stores from their changelogs: no processing yet.
     restoring: bool,
 }
@@ -205,31 +206,25 @@ impl StreamTask {
             self.idle_deadlines.clear();
             return true;
         }
-        let partitions: Vec<(String, i32, bool)> = self
-            .inputs
-            .partitions()
-            .map(|(t, p)| (t.to_string(), p, self.inputs.buffered_in(t, p) > 0))
-            .collect();
         let mut ready = true;
-        for (topic, partition, buffered) in partitions {
-            let key = (topic, partition);
-            if buffered {
-                self.idle_deadlines.remove(&key);
+        for (queue, (topic, partition, buffered)) in self.inputs.queue_states().enumerate() {
+            if buffered > 0 {
+                self.idle_deadlines.remove(&queue);
                 continue;
             }
-            match lag(&key.0, key.1) {
+            match lag(topic, partition) {
                 Some(0) => {
                     let deadline = *self
                         .idle_deadlines
-                        .entry(key)
+                        .entry(queue)
                         .or_insert(now.saturating_add(max_idle_ms));
                     if now < deadline {
                         ready = false;
                     }
                 }
                 unknown_or_behind => {
-                    tracing::trace!(task = %self.id, topic = key.0, partition = key.1, lag = ?unknown_or_behind, "waiting for records of an empty partition");
-                    self.idle_deadlines.remove(&key);
+                    tracing::trace!(task = %self.id, topic, partition, lag = ?unknown_or_behind, "waiting for records of an empty partition");
+                    self.idle_deadlines.remove(&queue);
                     return false;
                 }
             }
