@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::restore::{wait_restored, RestoreCount};
 use streams_core::processor::{ProcessError, Processor, ProcessorContext};
-use streams_core::runtime::{KafkaStreams, State, StreamsConfig, TaskStatus};
+use streams_core::runtime::{KafkaStreams, State, StreamsConfig, StreamsError, TaskStatus};
 use streams_core::serde::{I64Serde, Nullable, StringSerde};
 use streams_core::state::Stores;
 use streams_core::{Consumed, Grouped, Materialized, Produced, Record, StreamsBuilder};
@@ -356,9 +356,40 @@ fn running_instances_answer_local_store_queries_and_clean_up_after_close() {
             "wrong types are refused"
         );
         assert!(streams.query_all::<String, i64>("no-such-store").is_err());
+
+        // The read-only view: ranges and prefixes over every task of this instance.
+        let view = streams.key_value_store::<String, i64>("counts").unwrap();
+        let sorted = |mut entries: Vec<(String, i64)>| {
+            entries.sort();
+            entries
+        };
+        assert_eq!(
+            sorted(
+                view.range(Some(&"k1".to_string()), Some(&"k3".to_string()))
+                    .unwrap()
+            ),
+            (1..=3).map(|k| (format!("k{k}"), 3)).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            view.prefix_scan(&"k4".to_string()).unwrap(),
+            [("k4".to_string(), 3)]
+        );
+        assert_eq!(view.get(&"k5".to_string()).unwrap(), Some(3));
+        assert!(
+            matches!(
+                streams.window_store::<String, i64>("counts"),
+                Err(StreamsError::InvalidState(_))
+            ),
+            "a key-value store is no window store"
+        );
         assert!(streams.cleanup().is_err(), "no cleanup while running");
 
         assert!(streams.close(Duration::from_secs(30)));
+        // Closed, it runs no task: not available (retryable), not an unknown store.
+        assert!(matches!(
+            streams.key_value_store::<String, i64>("counts"),
+            Err(StreamsError::StoreNotAvailable { store }) if store == "counts"
+        ));
         let app_dir = dir.path().join(&app);
         assert!(
             std::fs::read_dir(&app_dir).unwrap().next().is_some(),

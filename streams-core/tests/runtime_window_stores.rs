@@ -170,6 +170,16 @@ fn window_and_session_stores_restore_from_compacted_expiring_changelogs() {
             0,
             "a fresh application restores nothing"
         );
+        // The same stores through the instance's read-only views.
+        let k3 = "k3".to_string();
+        let windows = a.window_store::<String, i64>("counts").unwrap();
+        assert_eq!(
+            windows.fetch_time_range(&k3, 0, 20_000).unwrap(),
+            [(0, 3), (10_000, 2)]
+        );
+        assert_eq!(windows.fetch(&k3, 10_000).unwrap(), Some(2));
+        let sessions = a.session_store::<String, i64>("visits").unwrap();
+        assert_eq!(sessions.fetch(&k3).unwrap().len(), 5);
         assert!(a.close(Duration::from_secs(30)));
 
         // B, with an empty state directory, restores 50 + 50 changelog records, then

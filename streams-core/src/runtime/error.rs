@@ -96,6 +96,14 @@ pub enum StreamsError {
     /// The operation is not valid in the application's current state.
     #[error("{0}")]
     InvalidState(String),
+    /// Store `store` has no task running on this instance now: the instance is
+    /// starting, rebalancing or restoring, or every partition of the store runs on other
+    /// instances. Retrying later may succeed.
+    #[error("store {store} is not available on this instance now; retry later")]
+    StoreNotAvailable {
+        /// The store asked for.
+        store: String,
+    },
     /// The requested feature is not available in this version.
     #[error("not supported yet: {0}")]
     NotSupported(String),

@@ -14,6 +14,9 @@ use super::{StreamsConfig, StreamsError};
 use crate::state::global::GlobalStores;
 use streams_state::{RestoreListener, TracingRestoreListener};
 
+use super::local_queries::{
+    ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore, Slots,
+};
 use crate::processor::TaskId;
 use crate::state::queryable::QueryableStores;
 use crate::topology::Topology;
@@ -297,13 +300,10 @@ impl KafkaStreams {
         tasks
     }
 
-    /// Runs `query` on each running (not restoring) task of this instance that has store
-    /// `name`, until it returns `Some`.
-    fn query_tasks<R>(
-        &self,
-        name: &str,
-        mut query: impl FnMut(&crate::state::task_stores::StoreSlot) -> Result<Option<R>, StreamsError>,
-    ) -> Result<Option<R>, StreamsError> {
+    /// The slots of store `name` in this instance's running tasks: an error if the
+    /// topology has no such store, [`StreamsError::StoreNotAvailable`] (retryable) if no
+    /// task of it runs here now.
+    fn local_slots(&self, name: &str) -> Result<Slots, StreamsError> {
         if !self.inner.topology.stores.contains_key(name) {
             return Err(StreamsError::InvalidState(format!(
                 "the topology has no store named {name}"
@@ -311,28 +311,58 @@ impl KafkaStreams {
         }
         // The stores' own locks, not the stream threads': a query never waits for a
         // thread's processing or commit, only for the store operation in progress.
-        for (_, slot) in self.inner.shared.queryable.slots(name) {
-            if let Some(found) = query(&slot)? {
-                return Ok(Some(found));
-            }
+        let slots = self.inner.shared.queryable.slots(name);
+        if slots.is_empty() {
+            return Err(StreamsError::StoreNotAvailable {
+                store: name.to_string(),
+            });
         }
-        Ok(None)
+        Ok(slots)
     }
 
-    /// The value of `key` in key-value store `name` (declared with these types), if a
-    /// task of this instance holds it. Tasks still restoring are not queried. Each key
-    /// lives in one task, on the instance that owns its partition: ask the others for
-    /// keys of partitions this instance does not own.
+    /// A read-only view of key-value store `name` (declared with these types) over the
+    /// tasks running on this instance; tasks still restoring are not included. Each key
+    /// lives in one task, on the instance that owns its partition.
+    ///
+    /// Fails with [`StreamsError::StoreNotAvailable`] while no task of the store runs
+    /// here (starting, rebalancing, restoring, or all its partitions run elsewhere): retry
+    /// later. Unknown stores and other types are [`StreamsError::InvalidState`].
+    pub fn key_value_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<ReadOnlyKeyValueStore<K, V>, StreamsError> {
+        ReadOnlyKeyValueStore::new(self.local_slots(name)?)
+    }
+
+    /// A read-only view of window store `name`, as [`key_value_store`](Self::key_value_store).
+    pub fn window_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<ReadOnlyWindowStore<K, V>, StreamsError> {
+        ReadOnlyWindowStore::new(self.local_slots(name)?)
+    }
+
+    /// A read-only view of session store `name`, as [`key_value_store`](Self::key_value_store).
+    pub fn session_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<ReadOnlySessionStore<K, V>, StreamsError> {
+        ReadOnlySessionStore::new(self.local_slots(name)?)
+    }
+
+    /// The value of `key` in key-value store `name`, if a task of this instance holds
+    /// it; `None` also while no task of the store runs here. Shorthand for
+    /// [`key_value_store`](Self::key_value_store) and `get`.
     pub fn query_key<K: 'static, V: 'static>(
         &self,
         name: &str,
         key: &K,
     ) -> Result<Option<V>, StreamsError> {
-        self.query_tasks(name, |slot| {
-            let store =
-                crate::state::KeyValueStore::<K, V>::from_slot(slot).map_err(query_error)?;
-            store.get(key).map_err(query_error)
-        })
+        match self.key_value_store::<K, V>(name) {
+            Ok(store) => store.get(key),
+            Err(StreamsError::StoreNotAvailable { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Every entry of key-value store `name` held by this instance's running tasks.
@@ -340,14 +370,11 @@ impl KafkaStreams {
         &self,
         name: &str,
     ) -> Result<Vec<(K, V)>, StreamsError> {
-        let mut entries = Vec::new();
-        self.query_tasks::<()>(name, |slot| {
-            let store =
-                crate::state::KeyValueStore::<K, V>::from_slot(slot).map_err(query_error)?;
-            entries.extend(store.all().map_err(query_error)?);
-            Ok(None)
-        })?;
-        Ok(entries)
+        match self.key_value_store::<K, V>(name) {
+            Ok(store) => store.all(),
+            Err(StreamsError::StoreNotAvailable { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
     }
 
     /// The windows of `key` starting within `[from, to]` in window store `name`, as
@@ -359,12 +386,11 @@ impl KafkaStreams {
         from: i64,
         to: i64,
     ) -> Result<Vec<(i64, V)>, StreamsError> {
-        let found = self.query_tasks(name, |slot| {
-            let store = crate::state::WindowStore::<K, V>::from_slot(slot).map_err(query_error)?;
-            let windows = store.fetch_time_range(key, from, to).map_err(query_error)?;
-            Ok((!windows.is_empty()).then_some(windows))
-        })?;
-        Ok(found.unwrap_or_default())
+        match self.window_store::<K, V>(name) {
+            Ok(store) => store.fetch_time_range(key, from, to),
+            Err(StreamsError::StoreNotAvailable { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Deletes the local state (task directories) of this application in the state
@@ -455,10 +481,6 @@ impl KafkaStreams {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
-}
-
-fn query_error(error: crate::processor::ProcessError) -> StreamsError {
-    StreamsError::InvalidState(format!("store query failed: {error}"))
 }
 
 impl Drop for KafkaStreams {

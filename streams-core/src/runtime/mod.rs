@@ -19,6 +19,7 @@ mod input_lag;
 mod internal_topics;
 mod kafka_collector;
 mod kafka_streams;
+mod local_queries;
 pub mod metrics;
 mod partition_group;
 pub mod partitioner;
@@ -35,6 +36,7 @@ pub use error_handling::{
     DeserializationErrorHandler, ProcessingErrorHandler, ProductionErrorHandler,
 };
 pub use kafka_streams::{KafkaStreams, State, StateListener, TaskStatus, UncaughtErrorPolicy};
+pub use local_queries::{ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore};
 
 /// Partition counts of internal topics given known counts of the other topics.
 pub(crate) fn internal_topics_for_driver(
