@@ -178,10 +178,38 @@ impl<K: 'static, V: 'static> ReadOnlySessionStore<K, V> {
         })
     }
 
-    /// Every session of `key`, by start.
+    /// Every session of `key`, by end, then start.
     pub fn fetch(&self, key: &K) -> Result<Vec<(Windowed<K>, V)>, StreamsError> {
         collect(&self.slots, |slot| {
             SessionStore::<K, V>::from_slot(slot)?.fetch(key)
         })
+    }
+
+    /// Sessions of `key` ending at or after `earliest_session_end` and starting at or
+    /// before `latest_session_start`, by end, then start.
+    pub fn find_sessions(
+        &self,
+        key: &K,
+        earliest_session_end: i64,
+        latest_session_start: i64,
+    ) -> Result<Vec<(Windowed<K>, V)>, StreamsError> {
+        collect(&self.slots, |slot| {
+            SessionStore::<K, V>::from_slot(slot)?.find_sessions(
+                key,
+                earliest_session_end,
+                latest_session_start,
+            )
+        })
+    }
+
+    /// The aggregate of the session of `key` from exactly `start` to `end`.
+    pub fn fetch_session(&self, key: &K, start: i64, end: i64) -> Result<Option<V>, StreamsError> {
+        for (_, slot) in &self.slots {
+            let store = SessionStore::<K, V>::from_slot(slot).map_err(query_error)?;
+            if let Some(value) = store.fetch_session(key, start, end).map_err(query_error)? {
+                return Ok(Some(value));
+            }
+        }
+        Ok(None)
     }
 }

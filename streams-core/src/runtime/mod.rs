@@ -19,7 +19,7 @@ mod input_lag;
 mod internal_topics;
 mod kafka_collector;
 mod kafka_streams;
-mod local_queries;
+pub(crate) mod local_queries;
 pub mod metrics;
 mod partition_group;
 pub mod partitioner;

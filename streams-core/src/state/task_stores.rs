@@ -290,6 +290,11 @@ impl TaskStores {
         self.slots.values().map(|slot| &**slot)
     }
 
+    /// The store named `name`, shareable with query threads.
+    pub fn shared_slot(&self, name: &str) -> Option<Arc<StoreSlot>> {
+        self.slots.get(name).cloned()
+    }
+
     /// Every store of the task by name, shareable with query threads.
     pub fn shared_slots(&self) -> impl Iterator<Item = (&str, Arc<StoreSlot>)> {
         self.slots

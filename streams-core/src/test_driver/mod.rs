@@ -46,7 +46,10 @@ use crate::processor::{ProcessError, PunctuationType, TaskId};
 use crate::record::Record;
 use crate::runtime::partitioner::partition_for_key;
 use crate::runtime::task::{StreamTask, TaskHandlers};
-use crate::runtime::{DeserializationErrorHandler, ProcessingErrorHandler, StreamsError};
+use crate::runtime::{
+    DeserializationErrorHandler, ProcessingErrorHandler, ReadOnlyKeyValueStore,
+    ReadOnlySessionStore, ReadOnlyWindowStore, StreamsError,
+};
 use crate::serde::Serde;
 use crate::state::global::GlobalStores;
 use crate::state::task_stores::TaskStores;
@@ -383,17 +386,14 @@ impl TopologyTestDriver {
 
     /// Runs `f` on the slot of store `name` in each task that has it, until it returns
     /// `Some`.
-    fn each_store_slot<T>(
-        &self,
-        name: &str,
-        f: impl FnMut(&crate::state::task_stores::StoreSlot) -> Option<T>,
-    ) -> Option<T> {
-        let state = self.state.borrow();
-        state
+    /// The slots of store `name` in the driver's tasks, for the read-only views.
+    fn slots(&self, name: &str) -> crate::runtime::local_queries::Slots {
+        self.state
+            .borrow()
             .tasks
-            .values()
-            .filter_map(|task| task.stores().slot(name))
-            .find_map(f)
+            .iter()
+            .filter_map(|(id, task)| task.stores().shared_slot(name).map(|slot| (*id, slot)))
+            .collect()
     }
 
     /// Ids of the driver's tasks.
@@ -472,9 +472,14 @@ impl TopologyTestDriver {
     }
 }
 
+/// Unwraps what a store read returned: the test driver panics on store failures.
+fn read<T>(result: Result<T, StreamsError>) -> T {
+    result.unwrap_or_else(|e| panic!("test driver: {e}"))
+}
+
 /// Read access to one key-value store of a [`TopologyTestDriver`], over every task that
-/// has it (each key lives in the task of its partition). Made by
-/// [`TopologyTestDriver::key_value_store`].
+/// has it (each key lives in the task of its partition), through the same read-only view
+/// as a running application's queries. Made by [`TopologyTestDriver::key_value_store`].
 pub struct DriverKeyValueStore<'d, K, V> {
     driver: &'d TopologyTestDriver,
     name: String,
@@ -482,22 +487,9 @@ pub struct DriverKeyValueStore<'d, K, V> {
 }
 
 impl<K: 'static, V: 'static> DriverKeyValueStore<'_, K, V> {
-    fn each_task<T>(
-        &self,
-        mut f: impl FnMut(crate::state::KeyValueStore<'_, K, V>) -> Option<T>,
-    ) -> Option<T> {
-        let state = self.driver.state.borrow();
-        for task in state.tasks.values() {
-            let Some(slot) = task.stores().slot(&self.name) else {
-                continue;
-            };
-            let store = crate::state::KeyValueStore::from_slot(slot)
-                .expect("types were checked when the view was made");
-            if let Some(found) = f(store) {
-                return Some(found);
-            }
-        }
-        None
+    /// The view over the tasks that exist now (the driver creates tasks as input arrives).
+    fn view(&self) -> ReadOnlyKeyValueStore<K, V> {
+        read(ReadOnlyKeyValueStore::new(self.driver.slots(&self.name)))
     }
 
     /// The value of `key`.
@@ -505,11 +497,7 @@ impl<K: 'static, V: 'static> DriverKeyValueStore<'_, K, V> {
     /// # Panics
     /// If the store fails or the bytes do not deserialize.
     pub fn get(&self, key: &K) -> Option<V> {
-        self.each_task(|store| {
-            store
-                .get(key)
-                .unwrap_or_else(|e| panic!("test driver: {e}"))
-        })
+        read(self.view().get(key))
     }
 
     /// Every entry, task by task, each task's in key order.
@@ -517,18 +505,13 @@ impl<K: 'static, V: 'static> DriverKeyValueStore<'_, K, V> {
     /// # Panics
     /// If the store fails or the bytes do not deserialize.
     pub fn all(&self) -> Vec<(K, V)> {
-        let mut entries = Vec::new();
-        self.each_task::<()>(|store| {
-            entries.extend(store.all().unwrap_or_else(|e| panic!("test driver: {e}")));
-            None
-        });
-        entries
+        read(self.view().all())
     }
 }
 
 /// Read access to one window store of a [`TopologyTestDriver`], over every task that has
-/// it. Made by [`TopologyTestDriver::window_store`]. Windows end at start + the store's
-/// window size.
+/// it, through the same read-only view as a running application's queries. Made by
+/// [`TopologyTestDriver::window_store`]. Windows end at start + the store's window size.
 pub struct DriverWindowStore<'d, K, V> {
     driver: &'d TopologyTestDriver,
     name: String,
@@ -536,26 +519,8 @@ pub struct DriverWindowStore<'d, K, V> {
 }
 
 impl<K: 'static, V: 'static> DriverWindowStore<'_, K, V> {
-    fn each_task<T>(
-        &self,
-        mut f: impl FnMut(crate::state::WindowStore<'_, K, V>) -> Option<T>,
-    ) -> Option<T> {
-        self.driver.each_store_slot(&self.name, |slot| {
-            f(crate::state::WindowStore::from_slot(slot)
-                .expect("types were checked when the view was made"))
-        })
-    }
-
-    fn collect<T>(
-        &self,
-        mut f: impl FnMut(&crate::state::WindowStore<'_, K, V>) -> Result<Vec<T>, ProcessError>,
-    ) -> Vec<T> {
-        let mut entries = Vec::new();
-        self.each_task::<()>(|store| {
-            entries.extend(f(&store).unwrap_or_else(|e| panic!("test driver: {e}")));
-            None
-        });
-        entries
+    fn view(&self) -> ReadOnlyWindowStore<K, V> {
+        read(ReadOnlyWindowStore::new(self.driver.slots(&self.name)))
     }
 
     /// The value of `key` in the window starting at `window_start`.
@@ -563,11 +528,7 @@ impl<K: 'static, V: 'static> DriverWindowStore<'_, K, V> {
     /// # Panics
     /// If the store fails or the bytes do not deserialize.
     pub fn fetch(&self, key: &K, window_start: i64) -> Option<V> {
-        self.each_task(|store| {
-            store
-                .fetch(key, window_start)
-                .unwrap_or_else(|e| panic!("test driver: {e}"))
-        })
+        read(self.view().fetch(key, window_start))
     }
 
     /// The values of `key` in windows starting within `[time_from, time_to]`, as
@@ -576,7 +537,7 @@ impl<K: 'static, V: 'static> DriverWindowStore<'_, K, V> {
     /// # Panics
     /// If the store fails or the bytes do not deserialize.
     pub fn fetch_time_range(&self, key: &K, time_from: i64, time_to: i64) -> Vec<(i64, V)> {
-        self.collect(|store| store.fetch_time_range(key, time_from, time_to))
+        read(self.view().fetch_time_range(key, time_from, time_to))
     }
 
     /// Entries of every key in windows starting within `[time_from, time_to]`, task by
@@ -585,7 +546,7 @@ impl<K: 'static, V: 'static> DriverWindowStore<'_, K, V> {
     /// # Panics
     /// If the store fails or the bytes do not deserialize.
     pub fn fetch_all(&self, time_from: i64, time_to: i64) -> Vec<(Windowed<K>, V)> {
-        self.collect(|store| store.fetch_all(time_from, time_to))
+        read(self.view().fetch_range(None, None, time_from, time_to))
     }
 
     /// Every live entry, task by task, each task's by window start, then key.
@@ -593,12 +554,13 @@ impl<K: 'static, V: 'static> DriverWindowStore<'_, K, V> {
     /// # Panics
     /// If the store fails or the bytes do not deserialize.
     pub fn all(&self) -> Vec<(Windowed<K>, V)> {
-        self.collect(|store| store.all())
+        read(self.view().all())
     }
 }
 
 /// Read access to one session store of a [`TopologyTestDriver`], over every task that has
-/// it. Made by [`TopologyTestDriver::session_store`].
+/// it, through the same read-only view as a running application's queries. Made by
+/// [`TopologyTestDriver::session_store`].
 pub struct DriverSessionStore<'d, K, V> {
     driver: &'d TopologyTestDriver,
     name: String,
@@ -606,28 +568,8 @@ pub struct DriverSessionStore<'d, K, V> {
 }
 
 impl<K: 'static, V: 'static> DriverSessionStore<'_, K, V> {
-    fn each_task<T>(
-        &self,
-        mut f: impl FnMut(crate::state::SessionStore<'_, K, V>) -> Option<T>,
-    ) -> Option<T> {
-        self.driver.each_store_slot(&self.name, |slot| {
-            f(crate::state::SessionStore::from_slot(slot)
-                .expect("types were checked when the view was made"))
-        })
-    }
-
-    fn collect(
-        &self,
-        mut f: impl FnMut(
-            &crate::state::SessionStore<'_, K, V>,
-        ) -> Result<Vec<(Windowed<K>, V)>, ProcessError>,
-    ) -> Vec<(Windowed<K>, V)> {
-        let mut entries = Vec::new();
-        self.each_task::<()>(|store| {
-            entries.extend(f(&store).unwrap_or_else(|e| panic!("test driver: {e}")));
-            None
-        });
-        entries
+    fn view(&self) -> ReadOnlySessionStore<K, V> {
+        read(ReadOnlySessionStore::new(self.driver.slots(&self.name)))
     }
 
     /// Every live session of `key`, by end, then start.
@@ -635,7 +577,7 @@ impl<K: 'static, V: 'static> DriverSessionStore<'_, K, V> {
     /// # Panics
     /// If the store fails or the bytes do not deserialize.
     pub fn fetch(&self, key: &K) -> Vec<(Windowed<K>, V)> {
-        self.collect(|store| store.fetch(key))
+        read(self.view().fetch(key))
     }
 
     /// Sessions of `key` ending at or after `earliest_session_end` and starting at or
@@ -649,7 +591,10 @@ impl<K: 'static, V: 'static> DriverSessionStore<'_, K, V> {
         earliest_session_end: i64,
         latest_session_start: i64,
     ) -> Vec<(Windowed<K>, V)> {
-        self.collect(|store| store.find_sessions(key, earliest_session_end, latest_session_start))
+        read(
+            self.view()
+                .find_sessions(key, earliest_session_end, latest_session_start),
+        )
     }
 
     /// The aggregate of the session of `key` from exactly `start` to `end`.
@@ -657,11 +602,7 @@ impl<K: 'static, V: 'static> DriverSessionStore<'_, K, V> {
     /// # Panics
     /// If the store fails or the bytes do not deserialize.
     pub fn fetch_session(&self, key: &K, start: i64, end: i64) -> Option<V> {
-        self.each_task(|store| {
-            store
-                .fetch_session(key, start, end)
-                .unwrap_or_else(|e| panic!("test driver: {e}"))
-        })
+        read(self.view().fetch_session(key, start, end))
     }
 }
 
