@@ -358,10 +358,9 @@ impl KafkaStreams {
         name: &str,
         key: &K,
     ) -> Result<Option<V>, StreamsError> {
-        match self.key_value_store::<K, V>(name) {
-            Ok(store) => store.get(key),
-            Err(StreamsError::StoreNotAvailable { .. }) => Ok(None),
-            Err(e) => Err(e),
+        match available(self.key_value_store::<K, V>(name))? {
+            Some(store) => store.get(key),
+            None => Ok(None),
         }
     }
 
@@ -370,10 +369,9 @@ impl KafkaStreams {
         &self,
         name: &str,
     ) -> Result<Vec<(K, V)>, StreamsError> {
-        match self.key_value_store::<K, V>(name) {
-            Ok(store) => store.all(),
-            Err(StreamsError::StoreNotAvailable { .. }) => Ok(Vec::new()),
-            Err(e) => Err(e),
+        match available(self.key_value_store::<K, V>(name))? {
+            Some(store) => store.all(),
+            None => Ok(Vec::new()),
         }
     }
 
@@ -386,10 +384,9 @@ impl KafkaStreams {
         from: i64,
         to: i64,
     ) -> Result<Vec<(i64, V)>, StreamsError> {
-        match self.window_store::<K, V>(name) {
-            Ok(store) => store.fetch_time_range(key, from, to),
-            Err(StreamsError::StoreNotAvailable { .. }) => Ok(Vec::new()),
-            Err(e) => Err(e),
+        match available(self.window_store::<K, V>(name))? {
+            Some(store) => store.fetch_time_range(key, from, to),
+            None => Ok(Vec::new()),
         }
     }
 
@@ -480,6 +477,15 @@ impl KafkaStreams {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+}
+
+/// The view, or `None` while its store is not available on this instance.
+fn available<T>(view: Result<T, StreamsError>) -> Result<Option<T>, StreamsError> {
+    match view {
+        Ok(view) => Ok(Some(view)),
+        Err(StreamsError::StoreNotAvailable { .. }) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

@@ -21,6 +21,30 @@ fn query_error(error: ProcessError) -> StreamsError {
 /// The slots of one store in this instance's running tasks, by task.
 pub(crate) type Slots = Vec<(TaskId, Arc<StoreSlot>)>;
 
+/// `slots` if each holds a store `check` accepts (the right kind and types).
+fn checked(
+    slots: Slots,
+    check: impl Fn(&StoreSlot) -> Result<(), ProcessError>,
+) -> Result<Slots, StreamsError> {
+    for (_, slot) in &slots {
+        check(slot).map_err(query_error)?;
+    }
+    Ok(slots)
+}
+
+/// What `read` finds in the first slot where it finds something (a key lives in one task).
+fn first<T>(
+    slots: &Slots,
+    mut read: impl FnMut(&StoreSlot) -> Result<Option<T>, ProcessError>,
+) -> Result<Option<T>, StreamsError> {
+    for (_, slot) in slots {
+        if let Some(found) = read(slot).map_err(query_error)? {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
 /// Runs `read` on every slot, collecting what each returns.
 fn collect<T>(
     slots: &Slots,
@@ -42,11 +66,10 @@ pub struct ReadOnlyKeyValueStore<K, V> {
 
 impl<K: 'static, V: 'static> ReadOnlyKeyValueStore<K, V> {
     pub(crate) fn new(slots: Slots) -> Result<Self, StreamsError> {
-        for (_, slot) in &slots {
-            KeyValueStore::<K, V>::from_slot(slot).map_err(query_error)?;
-        }
         Ok(ReadOnlyKeyValueStore {
-            slots,
+            slots: checked(slots, |slot| {
+                KeyValueStore::<K, V>::from_slot(slot).map(drop)
+            })?,
             types: PhantomData,
         })
     }
@@ -61,13 +84,9 @@ impl<K: 'static, V: 'static> ReadOnlyKeyValueStore<K, V> {
     /// The value of `key`, if a task of this instance holds it (keys of partitions that
     /// run elsewhere are not found here).
     pub fn get(&self, key: &K) -> Result<Option<V>, StreamsError> {
-        for (_, slot) in &self.slots {
-            let store = KeyValueStore::<K, V>::from_slot(slot).map_err(query_error)?;
-            if let Some(value) = store.get(key).map_err(query_error)? {
-                return Ok(Some(value));
-            }
-        }
-        Ok(None)
+        first(&self.slots, |slot| {
+            KeyValueStore::<K, V>::from_slot(slot)?.get(key)
+        })
     }
 
     /// Entries with `from <= key <= to` (`None` leaves an end open).
@@ -105,24 +124,17 @@ pub struct ReadOnlyWindowStore<K, V> {
 
 impl<K: 'static, V: 'static> ReadOnlyWindowStore<K, V> {
     pub(crate) fn new(slots: Slots) -> Result<Self, StreamsError> {
-        for (_, slot) in &slots {
-            WindowStore::<K, V>::from_slot(slot).map_err(query_error)?;
-        }
         Ok(ReadOnlyWindowStore {
-            slots,
+            slots: checked(slots, |slot| WindowStore::<K, V>::from_slot(slot).map(drop))?,
             types: PhantomData,
         })
     }
 
     /// The value of `key` in the window starting at `window_start`.
     pub fn fetch(&self, key: &K, window_start: i64) -> Result<Option<V>, StreamsError> {
-        for (_, slot) in &self.slots {
-            let store = WindowStore::<K, V>::from_slot(slot).map_err(query_error)?;
-            if let Some(value) = store.fetch(key, window_start).map_err(query_error)? {
-                return Ok(Some(value));
-            }
-        }
-        Ok(None)
+        first(&self.slots, |slot| {
+            WindowStore::<K, V>::from_slot(slot)?.fetch(key, window_start)
+        })
     }
 
     /// The windows of `key` starting within `[time_from, time_to]`, as `(window start,
@@ -169,11 +181,10 @@ pub struct ReadOnlySessionStore<K, V> {
 
 impl<K: 'static, V: 'static> ReadOnlySessionStore<K, V> {
     pub(crate) fn new(slots: Slots) -> Result<Self, StreamsError> {
-        for (_, slot) in &slots {
-            SessionStore::<K, V>::from_slot(slot).map_err(query_error)?;
-        }
         Ok(ReadOnlySessionStore {
-            slots,
+            slots: checked(slots, |slot| {
+                SessionStore::<K, V>::from_slot(slot).map(drop)
+            })?,
             types: PhantomData,
         })
     }
@@ -204,12 +215,8 @@ impl<K: 'static, V: 'static> ReadOnlySessionStore<K, V> {
 
     /// The aggregate of the session of `key` from exactly `start` to `end`.
     pub fn fetch_session(&self, key: &K, start: i64, end: i64) -> Result<Option<V>, StreamsError> {
-        for (_, slot) in &self.slots {
-            let store = SessionStore::<K, V>::from_slot(slot).map_err(query_error)?;
-            if let Some(value) = store.fetch_session(key, start, end).map_err(query_error)? {
-                return Ok(Some(value));
-            }
-        }
-        Ok(None)
+        first(&self.slots, |slot| {
+            SessionStore::<K, V>::from_slot(slot)?.fetch_session(key, start, end)
+        })
     }
 }
