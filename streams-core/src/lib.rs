@@ -8,6 +8,8 @@
 pub mod dsl;
 mod graph;
 pub mod processor;
+#[cfg(feature = "grpc")]
+pub mod query;
 pub mod record;
 pub mod runtime;
 pub mod serde;

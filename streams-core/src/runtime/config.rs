@@ -63,8 +63,13 @@ pub struct StreamsConfig {
     pub processing_guarantee: ProcessingGuarantee,
     /// Where persistent state stores keep their files. Default `<tmp>/streams-rs`.
     pub state_dir: PathBuf,
-    /// `host:port` under which this instance serves interactive queries, if any.
+    /// `host:port` under which this instance serves interactive queries, if any: it is
+    /// announced to the other instances (see [`KafkaStreams::metadata_for_all_instances`](super::KafkaStreams::metadata_for_all_instances))
+    /// and, with the `grpc` feature, the query service listens there.
     pub application_server: Option<String>,
+    /// Copies of each task's stores kept up to date on other instances from the
+    /// changelogs, so that a failover does not restore from scratch. Default 0.
+    pub num_standby_replicas: usize,
     /// How long a task with some empty input partitions waits for them before processing
     /// the records it has (out-of-order across partitions is then possible), once they
     /// are known to hold nothing more on the broker. While an empty partition still has
@@ -119,6 +124,7 @@ impl StreamsConfig {
             processing_guarantee: ProcessingGuarantee::AtLeastOnce,
             state_dir: std::env::temp_dir().join("streams-rs"),
             application_server: None,
+            num_standby_replicas: 0,
             max_task_idle: Duration::ZERO,
             buffered_records_per_partition: 1000,
             poll_timeout: Duration::from_millis(100),
@@ -169,6 +175,18 @@ impl StreamsConfig {
     pub fn with_application_server(mut self, endpoint: impl Into<String>) -> Self {
         self.application_server = Some(endpoint.into());
         self
+    }
+
+    /// Sets how many standby copies of each task's stores other instances keep.
+    pub fn with_standby_replicas(mut self, replicas: usize) -> Self {
+        self.num_standby_replicas = replicas;
+        self
+    }
+
+    /// Whether instances announce their tasks to each other (for query routing and
+    /// standby placement): when an application server or standbys are configured.
+    pub(crate) fn announces_membership(&self) -> bool {
+        self.application_server.is_some() || self.num_standby_replicas > 0
     }
 
     /// Sets how long a task waits for empty input partitions.
@@ -241,6 +259,7 @@ impl StreamsConfig {
     /// | `STREAMS_PROCESSING_GUARANTEE` (`at_least_once`, `exactly_once_v2`) | `processing_guarantee` |
     /// | `STREAMS_STATE_DIR` | `state_dir` |
     /// | `STREAMS_APPLICATION_SERVER` | `application_server` |
+    /// | `STREAMS_NUM_STANDBY_REPLICAS` | `num_standby_replicas` |
     /// | `STREAMS_MAX_TASK_IDLE_MS` | `max_task_idle` |
     /// | `STREAMS_REPLICATION_FACTOR` | `replication_factor` |
     /// | `STREAMS_STATESTORE_CACHE_MAX_BYTES` | `store_cache_max_bytes` |
@@ -283,6 +302,9 @@ impl StreamsConfig {
         }
         if let Some(v) = get("STREAMS_APPLICATION_SERVER") {
             self.application_server = Some(v);
+        }
+        if let Some(v) = get("STREAMS_NUM_STANDBY_REPLICAS") {
+            self.num_standby_replicas = parse("STREAMS_NUM_STANDBY_REPLICAS", &v)?;
         }
         if let Some(v) = get("STREAMS_MAX_TASK_IDLE_MS") {
             self.max_task_idle = Duration::from_millis(parse("STREAMS_MAX_TASK_IDLE_MS", &v)?);

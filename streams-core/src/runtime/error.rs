@@ -104,12 +104,51 @@ pub enum StreamsError {
         /// The store asked for.
         store: String,
     },
+    /// Which instance hosts what is not known now: no membership was read yet, a
+    /// rebalance is under way (the announced tasks do not cover every partition once),
+    /// or this instance joined a newer group generation than the others announced.
+    /// Retrying later may succeed.
+    #[error("query metadata is not available now ({reason}); retry later")]
+    MetadataNotAvailable {
+        /// Why.
+        reason: String,
+    },
+    /// Another instance refused or failed a query forwarded to it.
+    #[error("instance {endpoint} answered: {message}")]
+    Remote {
+        /// The instance asked.
+        endpoint: String,
+        /// Whether asking again (after a rebalance) may succeed.
+        retryable: bool,
+        /// What it said.
+        message: String,
+    },
+    /// A routed query found no answer before its deadline.
+    #[error("no answer within the deadline after {attempts} attempts; last: {last}")]
+    DeadlineExceeded {
+        /// Attempts made.
+        attempts: u32,
+        /// The error of the last attempt.
+        last: String,
+    },
     /// The requested feature is not available in this version.
     #[error("not supported yet: {0}")]
     NotSupported(String),
 }
 
 impl StreamsError {
+    /// Whether the same request may succeed later without any change: the store or the
+    /// metadata is not available now (starting, rebalancing, restoring, migrating).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StreamsError::StoreNotAvailable { .. } | StreamsError::MetadataNotAvailable { .. } => {
+                true
+            }
+            StreamsError::Remote { retryable, .. } => *retryable,
+            _ => false,
+        }
+    }
+
     pub(crate) fn state(context: impl Into<String>, source: streams_state::StoreError) -> Self {
         StreamsError::State {
             context: context.into(),

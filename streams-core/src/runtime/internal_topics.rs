@@ -12,6 +12,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::error_handling::{DeserializationErrorHandler, ProcessingErrorHandler};
+use super::metadata::membership_topic::membership_topic;
 use super::{StreamsConfig, StreamsError};
 use crate::topology::{InternalTopicKind, Topology};
 
@@ -22,6 +23,8 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) struct TopicLayout {
     /// Partition count per topic (user source topics, pattern matches, internal topics).
     pub partitions: BTreeMap<String, i32>,
+    /// Task count (the largest partition count of the topics it reads) per sub-topology.
+    pub tasks: BTreeMap<u32, i32>,
 }
 
 fn admin_client(config: &StreamsConfig) -> Result<AdminClient<DefaultClientContext>, StreamsError> {
@@ -186,6 +189,16 @@ pub(crate) fn prepare_topics(
         }
         let reads = read_topics(topology, id, app, &existing);
         layout.partitions.extend(reads.iter().map(count));
+        let tasks = reads.iter().map(|t| count(t).1).max().unwrap_or(1);
+        layout.tasks.insert(id, tasks);
+    }
+
+    // Instances announce their tasks to each other through the membership topic.
+    let membership = membership_topic(app);
+    if config.announces_membership() && !existing.contains_key(&membership) {
+        let topic = [(membership, 1, InternalTopicKind::Changelog)];
+        create_topics(&admin, config, &topic)?;
+        wait_until_listed(&admin, &topic)?;
     }
     Ok(layout)
 }

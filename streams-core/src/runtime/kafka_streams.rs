@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,11 @@ use streams_state::{RestoreListener, TracingRestoreListener};
 use super::local_queries::{
     ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore, Slots,
 };
+use super::metadata::membership::ClusterView;
+use super::metadata::membership_topic::Membership;
+use super::metadata::{self, KeyQueryMetadata, StreamsMetadata, TaskLayout};
 use crate::processor::TaskId;
+use crate::serde::Serde;
 use crate::state::queryable::QueryableStores;
 use crate::topology::Topology;
 
@@ -104,6 +108,8 @@ pub(crate) struct ClientShared {
     tasks: Mutex<BTreeMap<usize, Vec<(TaskId, bool)>>>,
     /// The stores of the running tasks of every stream thread, for local queries.
     pub queryable: Arc<QueryableStores>,
+    /// The instances' announcements of their tasks, when this instance makes them.
+    pub membership: Option<Arc<Membership>>,
     errors: Mutex<Vec<String>>,
     pub shutdown: AtomicBool,
 }
@@ -113,7 +119,7 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ClientShared {
-    fn new() -> Self {
+    fn new(membership: Option<Arc<Membership>>) -> Self {
         ClientShared {
             state: Mutex::new(State::Created),
             changed: Condvar::new(),
@@ -121,6 +127,7 @@ impl ClientShared {
             threads: Mutex::new(BTreeMap::new()),
             tasks: Mutex::new(BTreeMap::new()),
             queryable: Arc::new(QueryableStores::default()),
+            membership,
             errors: Mutex::new(Vec::new()),
             shutdown: AtomicBool::new(false),
         }
@@ -180,16 +187,23 @@ impl ClientShared {
     }
 }
 
-struct Inner {
-    topology: Arc<Topology>,
-    config: Arc<StreamsConfig>,
-    shared: Arc<ClientShared>,
+pub(crate) struct Inner {
+    pub topology: Arc<Topology>,
+    pub config: Arc<StreamsConfig>,
+    pub shared: Arc<ClientShared>,
     policy: Mutex<UncaughtErrorPolicy>,
     handles: Mutex<Vec<JoinHandle<()>>>,
     next_thread: Mutex<usize>,
     client_id: String,
     restore_listener: Mutex<Arc<dyn RestoreListener>>,
     globals: Arc<GlobalStores>,
+    /// Task counts and store placement, known once `start` checked the topics.
+    pub layout: OnceLock<TaskLayout>,
+    /// This instance's process id.
+    pub process_id: String,
+    /// The gRPC query service, while running.
+    #[cfg(feature = "grpc")]
+    query_server: Mutex<Option<crate::query::server::QueryServer>>,
 }
 
 /// Runs a [`Topology`] against Kafka.
@@ -220,19 +234,27 @@ impl KafkaStreams {
     /// Prepares an instance; nothing connects to Kafka before [`start`](Self::start).
     pub fn new(topology: Topology, config: StreamsConfig) -> Result<Self, StreamsError> {
         config.validate()?;
-        let client_id = format!("{}-{}", config.application_id, uuid::Uuid::new_v4());
+        let process_id = uuid::Uuid::new_v4().to_string();
+        let client_id = format!("{}-{process_id}", config.application_id);
         let globals = Arc::new(GlobalStores::new(&topology.global_tables));
+        let membership = config
+            .announces_membership()
+            .then(|| Arc::new(Membership::new(&config, &process_id)));
         Ok(KafkaStreams {
             inner: Arc::new(Inner {
                 topology: Arc::new(topology),
                 config: Arc::new(config),
-                shared: Arc::new(ClientShared::new()),
+                shared: Arc::new(ClientShared::new(membership)),
                 policy: Mutex::new(UncaughtErrorPolicy::default()),
                 handles: Mutex::new(Vec::new()),
                 next_thread: Mutex::new(1),
                 restore_listener: Mutex::new(Arc::new(TracingRestoreListener)),
                 globals,
                 client_id,
+                layout: OnceLock::new(),
+                process_id,
+                #[cfg(feature = "grpc")]
+                query_server: Mutex::new(None),
             }),
         })
     }
@@ -390,6 +412,94 @@ impl KafkaStreams {
         }
     }
 
+    /// What every instance of the application hosts, as of the latest complete group
+    /// generation (Kafka Streams' `metadataForAllClients`). Needs an `application_server`
+    /// (or standbys) on every instance; [`StreamsError::MetadataNotAvailable`] (retryable)
+    /// while a rebalance is under way.
+    pub fn metadata_for_all_instances(&self) -> Result<Vec<StreamsMetadata>, StreamsError> {
+        let (view, layout) = self.inner.cluster_view()?;
+        Ok(metadata::all_instances(&view, layout))
+    }
+
+    /// The instances hosting store `store` actively or as standby (Kafka Streams'
+    /// `streamsMetadataForStore`).
+    pub fn metadata_for_store(&self, store: &str) -> Result<Vec<StreamsMetadata>, StreamsError> {
+        let (view, layout) = self.inner.cluster_view()?;
+        layout.subtopology_of(store)?;
+        Ok(metadata::all_instances(&view, layout)
+            .into_iter()
+            .filter(|m| {
+                m.state_store_names.contains(store) || m.standby_state_store_names.contains(store)
+            })
+            .collect())
+    }
+
+    /// Where `key` of store `store` lives: its partition (murmur2 of the key serialized
+    /// with `key_serde`, exactly as Java producers partition), the instance running its
+    /// task and the instances keeping standbys of it (Kafka Streams'
+    /// `queryMetadataForKey`). For window and session stores, pass the base key.
+    pub fn query_metadata_for_key<K: 'static>(
+        &self,
+        store: &str,
+        key: &K,
+        key_serde: &dyn Serde<K>,
+    ) -> Result<KeyQueryMetadata, StreamsError> {
+        let bytes = key_serde
+            .serialize(
+                &crate::state::changelog_topic(&self.inner.config.application_id, store),
+                key,
+            )
+            .map_err(|e| StreamsError::InvalidState(format!("cannot serialize the key: {e}")))?
+            .ok_or_else(|| StreamsError::InvalidState("the key serializes to null".into()))?;
+        self.query_metadata_for_key_bytes(store, &bytes)
+    }
+
+    /// [`query_metadata_for_key`](Self::query_metadata_for_key) for a key already
+    /// serialized.
+    pub fn query_metadata_for_key_bytes(
+        &self,
+        store: &str,
+        key: &[u8],
+    ) -> Result<KeyQueryMetadata, StreamsError> {
+        let (view, layout) = self.inner.cluster_view()?;
+        let task = layout.task_for_key(store, key)?;
+        metadata::key_metadata(&view, task)
+    }
+
+    /// A router answering queries from whichever instance holds the data (one gRPC hop
+    /// at most for a key; range and all queries fan out to every instance). Needs an
+    /// `application_server` on every instance.
+    #[cfg(feature = "grpc")]
+    pub fn router(&self) -> crate::query::QueryRouter {
+        crate::query::QueryRouter::new(self.inner.clone())
+    }
+
+    /// The address the query service listens on (the `application_server`, with the
+    /// port the system chose if it was 0), while running.
+    #[cfg(feature = "grpc")]
+    pub fn query_server_address(&self) -> Option<std::net::SocketAddr> {
+        locked(&self.inner.query_server)
+            .as_ref()
+            .map(|s| s.local_addr)
+    }
+
+    #[cfg(feature = "grpc")]
+    fn start_query_server(&self) -> Result<(), StreamsError> {
+        let Some(endpoint) = self.inner.config.application_server.clone() else {
+            return Ok(());
+        };
+        let layout = self.inner.layout_or_unavailable()?.clone();
+        let service = crate::query::server::QueryService {
+            shared: self.inner.shared.clone(),
+            layout,
+            process_id: self.inner.process_id.clone(),
+            endpoint: endpoint.clone(),
+        };
+        let server = crate::query::server::QueryServer::start(&endpoint, service)?;
+        *locked(&self.inner.query_server) = Some(server);
+        Ok(())
+    }
+
     /// Deletes the local state (task directories) of this application in the state
     /// directory, as Kafka Streams' `cleanUp`: only while the instance is not running.
     pub fn cleanup(&self) -> Result<(), StreamsError> {
@@ -432,8 +542,22 @@ impl KafkaStreams {
                 self.state()
             )));
         }
-        prepare_topics(&self.inner.topology, &self.inner.config)?;
+        let topics = prepare_topics(&self.inner.topology, &self.inner.config)?;
+        let _ = self
+            .inner
+            .layout
+            .set(TaskLayout::new(&self.inner.topology, topics.tasks));
+        #[cfg(feature = "grpc")]
+        self.start_query_server()?;
         self.inner.shared.transition(State::Rebalancing);
+        if let Some(membership) = &self.inner.shared.membership {
+            let shared = self.inner.shared.clone();
+            let handle =
+                membership.start(&self.inner.config, &self.inner.client_id, move || {
+                    shared.shutdown.load(Ordering::Acquire) && shared.live_threads() == 0
+                })?;
+            locked(&self.inner.handles).push(handle);
+        }
         if !self.inner.globals.topics().is_empty() {
             Inner::start_global_thread(&self.inner)?;
         }
@@ -468,6 +592,10 @@ impl KafkaStreams {
                 handles.is_empty()
             };
             if finished {
+                #[cfg(feature = "grpc")]
+                if let Some(server) = locked(&self.inner.query_server).take() {
+                    server.stop(Duration::from_secs(1));
+                }
                 shared.transition(State::NotRunning);
                 return true;
             }
@@ -498,6 +626,30 @@ impl Drop for KafkaStreams {
 }
 
 impl Inner {
+    /// The task layout, known once started.
+    pub(crate) fn layout_or_unavailable(&self) -> Result<&TaskLayout, StreamsError> {
+        self.layout
+            .get()
+            .ok_or_else(|| StreamsError::MetadataNotAvailable {
+                reason: "the instance is not started".into(),
+            })
+    }
+
+    /// The membership view and task layout; errors if this instance announces nothing
+    /// (no `application_server`, no standbys) or the view is not complete and current.
+    pub(crate) fn cluster_view(&self) -> Result<(ClusterView, &TaskLayout), StreamsError> {
+        let membership = self.shared.membership.as_ref().ok_or_else(|| {
+            StreamsError::Config(
+                "instances announce their tasks only with an application_server (or standby replicas) configured".into(),
+            )
+        })?;
+        let layout = self.layout_or_unavailable()?;
+        let view = membership
+            .view(&layout.tasks, self.config.num_standby_replicas)
+            .map_err(|reason| StreamsError::MetadataNotAvailable { reason })?;
+        Ok((view, layout))
+    }
+
     /// Fills the global stores (blocking until they caught up with their topics), then
     /// keeps them up to date on a thread of their own.
     fn start_global_thread(inner: &Arc<Inner>) -> Result<(), StreamsError> {
@@ -570,6 +722,10 @@ impl Inner {
 
     fn on_thread_exit(self: &Arc<Self>, index: usize, result: Result<(), StreamsError>) {
         let shared = &self.shared;
+        // Before the thread counts as dead: the membership thread sends this last.
+        if let Some(membership) = &shared.membership {
+            membership.withdraw(index);
+        }
         shared.set_thread_state(index, ThreadState::Dead);
         shared.set_thread_tasks(index, Vec::new());
         if let Err(error) = result {
@@ -611,7 +767,7 @@ mod tests {
 
     #[test]
     fn client_runs_only_when_every_thread_runs() {
-        let shared = ClientShared::new();
+        let shared = ClientShared::new(None);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
         *locked(&shared.listener) = Some(Arc::new(move |new, old| {

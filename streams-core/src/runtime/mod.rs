@@ -18,8 +18,9 @@ mod global_thread;
 mod input_lag;
 mod internal_topics;
 mod kafka_collector;
-mod kafka_streams;
+pub(crate) mod kafka_streams;
 pub(crate) mod local_queries;
+pub mod metadata;
 pub mod metrics;
 mod partition_group;
 pub mod partitioner;
@@ -37,6 +38,7 @@ pub use error_handling::{
 };
 pub use kafka_streams::{KafkaStreams, State, StateListener, TaskStatus, UncaughtErrorPolicy};
 pub use local_queries::{ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore};
+pub use metadata::{HostInfo, Instance, KeyQueryMetadata, StreamsMetadata};
 
 /// Partition counts of internal topics given known counts of the other topics.
 pub(crate) fn internal_topics_for_driver(

@@ -21,6 +21,7 @@ use crate::state::global::GlobalStores;
 use super::consumer_config::{consumer_config, isolation_level};
 use super::kafka_collector::KafkaCollector;
 use super::kafka_streams::{ClientShared, ThreadState};
+use super::metadata::membership_topic::group_identity;
 use super::task_manager::TaskManager;
 use super::{metrics, ProcessingGuarantee, StreamsConfig, StreamsError};
 use crate::record::Headers;
@@ -89,6 +90,14 @@ impl ConsumerContext for ThreadContext {
                 }
                 // Tasks whose state directory is still locked fetch nothing until created.
                 manager.pause_pending(consumer);
+                if let Some(membership) = &self.client.membership {
+                    match group_identity(consumer) {
+                        Some(identity) => {
+                            membership.announce(self.index, &identity, &manager.assigned_tasks())
+                        }
+                        None => tracing::warn!("no group metadata to announce the assignment"),
+                    }
+                }
                 self.client
                     .set_thread_tasks(self.index, manager.task_states());
                 drop(manager);

@@ -51,14 +51,14 @@
 //! assert_eq!(counts.get(&"a".to_string()), Some(2));
 //! ```
 
-mod definition;
+pub(crate) mod definition;
 pub(crate) mod global;
 mod key_value;
 pub(crate) mod queryable;
 pub(crate) mod record_cache;
 mod session;
 pub(crate) mod task_stores;
-mod typed;
+pub(crate) mod typed;
 mod window;
 mod windowed;
 

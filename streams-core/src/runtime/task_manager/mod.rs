@@ -145,6 +145,19 @@ impl TaskManager {
         &self.router
     }
 
+    /// Ids of the tasks assigned to this thread: running, restoring, or waiting for their
+    /// state directory.
+    pub fn assigned_tasks(&self) -> Vec<TaskId> {
+        let mut ids: Vec<TaskId> = self
+            .tasks
+            .keys()
+            .chain(self.pending.keys())
+            .copied()
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// Ids of the tasks this thread runs.
     pub fn task_ids(&self) -> Vec<TaskId> {
         self.tasks.keys().copied().collect()
