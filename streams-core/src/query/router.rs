@@ -33,6 +33,9 @@ pub struct RouterOptions {
     pub initial_backoff: Duration,
     /// Longest wait between two attempts. Default 500 ms.
     pub max_backoff: Duration,
+    /// Whether a key query the active instance cannot answer now may be answered by a
+    /// standby, whose value may lag. Default false.
+    pub allow_stale: bool,
 }
 
 impl Default for RouterOptions {
@@ -41,6 +44,7 @@ impl Default for RouterOptions {
             deadline: Duration::from_secs(5),
             initial_backoff: Duration::from_millis(20),
             max_backoff: Duration::from_millis(500),
+            allow_stale: false,
         }
     }
 }
@@ -391,16 +395,21 @@ impl QueryRouter {
         request
     }
 
-    /// The local slot of `store` for `task`, or a retryable error when it does not run here.
+    /// The local slot of `store` for `task` (a standby one too with `stale`), or a
+    /// retryable error when it does not run here.
     fn local_slot(
         &self,
         store: &str,
         task: TaskId,
+        stale: bool,
     ) -> Result<Arc<crate::state::task_stores::StoreSlot>, StreamsError> {
-        self.inner
-            .shared
-            .queryable
-            .slots(store)
+        let queryable = &self.inner.shared.queryable;
+        let slots = if stale {
+            queryable.slots_with_standbys(store)
+        } else {
+            queryable.slots(store)
+        };
+        slots
             .into_iter()
             .find(|(id, _)| *id == task)
             .map(|(_, slot)| slot)
@@ -411,30 +420,68 @@ impl QueryRouter {
 
     /// Who runs the task of `key` in `store`.
     fn owner(&self, store: &str, key: &[u8]) -> Result<(TaskId, Instance), StreamsError> {
-        let view = self.view()?;
-        let layout = self.inner.layout_or_unavailable()?;
-        let task = layout.task_for_key(store, key)?;
-        Ok((task, key_metadata(&view, task)?.active))
+        self.key_metadata(store, key).map(|m| (m.task, m.active))
     }
 
+    fn key_metadata(
+        &self,
+        store: &str,
+        key: &[u8],
+    ) -> Result<crate::runtime::KeyQueryMetadata, StreamsError> {
+        let view = self.view()?;
+        let layout = self.inner.layout_or_unavailable()?;
+        key_metadata(&view, layout.task_for_key(store, key)?)
+    }
+
+    /// Reads `key` at its active instance; with `allow_stale`, at a standby when the
+    /// active one cannot answer now.
     async fn get_bytes(
         &self,
         store: &str,
         key: &[u8],
         deadline: Instant,
     ) -> Attempt<Option<Vec<u8>>> {
-        let (task, owner) = self.owner(store, key)?;
-        if self.is_local(&owner) {
-            let value =
-                byte_reads::get(&*self.local_slot(store, task)?, key).map_err(read_error)?;
-            return Ok((value, vec![owner]));
+        let metadata = self.key_metadata(store, key)?;
+        let active = self
+            .get_at(store, key, metadata.task, &metadata.active, false, deadline)
+            .await;
+        match active {
+            Err(e) if e.is_retryable() && self.options.allow_stale => {
+                for standby in &metadata.standbys {
+                    let stale = self
+                        .get_at(store, key, metadata.task, standby, true, deadline)
+                        .await;
+                    if stale.is_ok() {
+                        return stale;
+                    }
+                }
+                Err(e)
+            }
+            other => other,
         }
-        let host = Self::host_of(&owner)?;
+    }
+
+    /// Reads `key` of `task` at `instance` (a standby copy too with `stale`).
+    async fn get_at(
+        &self,
+        store: &str,
+        key: &[u8],
+        task: TaskId,
+        instance: &Instance,
+        stale: bool,
+        deadline: Instant,
+    ) -> Attempt<Option<Vec<u8>>> {
+        if self.is_local(instance) {
+            let slot = self.local_slot(store, task, stale)?;
+            let value = byte_reads::get(&slot, key).map_err(read_error)?;
+            return Ok((value, vec![instance.clone()]));
+        }
+        let host = Self::host_of(instance)?;
         let request = KeyRequest {
             store: store.to_string(),
             key: key.to_vec(),
             partition: task.partition,
-            allow_stale: false,
+            allow_stale: stale,
         };
         let reply = self
             .client(host)?
@@ -442,7 +489,7 @@ impl QueryRouter {
             .await
             .map_err(|s| remote_error(&host.to_string(), s))?
             .into_inner();
-        Ok((reply.value, vec![owner]))
+        Ok((reply.value, vec![instance.clone()]))
     }
 
     async fn sessions_bytes(
@@ -453,8 +500,8 @@ impl QueryRouter {
     ) -> Attempt<Vec<byte_reads::SessionBytes>> {
         let (task, owner) = self.owner(store, key)?;
         if self.is_local(&owner) {
-            let entries =
-                byte_reads::sessions(&*self.local_slot(store, task)?, key).map_err(read_error)?;
+            let entries = byte_reads::sessions(&*self.local_slot(store, task, false)?, key)
+                .map_err(read_error)?;
             return Ok((entries, vec![owner]));
         }
         let host = Self::host_of(&owner)?;
@@ -487,7 +534,7 @@ impl QueryRouter {
         let view = self.view()?;
         let owner = key_metadata(&view, task)?.active;
         if self.is_local(&owner) {
-            let slot = self.local_slot(&request.store, task)?;
+            let slot = self.local_slot(&request.store, task, false)?;
             let entries = byte_reads::windows(
                 &slot,
                 request.key.as_deref(),

@@ -68,8 +68,9 @@ impl QueryService {
         Ok(self.shared.queryable.slots(store))
     }
 
-    /// The slot of `store` for `partition`, which must run here.
-    fn slot_of(&self, store: &str, partition: i32) -> Result<Slots, Status> {
+    /// The slot of `store` for `partition`, which must run here (or, with `allow_stale`,
+    /// have a standby here).
+    fn slot_of(&self, store: &str, partition: i32, allow_stale: bool) -> Result<Slots, Status> {
         let subtopology = self.layout.subtopology_of(store).map_err(|_| {
             Status::not_found(format!("the application has no store named {store:?}"))
         })?;
@@ -79,10 +80,13 @@ impl QueryService {
                 "store {store} has partitions 0..{partitions}, not {partition}"
             )));
         }
-        let found: Slots = self
-            .shared
-            .queryable
-            .slots(store)
+        let queryable = &self.shared.queryable;
+        let candidates = if allow_stale {
+            queryable.slots_with_standbys(store)
+        } else {
+            queryable.slots(store)
+        };
+        let found: Slots = candidates
             .into_iter()
             .filter(|(task, _)| task.partition == partition)
             .collect();
@@ -108,7 +112,7 @@ impl StoreQuery for QueryService {
     async fn get(&self, request: Request<KeyRequest>) -> Result<Response<ValueReply>, Status> {
         let request = request.into_inner();
         nonempty_key(&request.key)?;
-        let slots = self.slot_of(&request.store, request.partition)?;
+        let slots = self.slot_of(&request.store, request.partition, request.allow_stale)?;
         let value = byte_reads::get(&slots[0].1, &request.key)?;
         Ok(Response::new(ValueReply {
             answerer: Some(self.answerer(&slots)),
@@ -146,7 +150,7 @@ impl StoreQuery for QueryService {
         let slots = match &request.key {
             Some(key) => {
                 nonempty_key(key)?;
-                self.slot_of(&request.store, request.partition)?
+                self.slot_of(&request.store, request.partition, request.allow_stale)?
             }
             None => self.slots(&request.store)?,
         };
@@ -181,7 +185,7 @@ impl StoreQuery for QueryService {
     ) -> Result<Response<SessionsReply>, Status> {
         let request = request.into_inner();
         nonempty_key(&request.key)?;
-        let slots = self.slot_of(&request.store, request.partition)?;
+        let slots = self.slot_of(&request.store, request.partition, request.allow_stale)?;
         let entries = byte_reads::sessions(&slots[0].1, &request.key)?
             .into_iter()
             .map(|(key, start, end, value)| SessionEntry {

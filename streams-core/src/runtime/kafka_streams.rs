@@ -20,6 +20,7 @@ use super::local_queries::{
 use super::metadata::membership::ClusterView;
 use super::metadata::membership_topic::Membership;
 use super::metadata::{self, KeyQueryMetadata, StreamsMetadata, TaskLayout};
+use super::standby::{StandbyLag, StandbyManager, StandbyStatus};
 use crate::processor::TaskId;
 use crate::serde::Serde;
 use crate::state::queryable::QueryableStores;
@@ -201,6 +202,8 @@ pub(crate) struct Inner {
     pub layout: OnceLock<TaskLayout>,
     /// This instance's process id.
     pub process_id: String,
+    /// What the standby thread reports.
+    standby_status: Arc<StandbyStatus>,
     /// The gRPC query service, while running.
     #[cfg(feature = "grpc")]
     query_server: Mutex<Option<crate::query::server::QueryServer>>,
@@ -253,6 +256,7 @@ impl KafkaStreams {
                 client_id,
                 layout: OnceLock::new(),
                 process_id,
+                standby_status: Arc::new(StandbyStatus::default()),
                 #[cfg(feature = "grpc")]
                 query_server: Mutex::new(None),
             }),
@@ -326,6 +330,12 @@ impl KafkaStreams {
     /// topology has no such store, [`StreamsError::StoreNotAvailable`] (retryable) if no
     /// task of it runs here now.
     fn local_slots(&self, name: &str) -> Result<Slots, StreamsError> {
+        self.local_slots_of(name, false)
+    }
+
+    /// Like `local_slots`; with `stale`, standby tasks of partitions not running here
+    /// are included.
+    fn local_slots_of(&self, name: &str, stale: bool) -> Result<Slots, StreamsError> {
         if !self.inner.topology.stores.contains_key(name) {
             return Err(StreamsError::InvalidState(format!(
                 "the topology has no store named {name}"
@@ -333,7 +343,12 @@ impl KafkaStreams {
         }
         // The stores' own locks, not the stream threads': a query never waits for a
         // thread's processing or commit, only for the store operation in progress.
-        let slots = self.inner.shared.queryable.slots(name);
+        let queryable = &self.inner.shared.queryable;
+        let slots = if stale {
+            queryable.slots_with_standbys(name)
+        } else {
+            queryable.slots(name)
+        };
         if slots.is_empty() {
             return Err(StreamsError::StoreNotAvailable {
                 store: name.to_string(),
@@ -354,6 +369,26 @@ impl KafkaStreams {
         name: &str,
     ) -> Result<ReadOnlyKeyValueStore<K, V>, StreamsError> {
         ReadOnlyKeyValueStore::new(self.local_slots(name)?)
+    }
+
+    /// A read-only view of key-value store `name` over this instance's running tasks
+    /// and its standby tasks: the explicit opt-in to stale reads. Standbys lag their
+    /// active task (see [`standby_lags`](Self::standby_lags)); a key's value may be
+    /// older than the active instance's.
+    pub fn stale_key_value_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<ReadOnlyKeyValueStore<K, V>, StreamsError> {
+        ReadOnlyKeyValueStore::new(self.local_slots_of(name, true)?)
+    }
+
+    /// A read-only view of window store `name` over running and standby tasks, as
+    /// [`stale_key_value_store`](Self::stale_key_value_store).
+    pub fn stale_window_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<ReadOnlyWindowStore<K, V>, StreamsError> {
+        ReadOnlyWindowStore::new(self.local_slots_of(name, true)?)
     }
 
     /// A read-only view of window store `name`, as [`key_value_store`](Self::key_value_store).
@@ -410,6 +445,12 @@ impl KafkaStreams {
             Some(store) => store.fetch_time_range(key, from, to),
             None => Ok(Vec::new()),
         }
+    }
+
+    /// How far each standby store of this instance is behind its changelog (empty
+    /// without standbys); also the `streams_standby_lag` gauge.
+    pub fn standby_lags(&self) -> Vec<StandbyLag> {
+        self.inner.standby_status.lags()
     }
 
     /// What every instance of the application hosts, as of the latest complete group
@@ -557,6 +598,18 @@ impl KafkaStreams {
                     shared.shutdown.load(Ordering::Acquire) && shared.live_threads() == 0
                 })?;
             locked(&self.inner.handles).push(handle);
+        }
+        if self.inner.config.num_standby_replicas > 0 {
+            let manager = StandbyManager::new(
+                &self.inner.config,
+                &self.inner.client_id,
+                self.inner.topology.clone(),
+                self.inner.layout_or_unavailable()?.clone(),
+                self.inner.shared.clone(),
+                &self.inner.process_id,
+                self.inner.standby_status.clone(),
+            )?;
+            locked(&self.inner.handles).push(manager.start()?);
         }
         if !self.inner.globals.topics().is_empty() {
             Inner::start_global_thread(&self.inner)?;

@@ -11,6 +11,7 @@
 //! | `streams_process_latency_seconds` | histogram | `thread` | time to process one poll's worth of records, per record |
 //! | `streams_commit_latency_seconds` | histogram | `thread` | flush + offset commit time |
 //! | `streams_consumer_lag` | gauge | `topic`, `partition` | records behind the partition's end |
+//! | `streams_standby_lag` | gauge | `task`, `store` | changelog records a standby store has not applied yet |
 //!
 //! Rates (records in/out per second) are derived from the counters by the metrics backend.
 
@@ -65,4 +66,9 @@ pub(crate) fn record_dropped_null_key(task: &TaskId, node: &str) {
 pub(crate) fn record_dropped_late(task: &TaskId, node: &str) {
     metrics::counter!("streams_dropped_records_total", "task" => task.to_string(), "node" => node.to_string(), "reason" => "late")
         .increment(1);
+}
+
+pub(crate) fn record_standby_lag(task: &TaskId, store: &str, lag: i64) {
+    metrics::gauge!("streams_standby_lag", "task" => task.to_string(), "store" => store.to_string())
+        .set(lag as f64);
 }

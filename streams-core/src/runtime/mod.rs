@@ -26,9 +26,11 @@ mod partition_group;
 pub mod partitioner;
 mod purge;
 mod restore;
+mod standby;
 mod stream_thread;
 pub(crate) mod task;
 pub(crate) mod task_manager;
+mod task_state;
 pub(crate) mod topic_router;
 
 pub use config::{ProcessingGuarantee, StreamsConfig, DEFAULT_STORE_CACHE_MAX_BYTES};
@@ -39,6 +41,7 @@ pub use error_handling::{
 pub use kafka_streams::{KafkaStreams, State, StateListener, TaskStatus, UncaughtErrorPolicy};
 pub use local_queries::{ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore};
 pub use metadata::{HostInfo, Instance, KeyQueryMetadata, StreamsMetadata};
+pub use standby::StandbyLag;
 
 /// Partition counts of internal topics given known counts of the other topics.
 pub(crate) fn internal_topics_for_driver(

@@ -11,39 +11,77 @@ use crate::processor::TaskId;
 
 /// The stores of the tasks of one instance that can be queried: tasks appear once their
 /// stores are restored and disappear before they close.
+///
+/// Standby copies are listed apart: only queries that accept stale answers read them.
 #[derive(Default)]
 pub(crate) struct QueryableStores {
-    by_store: RwLock<HashMap<String, BTreeMap<TaskId, Arc<StoreSlot>>>>,
+    by_store: RwLock<Published>,
+    standby: RwLock<Published>,
+}
+
+type Published = HashMap<String, BTreeMap<TaskId, Arc<StoreSlot>>>;
+
+fn publish(map: &RwLock<Published>, task: TaskId, stores: &TaskStores) {
+    let mut by_store = map.write().unwrap_or_else(|e| e.into_inner());
+    for (name, slot) in stores.shared_slots() {
+        by_store
+            .entry(name.to_string())
+            .or_default()
+            .insert(task, slot);
+    }
+}
+
+fn withdraw(map: &RwLock<Published>, task: TaskId) {
+    let mut by_store = map.write().unwrap_or_else(|e| e.into_inner());
+    for tasks in by_store.values_mut() {
+        tasks.remove(&task);
+    }
+    by_store.retain(|_, tasks| !tasks.is_empty());
+}
+
+fn slots(map: &RwLock<Published>, name: &str) -> Vec<(TaskId, Arc<StoreSlot>)> {
+    map.read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(name)
+        .map(|tasks| tasks.iter().map(|(id, slot)| (*id, slot.clone())).collect())
+        .unwrap_or_default()
 }
 
 impl QueryableStores {
     /// Makes the stores of running task `task` queryable.
     pub fn publish(&self, task: TaskId, stores: &TaskStores) {
-        let mut by_store = self.by_store.write().unwrap_or_else(|e| e.into_inner());
-        for (name, slot) in stores.shared_slots() {
-            by_store
-                .entry(name.to_string())
-                .or_default()
-                .insert(task, slot);
-        }
+        publish(&self.by_store, task, stores);
     }
 
     /// Makes the stores of `task` unreachable (before they close).
     pub fn withdraw(&self, task: TaskId) {
-        let mut by_store = self.by_store.write().unwrap_or_else(|e| e.into_inner());
-        for tasks in by_store.values_mut() {
-            tasks.remove(&task);
-        }
-        by_store.retain(|_, tasks| !tasks.is_empty());
+        withdraw(&self.by_store, task);
     }
 
     /// The queryable slots of store `name`, by task.
     pub fn slots(&self, name: &str) -> Vec<(TaskId, Arc<StoreSlot>)> {
-        self.by_store
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .map(|tasks| tasks.iter().map(|(id, slot)| (*id, slot.clone())).collect())
-            .unwrap_or_default()
+        slots(&self.by_store, name)
+    }
+
+    /// Makes the stores of standby task `task` readable by stale queries.
+    pub fn publish_standby(&self, task: TaskId, stores: &TaskStores) {
+        publish(&self.standby, task, stores);
+    }
+
+    /// Makes the standby stores of `task` unreachable (before they close).
+    pub fn withdraw_standby(&self, task: TaskId) {
+        withdraw(&self.standby, task);
+    }
+
+    /// The slots of store `name` in running tasks, then in standby tasks of other
+    /// partitions (stale reads).
+    pub fn slots_with_standbys(&self, name: &str) -> Vec<(TaskId, Arc<StoreSlot>)> {
+        let mut found = self.slots(name);
+        for (task, slot) in slots(&self.standby, name) {
+            if !found.iter().any(|(t, _)| *t == task) {
+                found.push((task, slot));
+            }
+        }
+        found
     }
 }

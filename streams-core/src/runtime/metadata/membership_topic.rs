@@ -80,8 +80,9 @@ pub(crate) struct Membership {
     process_id: String,
     endpoint: Option<String>,
     table: RwLock<MembershipTable>,
-    /// The generation each live stream thread of this instance joined last.
-    local_generations: Mutex<BTreeMap<usize, i32>>,
+    /// The generation each live stream thread of this instance joined last, and the
+    /// tasks it was assigned then.
+    local_generations: Mutex<BTreeMap<usize, (i32, Vec<TaskId>)>>,
     /// Records to send, by key (`None`: a tombstone).
     outbox: Mutex<Vec<(String, Option<MemberRecord>)>>,
     /// Whether the topic was read up to its end once since start.
@@ -104,7 +105,18 @@ impl Membership {
 
     /// The newest group generation a stream thread of this instance joined.
     pub fn local_generation(&self) -> Option<i32> {
-        lock(&self.local_generations).values().copied().max()
+        lock(&self.local_generations)
+            .values()
+            .map(|(generation, _)| *generation)
+            .max()
+    }
+
+    /// The tasks this instance's stream threads were assigned last.
+    pub fn local_tasks(&self) -> std::collections::BTreeSet<TaskId> {
+        lock(&self.local_generations)
+            .values()
+            .flat_map(|(_, tasks)| tasks.iter().copied())
+            .collect()
     }
 
     /// Announces that stream thread `thread` was assigned `tasks` in the generation of
@@ -124,7 +136,7 @@ impl Membership {
             ?tasks,
             "announcing the assignment"
         );
-        lock(&self.local_generations).insert(thread, identity.generation);
+        lock(&self.local_generations).insert(thread, (identity.generation, tasks.to_vec()));
         let key = MemberRecord::key(&self.process_id, thread);
         write(&self.table).apply(&key, Some(record.clone()));
         lock(&self.outbox).push((key, Some(record)));

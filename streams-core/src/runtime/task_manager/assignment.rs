@@ -7,15 +7,15 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
-use streams_state::{OffsetCheckpoint, StoreError, TopicPartition};
+use streams_state::{OffsetCheckpoint, StoreError};
 
 use super::{now_ms, TaskManager};
 use crate::processor::TaskId;
 use crate::runtime::restore::RestoreRequest;
 use crate::runtime::task::StreamTask;
+use crate::runtime::task_state::{StateLocation, TaskState};
 use crate::runtime::StreamsError;
-use crate::state::changelog_topic;
-use crate::state::task_stores::{StoreLocation, TaskStores};
+use crate::state::task_stores::TaskStores;
 use crate::topology::node::{OffsetReset, RawRecord};
 
 /// How long committed offsets may take to read on assignment.
@@ -56,55 +56,27 @@ impl TaskManager {
                 Vec::new(),
             ));
         }
-        let store_error = |e: StoreError| {
-            StreamsError::state(format!("opening the state stores of task {id}"), e)
+        let location = StateLocation {
+            state_dir: &self.state_dir,
+            rocksdb: &self.rocksdb,
+            application_id: &self.application_id,
+            cache: &self.cache,
         };
-        let task_name = id.to_string();
-        let mut checkpointed = BTreeMap::new();
-        let persistent = definitions.iter().any(|d| d.persistent);
-        if persistent {
-            let lock = self.state_dir.lock(&task_name).map_err(store_error)?;
-            checkpointed = OffsetCheckpoint::in_dir(lock.dir())
-                .read()
-                .unwrap_or_else(|e| {
-                    tracing::warn!(task = %id, "ignoring the checkpoint: {e}");
-                    BTreeMap::new()
-                });
-            let untrusted = definitions
-                .iter()
-                .filter(|d| d.persistent && d.logging)
-                .any(|d| {
-                    let tp = TopicPartition::new(
-                        changelog_topic(&self.application_id, &d.name),
-                        id.partition,
-                    );
-                    !checkpointed.contains_key(&tp)
-                });
-            if untrusted {
-                self.state_dir.wipe(&task_name).map_err(store_error)?;
-                checkpointed.clear();
-            }
+        let TaskState {
+            lock,
+            stores,
+            checkpointed,
+        } = location.open(id, &definitions)?;
+        let stores = stores.with_globals(self.globals.clone());
+        if let Some(lock) = lock {
             if self.collector.is_transactional() {
                 // Until this task closes cleanly, its stores may hold uncommitted writes.
-                OffsetCheckpoint::in_dir(lock.dir())
-                    .delete()
-                    .map_err(store_error)?;
+                OffsetCheckpoint::in_dir(lock.dir()).delete().map_err(|e| {
+                    StreamsError::state(format!("opening the state stores of task {id}"), e)
+                })?;
             }
             self.locks.insert(id, lock);
         }
-        let location = self.locks.get(&id).map(|lock| StoreLocation {
-            task_dir: lock.dir(),
-            rocksdb: &self.rocksdb,
-        });
-        let stores = TaskStores::open(
-            &definitions,
-            &self.application_id,
-            id.partition,
-            location,
-            &self.cache,
-        )
-        .map_err(store_error)?
-        .with_globals(self.globals.clone());
         let requests = stores
             .changelog_partitions()
             .into_iter()
