@@ -1,6 +1,6 @@
 //! Plumbing shared by the example applications that the fault tests run as separate
 //! processes (`counting_app`, `join_app`): settings from the environment, a line
-//! protocol on stdout (`RUNNING`, `STATE ...`, `RESTORE-START`/`RESTORE-END`,
+//! protocol on stdout (`RUNNING`, `STATE ...`, `STANDBY [...]`, `RESTORE-START`/`RESTORE-END`,
 //! `CLOSED`), and a graceful close on SIGTERM, Ctrl-C or, when
 //! `EXIT_WHEN_STDIN_CLOSES=1`, end of stdin (the parent process is gone).
 
@@ -147,6 +147,7 @@ pub fn run(topology: Topology, config: StreamsConfig) -> Result<()> {
     let started = Instant::now();
     let mut last = (streams.state(), task_names(&streams));
     let mut announced = false;
+    let mut standbys = String::new();
     println!("STATE {:?} tasks={:?}", last.0, last.1);
     let stop = loop {
         // Never disconnected (`stop_tx` lives until the end of `main`): only timeouts.
@@ -158,6 +159,11 @@ pub fn run(topology: Topology, config: StreamsConfig) -> Result<()> {
         if now != last {
             println!("STATE {state:?} tasks={:?}", now.1);
             last = now;
+        }
+        let lags = standby_lags(&streams);
+        if lags != standbys {
+            println!("STANDBY {lags}");
+            standbys = lags;
         }
         if state == State::Running && !announced {
             announced = true;
@@ -185,6 +191,16 @@ pub fn run(topology: Topology, config: StreamsConfig) -> Result<()> {
         bail!("a stream thread failed: {error}");
     }
     Ok(())
+}
+
+/// The standby tasks with their lag, as `[0_1:lag=0, ...]`.
+fn standby_lags(streams: &KafkaStreams) -> String {
+    let lags: Vec<String> = streams
+        .standby_lags()
+        .iter()
+        .map(|l| format!("{}:{}:lag={}:end={}", l.task, l.store, l.lag, l.end))
+        .collect();
+    format!("{lags:?}")
 }
 
 fn task_names(streams: &KafkaStreams) -> Vec<String> {

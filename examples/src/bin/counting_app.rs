@@ -22,7 +22,8 @@
 //!
 //! On stdout it prints, one per line: `RUNNING` once the application first reaches
 //! state Running; `STATE <state> tasks=[..]` whenever its state or its tasks (with
-//! their status, `Restoring` or `Running`) change;
+//! their status, `Restoring` or `Running`) change; `STANDBY [<task>:<store>:lag=<n>:end=<offset>, ..]`
+//! whenever its standby tasks or their lag change;
 //! `RESTORE-START`/`RESTORE-END` lines while stores are restored from their changelog;
 //! `CLOSED` after a graceful close. It runs until SIGTERM or Ctrl-C (and, when
 //! `EXIT_WHEN_STDIN_CLOSES=1`, until its stdin closes), then closes gracefully.
