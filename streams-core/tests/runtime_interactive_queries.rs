@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
+use streams_core::dsl::{SessionWindows, TimeWindows};
 use streams_core::runtime::{KafkaStreams, State, StreamsConfig, StreamsError};
 use streams_core::serde::StringSerde;
 use streams_core::{Consumed, Grouped, Materialized, StreamsBuilder};
@@ -343,6 +344,133 @@ fn a_rolling_restart_never_yields_a_wrong_answer() {
             "the router's retries answer most queries that first met a rebalance"
         );
         for streams in instances.into_iter().flatten() {
+            assert!(streams.close(Duration::from_secs(30)));
+        }
+    });
+}
+
+/// Window and session stores answer through the router too: each key's windows and
+/// sessions from its owner, and the windows of every key merged over the instances.
+#[test]
+fn window_and_session_stores_answer_through_any_instance() {
+    within(Duration::from_secs(180), || {
+        const WINDOW_KEYS: usize = 1_000;
+        let app = format!("iq-win-{}", std::process::id());
+        let input = TestTopic::new("iq-win-input", PARTITIONS);
+        let records: Vec<(String, String)> = (0..WINDOW_KEYS)
+            .flat_map(|i| (0..expected_count(i)).map(move |_| (key(i), "x".to_string())))
+            .collect();
+        produce_keyed(
+            input.name(),
+            records.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())),
+        );
+
+        let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        let instances: Vec<KafkaStreams> = dirs
+            .iter()
+            .map(|dir| {
+                let builder = StreamsBuilder::new();
+                let grouped = builder
+                    .stream(input.name(), Consumed::with(StringSerde, StringSerde))
+                    .group_by_key(Grouped::with(StringSerde, StringSerde));
+                let hour = Duration::from_secs(3600);
+                grouped
+                    .windowed_by(TimeWindows::of_size_with_no_grace(hour))
+                    .count(Materialized::as_store("hourly").with_retention(2 * hour));
+                grouped
+                    .windowed_by_session(SessionWindows::with_inactivity_gap_and_no_grace(hour))
+                    .count(Materialized::as_store("sessions"));
+                let config = StreamsConfig::new(&app, bootstrap())
+                    .with_application_server(format!("127.0.0.1:{}", free_port()))
+                    .with_commit_interval(Duration::from_millis(200))
+                    .with_state_dir(dir.path());
+                let streams = KafkaStreams::new(builder.build().unwrap(), config).unwrap();
+                streams.start().unwrap();
+                streams
+            })
+            .collect();
+        for streams in &instances {
+            assert!(streams.wait_for_state(State::Running, Duration::from_secs(60)));
+        }
+        let rt = runtime();
+        let (from, to) = (0, i64::MAX / 2);
+        let wanted: i64 = (0..WINDOW_KEYS).map(expected_count).sum();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let all = rt.block_on(
+                instances[0]
+                    .router()
+                    .fetch_all_windows::<String, i64>("hourly", from, to),
+            );
+            let total: i64 = all
+                .as_ref()
+                .map(|a| a.value.iter().map(|(_, c)| c).sum())
+                .unwrap_or(0);
+            if total == wanted {
+                let keys: std::collections::BTreeSet<&String> = all
+                    .as_ref()
+                    .unwrap()
+                    .value
+                    .iter()
+                    .map(|(w, _)| &w.key)
+                    .collect();
+                assert_eq!(keys.len(), WINDOW_KEYS);
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "windowed counts incomplete: {total} of {wanted}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+
+        for (index, streams) in instances.iter().enumerate() {
+            let router = streams.router();
+            for i in 0..WINDOW_KEYS {
+                let windows = rt
+                    .block_on(router.fetch_windows::<String, i64>("hourly", &key(i), from, to))
+                    .unwrap_or_else(|e| panic!("windows of {} via {index}: {e}", key(i)));
+                let count: i64 = windows.value.iter().map(|(_, c)| c).sum();
+                assert_eq!(
+                    count,
+                    expected_count(i),
+                    "windows of {}: {:?}",
+                    key(i),
+                    windows.value
+                );
+                // Sessions reach the store as their records arrive: wait for the last.
+                let deadline = Instant::now() + Duration::from_secs(10);
+                loop {
+                    let sessions = rt
+                        .block_on(router.fetch_sessions::<String, i64>("sessions", &key(i)))
+                        .unwrap_or_else(|e| panic!("sessions of {} via {index}: {e}", key(i)));
+                    if let [(session, count)] = sessions.value.as_slice() {
+                        if *count == expected_count(i) {
+                            assert_eq!(session.key, key(i));
+                            assert!(session.window.start <= session.window.end);
+                            break;
+                        }
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "sessions of {}: {:?}",
+                        key(i),
+                        sessions.value
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+        // A key-value query on a window store is refused with a clear error.
+        let wrong_kind = rt.block_on(instances[0].router().get::<String, i64>("hourly", &key(1)));
+        assert!(
+            matches!(
+                wrong_kind,
+                Err(StreamsError::InvalidState(_)) | Err(StreamsError::Remote { .. })
+            ),
+            "{wrong_kind:?}"
+        );
+        for streams in &instances {
             assert!(streams.close(Duration::from_secs(30)));
         }
     });

@@ -258,3 +258,122 @@ impl QueryServer {
         self.runtime.shutdown_timeout(timeout);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use streams_state::CacheBudget;
+
+    use super::*;
+    use crate::serde::{I64Serde, Serde, StringSerde};
+    use crate::state::task_stores::TaskStores;
+    use crate::state::{KeyValueStore, StoreBuilder, Stores};
+
+    /// A service whose instance runs task 0_0 of store "counts" (2 partitions), holding
+    /// `apple = 3`.
+    fn service() -> QueryService {
+        let definition = Stores::key_value("counts", StringSerde, I64Serde)
+            .in_memory()
+            .into_definition()
+            .0;
+        let stores = TaskStores::open(
+            &[Arc::new(definition)],
+            "app",
+            0,
+            None,
+            &CacheBudget::new(0),
+        )
+        .unwrap();
+        KeyValueStore::<String, i64>::from_slot(stores.slot("counts").unwrap())
+            .unwrap()
+            .put(&"apple".to_string(), &3)
+            .unwrap();
+        let shared = Arc::new(ClientShared::new(None));
+        shared.queryable.publish(
+            TaskId {
+                subtopology: 0,
+                partition: 0,
+            },
+            &stores,
+        );
+        QueryService {
+            shared,
+            layout: TaskLayout {
+                tasks: BTreeMap::from([(0, 2)]),
+                store_subtopology: BTreeMap::from([("counts".to_string(), 0)]),
+            },
+            process_id: "p".into(),
+            endpoint: "127.0.0.1:1".into(),
+        }
+    }
+
+    fn key(store: &str, key: &[u8], partition: i32) -> Request<KeyRequest> {
+        Request::new(KeyRequest {
+            store: store.into(),
+            key: key.to_vec(),
+            partition,
+            allow_stale: false,
+        })
+    }
+
+    fn run<T>(future: impl std::future::Future<Output = T>) -> T {
+        futures::executor::block_on(future)
+    }
+
+    #[test]
+    fn a_key_of_a_local_partition_is_answered_in_store_bytes() {
+        let service = service();
+        let apple = StringSerde
+            .serialize("t", &"apple".to_string())
+            .unwrap()
+            .unwrap();
+        let reply = run(service.get(key("counts", &apple, 0)))
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply.value, Some(3i64.to_be_bytes().to_vec()));
+        let answerer = reply.answerer.unwrap();
+        assert_eq!(
+            (answerer.process_id.as_str(), answerer.partitions),
+            ("p", vec![0])
+        );
+        let reply = run(service.get(key("counts", b"pear", 0)))
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply.value, None);
+    }
+
+    #[test]
+    fn bad_requests_get_a_status_that_says_why() {
+        let service = service();
+        let code = |result: Result<Response<ValueReply>, Status>| {
+            let status = result.unwrap_err();
+            assert!(!status.message().is_empty());
+            status.code()
+        };
+        assert_eq!(
+            code(run(service.get(key("nope", b"k", 0)))),
+            tonic::Code::NotFound
+        );
+        assert_eq!(
+            code(run(service.get(key("counts", b"k", 7)))),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(
+            code(run(service.get(key("counts", b"", 0)))),
+            tonic::Code::InvalidArgument
+        );
+        // Partition 1 runs elsewhere (or is migrating): ask again after the rebalance.
+        assert_eq!(
+            code(run(service.get(key("counts", b"k", 1)))),
+            tonic::Code::Unavailable
+        );
+        let sessions = run(service.fetch_sessions(key("counts", b"k", 0))).unwrap_err();
+        assert_eq!(
+            sessions.code(),
+            tonic::Code::FailedPrecondition,
+            "{sessions}"
+        );
+        assert!(sessions.message().contains("a session store"), "{sessions}");
+    }
+}

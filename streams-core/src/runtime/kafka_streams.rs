@@ -120,7 +120,7 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ClientShared {
-    fn new(membership: Option<Arc<Membership>>) -> Self {
+    pub(crate) fn new(membership: Option<Arc<Membership>>) -> Self {
         ClientShared {
             state: Mutex::new(State::Created),
             changed: Condvar::new(),
