@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
-use streams_state::{CacheBudget, RocksDbConfig, StateDirectory, StoreError, TopicPartition};
+use streams_state::{
+    CacheBudget, ChangelogRecord, RocksDbConfig, StateDirectory, StoreError, TopicPartition,
+};
 
 use self::task::StandbyTask;
 use super::consumer_config::consumer_config;
@@ -289,8 +291,8 @@ impl StandbyManager {
 
     /// Applies one round of changelog records.
     fn poll(&mut self) -> Result<(), StreamsError> {
-        let mut batches: BTreeMap<TopicPartition, (Vec<(Vec<u8>, Option<Vec<u8>>)>, i64)> =
-            BTreeMap::new();
+        // Per changelog partition: the records of this round and the last offset.
+        let mut batches: BTreeMap<TopicPartition, (Vec<ChangelogRecord>, i64)> = BTreeMap::new();
         let mut timeout = Duration::from_millis(50);
         for _ in 0..BATCH {
             let Some(result) = self.consumer.poll(timeout) else {

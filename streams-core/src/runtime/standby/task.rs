@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use streams_state::{StoreError, TaskDirLock, TopicPartition};
+use streams_state::{ChangelogRecord, StoreError, TaskDirLock, TopicPartition};
 
 use crate::processor::TaskId;
 use crate::runtime::task_state::TaskState;
@@ -65,7 +65,7 @@ impl StandbyTask {
     pub fn apply(
         &mut self,
         tp: &TopicPartition,
-        records: &[(Vec<u8>, Option<Vec<u8>>)],
+        records: &[ChangelogRecord],
         last: i64,
     ) -> Result<(), StreamsError> {
         let Some(changelog) = self.changelogs.get_mut(tp) else {
