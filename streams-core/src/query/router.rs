@@ -21,6 +21,7 @@ use crate::runtime::kafka_streams::Inner;
 use crate::runtime::metadata::membership::ClusterView;
 use crate::runtime::metadata::{key_metadata, HostInfo, Instance};
 use crate::runtime::StreamsError;
+use crate::state::task_stores::StoreSlot;
 use crate::state::typed::StoreCodec;
 use crate::state::{changelog_topic, KvSerdes, Windowed};
 
@@ -281,22 +282,18 @@ impl QueryRouter {
         let definition = self.inner.topology.stores.get(store).ok_or_else(|| {
             StreamsError::InvalidState(format!("the topology has no store named {store}"))
         })?;
+        let topic = changelog_topic(&self.inner.config.application_id, store);
+        // The same type check (and message) as the stores' typed handles.
+        StoreCodec::<K, V>::for_definition(definition, &topic)
+            .map_err(|e| StreamsError::InvalidState(e.to_string()))?;
         let serdes = definition
             .serdes
             .clone()
             .downcast::<KvSerdes<K, V>>()
-            .map_err(|_| {
-                StreamsError::InvalidState(format!(
-                    "store {store} holds {}/{}, not {}/{}",
-                    definition.types.0,
-                    definition.types.1,
-                    std::any::type_name::<K>(),
-                    std::any::type_name::<V>()
-                ))
-            })?;
+            .expect("the codec checked the types");
         Ok(AnswerCodec {
             name: definition.name.clone(),
-            topic: changelog_topic(&self.inner.config.application_id, store),
+            topic,
             serdes,
         })
     }
@@ -402,10 +399,10 @@ impl QueryRouter {
         store: &str,
         task: TaskId,
         stale: bool,
-    ) -> Result<Arc<crate::state::task_stores::StoreSlot>, StreamsError> {
+    ) -> Result<Arc<StoreSlot>, StreamsError> {
         let queryable = &self.inner.shared.queryable;
         let slots = if stale {
-            queryable.slots_with_standbys(store)
+            queryable.slots_with_stale(store)
         } else {
             queryable.slots(store)
         };
@@ -461,6 +458,32 @@ impl QueryRouter {
         }
     }
 
+    /// Runs a query of one task at `instance`: `local` on this instance's slot of the
+    /// task (a standby one too with `stale`), otherwise `remote` with a client of it.
+    async fn at_instance<T, Fut>(
+        &self,
+        store: &str,
+        task: TaskId,
+        instance: &Instance,
+        stale: bool,
+        local: impl FnOnce(&StoreSlot) -> Result<T, ReadError>,
+        remote: impl FnOnce(StoreQueryClient<Channel>) -> Fut,
+    ) -> Attempt<T>
+    where
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        let answered_by = vec![instance.clone()];
+        if self.is_local(instance) {
+            let slot = self.local_slot(store, task, stale)?;
+            return Ok((local(&slot).map_err(read_error)?, answered_by));
+        }
+        let host = Self::host_of(instance)?;
+        let answer = remote(self.client(host)?)
+            .await
+            .map_err(|s| remote_error(&host.to_string(), s))?;
+        Ok((answer, answered_by))
+    }
+
     /// Reads `key` of `task` at `instance` (a standby copy too with `stale`).
     async fn get_at(
         &self,
@@ -471,25 +494,24 @@ impl QueryRouter {
         stale: bool,
         deadline: Instant,
     ) -> Attempt<Option<Vec<u8>>> {
-        if self.is_local(instance) {
-            let slot = self.local_slot(store, task, stale)?;
-            let value = byte_reads::get(&slot, key).map_err(read_error)?;
-            return Ok((value, vec![instance.clone()]));
-        }
-        let host = Self::host_of(instance)?;
         let request = KeyRequest {
             store: store.to_string(),
             key: key.to_vec(),
             partition: task.partition,
             allow_stale: stale,
         };
-        let reply = self
-            .client(host)?
-            .get(Self::request(request, deadline))
-            .await
-            .map_err(|s| remote_error(&host.to_string(), s))?
-            .into_inner();
-        Ok((reply.value, vec![instance.clone()]))
+        self.at_instance(
+            store,
+            task,
+            instance,
+            stale,
+            |slot| byte_reads::get(slot, key),
+            |mut client| async move {
+                let reply = client.get(Self::request(request, deadline)).await?;
+                Ok(reply.into_inner().value)
+            },
+        )
+        .await
     }
 
     async fn sessions_bytes(
@@ -499,30 +521,31 @@ impl QueryRouter {
         deadline: Instant,
     ) -> Attempt<Vec<byte_reads::SessionBytes>> {
         let (task, owner) = self.owner(store, key)?;
-        if self.is_local(&owner) {
-            let entries = byte_reads::sessions(&*self.local_slot(store, task, false)?, key)
-                .map_err(read_error)?;
-            return Ok((entries, vec![owner]));
-        }
-        let host = Self::host_of(&owner)?;
         let request = KeyRequest {
             store: store.to_string(),
             key: key.to_vec(),
             partition: task.partition,
             allow_stale: false,
         };
-        let reply = self
-            .client(host)?
-            .fetch_sessions(Self::request(request, deadline))
-            .await
-            .map_err(|s| remote_error(&host.to_string(), s))?
-            .into_inner();
-        let entries = reply
-            .entries
-            .into_iter()
-            .map(|e| (e.key, e.start, e.end, e.value))
-            .collect();
-        Ok((entries, vec![owner]))
+        self.at_instance(
+            store,
+            task,
+            &owner,
+            false,
+            |slot| byte_reads::sessions(slot, key),
+            |mut client| async move {
+                let reply = client
+                    .fetch_sessions(Self::request(request, deadline))
+                    .await?;
+                Ok(reply
+                    .into_inner()
+                    .entries
+                    .into_iter()
+                    .map(|e| (e.key, e.start, e.end, e.value))
+                    .collect())
+            },
+        )
+        .await
     }
 
     async fn windows_at(
@@ -531,33 +554,28 @@ impl QueryRouter {
         request: WindowRequest,
         deadline: Instant,
     ) -> Attempt<Vec<byte_reads::WindowBytes>> {
-        let view = self.view()?;
-        let owner = key_metadata(&view, task)?.active;
-        if self.is_local(&owner) {
-            let slot = self.local_slot(&request.store, task, false)?;
-            let entries = byte_reads::windows(
-                &slot,
-                request.key.as_deref(),
-                (None, None),
-                request.time_from,
-                request.time_to,
-            )
-            .map_err(read_error)?;
-            return Ok((entries, vec![owner]));
-        }
-        let host = Self::host_of(&owner)?;
-        let reply = self
-            .client(host)?
-            .fetch_windows(Self::request(request, deadline))
-            .await
-            .map_err(|s| remote_error(&host.to_string(), s))?
-            .into_inner();
-        let entries = reply
-            .entries
-            .into_iter()
-            .map(|e| (e.key, e.window_start, e.value))
-            .collect();
-        Ok((entries, vec![owner]))
+        let owner = key_metadata(&self.view()?, task)?.active;
+        let store = request.store.clone();
+        let (key, from, to) = (request.key.clone(), request.time_from, request.time_to);
+        self.at_instance(
+            &store,
+            task,
+            &owner,
+            false,
+            |slot| byte_reads::windows(slot, key.as_deref(), (None, None), from, to),
+            |mut client| async move {
+                let reply = client
+                    .fetch_windows(Self::request(request, deadline))
+                    .await?;
+                Ok(reply
+                    .into_inner()
+                    .entries
+                    .into_iter()
+                    .map(|e| (e.key, e.window_start, e.value))
+                    .collect())
+            },
+        )
+        .await
     }
 
     async fn range_request<K: 'static, V: 'static>(
@@ -645,7 +663,7 @@ impl QueryRouter {
     fn local_fan_out<T>(
         &self,
         store: &str,
-        read: impl Fn(&crate::state::task_stores::StoreSlot) -> Result<Vec<T>, ReadError>,
+        read: impl Fn(&StoreSlot) -> Result<Vec<T>, ReadError>,
     ) -> Result<(Vec<T>, Vec<i32>), StreamsError> {
         let mut entries = Vec::new();
         let mut partitions = Vec::new();

@@ -82,7 +82,7 @@ impl QueryService {
         }
         let queryable = &self.shared.queryable;
         let candidates = if allow_stale {
-            queryable.slots_with_standbys(store)
+            queryable.slots_with_stale(store)
         } else {
             queryable.slots(store)
         };

@@ -22,8 +22,12 @@ use crate::processor::ProcessError;
 /// How long a send may wait for room in the producer's queue.
 const QUEUE_FULL_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// How long transactional calls may take.
+/// How long initializing transactions may take.
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one call of a transaction (sending offsets, committing, aborting) may take.
+/// The broker aborts a transaction open longer than `transaction.timeout.ms` (10 s)
+/// anyway, so waiting longer gains nothing.
+const TRANSACTION_CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Why a transaction could not be committed.
 #[derive(Debug, Clone)]
@@ -38,8 +42,22 @@ impl TransactionFailure {
     fn classify(error: &KafkaError) -> Self {
         match error {
             KafkaError::Transaction(e) if e.is_fatal() => TransactionFailure::Fatal(e.to_string()),
+            // A coordinator that does not answer in time is not waited for again: after
+            // a broker restart librdkafka may keep the request queued for good, so the
+            // producer is replaced (its successor fences it and aborts its transaction).
+            other if is_timeout(other) => TransactionFailure::Fatal(format!(
+                "the transaction coordinator did not answer within {TRANSACTION_CALL_TIMEOUT:?}: {other}"
+            )),
             other => TransactionFailure::Abortable(other.to_string()),
         }
+    }
+}
+
+/// Whether a transactional call failed because it timed out.
+fn is_timeout(error: &KafkaError) -> bool {
+    match error {
+        KafkaError::Transaction(e) => e.code() == RDKafkaErrorCode::OperationTimedOut,
+        other => other.rdkafka_error_code() == Some(RDKafkaErrorCode::OperationTimedOut),
     }
 }
 
@@ -48,6 +66,7 @@ fn retry(mut call: impl FnMut() -> Result<(), KafkaError>) -> Result<(), KafkaEr
     let mut attempts = 0;
     loop {
         match call() {
+            Err(error @ KafkaError::Transaction(_)) if is_timeout(&error) => return Err(error),
             Err(KafkaError::Transaction(e)) if e.is_retriable() && attempts < 5 => {
                 attempts += 1;
                 std::thread::sleep(Duration::from_millis(100 * attempts));
@@ -152,7 +171,10 @@ impl KafkaCollector {
         if transactional_id.is_some() {
             producer
                 .init_transactions(TRANSACTION_TIMEOUT)
-                .map_err(|e| StreamsError::kafka("initializing transactions", e))?;
+                // The cluster may be restarting: the thread retries with a fresh producer.
+                .map_err(|e| {
+                    StreamsError::TransactionFatal(format!("initializing transactions: {e}"))
+                })?;
         }
         Ok(KafkaCollector {
             transactional: transactional_id.is_some(),
@@ -237,11 +259,11 @@ impl KafkaCollector {
         if offsets.count() > 0 {
             retry(|| {
                 self.producer
-                    .send_offsets_to_transaction(offsets, group, TRANSACTION_TIMEOUT)
+                    .send_offsets_to_transaction(offsets, group, TRANSACTION_CALL_TIMEOUT)
             })
             .map_err(classify)?;
         }
-        retry(|| self.producer.commit_transaction(TRANSACTION_TIMEOUT)).map_err(classify)?;
+        retry(|| self.producer.commit_transaction(TRANSACTION_CALL_TIMEOUT)).map_err(classify)?;
         self.in_transaction.set(false);
         let sent = self.sent.replace(0);
         if sent > 0 {
@@ -263,7 +285,7 @@ impl KafkaCollector {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        retry(|| self.producer.abort_transaction(TRANSACTION_TIMEOUT))
+        retry(|| self.producer.abort_transaction(TRANSACTION_CALL_TIMEOUT))
             .map_err(|e| TransactionFailure::classify(&e))
     }
 

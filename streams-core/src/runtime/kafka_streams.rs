@@ -345,7 +345,7 @@ impl KafkaStreams {
         // thread's processing or commit, only for the store operation in progress.
         let queryable = &self.inner.shared.queryable;
         let slots = if stale {
-            queryable.slots_with_standbys(name)
+            queryable.slots_with_stale(name)
         } else {
             queryable.slots(name)
         };
@@ -371,10 +371,11 @@ impl KafkaStreams {
         ReadOnlyKeyValueStore::new(self.local_slots(name)?)
     }
 
-    /// A read-only view of key-value store `name` over this instance's running tasks
-    /// and its standby tasks: the explicit opt-in to stale reads. Standbys lag their
-    /// active task (see [`standby_lags`](Self::standby_lags)); a key's value may be
-    /// older than the active instance's.
+    /// A read-only view of key-value store `name` over this instance's running tasks,
+    /// its standby tasks and its tasks still restoring: the explicit opt-in to stale
+    /// reads. Standbys lag their active task (see [`standby_lags`](Self::standby_lags))
+    /// and restoring stores their changelog; a key's value may be older than the
+    /// active instance's.
     pub fn stale_key_value_store<K: 'static, V: 'static>(
         &self,
         name: &str,
@@ -382,7 +383,8 @@ impl KafkaStreams {
         ReadOnlyKeyValueStore::new(self.local_slots_of(name, true)?)
     }
 
-    /// A read-only view of window store `name` over running and standby tasks, as
+    /// A read-only view of window store `name` over running, standby and restoring
+    /// tasks, as
     /// [`stale_key_value_store`](Self::stale_key_value_store).
     pub fn stale_window_store<K: 'static, V: 'static>(
         &self,

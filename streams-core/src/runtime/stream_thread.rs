@@ -147,6 +147,8 @@ pub(crate) fn run(spec: ThreadSpec) -> Result<(), StreamsError> {
                     thread = spec.index,
                     "recreating the stream thread's clients: {reason}"
                 );
+                // Not in a tight loop while the cluster is unreachable.
+                std::thread::sleep(Duration::from_secs(1));
             }
             other => return other,
         }

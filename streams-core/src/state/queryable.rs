@@ -12,11 +12,12 @@ use crate::processor::TaskId;
 /// The stores of the tasks of one instance that can be queried: tasks appear once their
 /// stores are restored and disappear before they close.
 ///
-/// Standby copies are listed apart: only queries that accept stale answers read them.
+/// Standby copies and the stores of tasks still restoring are listed apart: only
+/// queries that accept stale answers read them.
 #[derive(Default)]
 pub(crate) struct QueryableStores {
     by_store: RwLock<Published>,
-    standby: RwLock<Published>,
+    stale: RwLock<Published>,
 }
 
 type Published = HashMap<String, BTreeMap<TaskId, Arc<StoreSlot>>>;
@@ -63,21 +64,23 @@ impl QueryableStores {
         slots(&self.by_store, name)
     }
 
-    /// Makes the stores of standby task `task` readable by stale queries.
-    pub fn publish_standby(&self, task: TaskId, stores: &TaskStores) {
-        publish(&self.standby, task, stores);
+    /// Makes the stores of `task` (a standby, or a task restoring) readable by stale
+    /// queries.
+    pub fn publish_stale(&self, task: TaskId, stores: &TaskStores) {
+        publish(&self.stale, task, stores);
     }
 
-    /// Makes the standby stores of `task` unreachable (before they close).
-    pub fn withdraw_standby(&self, task: TaskId) {
-        withdraw(&self.standby, task);
+    /// Takes the stale stores of `task` out of reach (before they close, or once the
+    /// task runs).
+    pub fn withdraw_stale(&self, task: TaskId) {
+        withdraw(&self.stale, task);
     }
 
-    /// The slots of store `name` in running tasks, then in standby tasks of other
-    /// partitions (stale reads).
-    pub fn slots_with_standbys(&self, name: &str) -> Vec<(TaskId, Arc<StoreSlot>)> {
+    /// The slots of store `name` in running tasks, then stale ones (standbys, tasks
+    /// restoring) of other partitions.
+    pub fn slots_with_stale(&self, name: &str) -> Vec<(TaskId, Arc<StoreSlot>)> {
         let mut found = self.slots(name);
-        for (task, slot) in slots(&self.standby, name) {
+        for (task, slot) in slots(&self.stale, name) {
             if !found.iter().any(|(t, _)| *t == task) {
                 found.push((task, slot));
             }

@@ -223,7 +223,7 @@ impl StandbyManager {
         let mut changed = !close.is_empty();
         for id in close {
             if let Some(task) = self.tasks.remove(&id) {
-                self.client.queryable.withdraw_standby(id);
+                self.client.queryable.withdraw_stale(id);
                 task.close();
             }
         }
@@ -234,7 +234,7 @@ impl StandbyManager {
             match self.open(id) {
                 Ok(task) => {
                     tracing::info!(task = %id, changelogs = ?task.changelogs.keys().collect::<Vec<_>>(), "standby opened");
-                    self.client.queryable.publish_standby(id, &task.stores);
+                    self.client.queryable.publish_stale(id, &task.stores);
                     self.tasks.insert(id, task);
                     changed = true;
                 }
@@ -368,7 +368,7 @@ impl StandbyManager {
 
     fn close_all(&mut self) {
         for (id, task) in std::mem::take(&mut self.tasks) {
-            self.client.queryable.withdraw_standby(id);
+            self.client.queryable.withdraw_stale(id);
             task.close();
         }
         self.status

@@ -214,8 +214,10 @@ impl TaskManager {
             stores,
         );
         if self.restorer.start(id, restore)? {
-            // Processors are initialized once their stores are complete.
+            // Processors are initialized once their stores are complete; until then
+            // only stale queries read them.
             task.set_restoring(true);
+            self.queryable.publish_stale(id, task.stores());
         } else {
             task.init(&self.collector, now)?;
             self.queryable.publish(id, task.stores());

@@ -22,6 +22,7 @@ impl TaskManager {
             if let Some(task) = self.tasks.get_mut(&id) {
                 task.set_restoring(false);
                 task.init(&self.collector, now)?;
+                self.queryable.withdraw_stale(id);
                 self.queryable.publish(id, task.stores());
             }
         }

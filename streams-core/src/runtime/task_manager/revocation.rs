@@ -69,6 +69,7 @@ impl TaskManager {
     fn withdraw_all(&self) {
         for id in self.tasks.keys() {
             self.queryable.withdraw(*id);
+            self.queryable.withdraw_stale(*id);
         }
     }
 
