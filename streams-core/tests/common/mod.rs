@@ -3,5 +3,4 @@
 //! Each test binary compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
-pub mod orders;
 pub mod restore;

@@ -18,114 +18,22 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::orders::*;
-use streams_core::dsl::{JoinWindows, SessionWindows};
-use streams_core::processor::{FixedKeyContext, FixedKeyProcessor, FixedKeyRecord, ProcessError};
-use streams_core::serde::{I64Serde, StringSerde};
-use streams_core::state::{Stores, Windowed};
+use common::*;
+use orders_platform::records::*;
+use orders_platform::serdes::PlatformSerdes;
+use orders_platform::topics::*;
+use orders_platform::validations_aggregator::{self};
+use streams_core::serde::StringSerde;
+use streams_core::state::Windowed;
 use streams_core::test_driver::{TestDriverConfig, TopologyTestDriver};
-use streams_core::{
-    Consumed, Grouped, Materialized, Produced, Repartitioned, StreamsBuilder, Topology,
-};
+use streams_core::Topology;
 
 use OrderValidationResult::{Error, Fail, Pass};
 use OrderValidationType::{FraudCheck, InventoryCheck, OrderDetailsCheck};
 
-const CHECKS: i64 = 3;
-const WINDOW: Duration = Duration::from_secs(5 * 60);
-const FAILED_ORDERS: &str = "failed-orders";
-
-/// The service core: orders and validation results in, final order states out (to the
-/// orders topic, which it also reads).
-///
-/// `partitions` is the partition count of both (co-partitioned) topics, given to the
-/// internal topic of fully passed orders. With `None` the library should derive it from
-/// the source topics, but cannot: the sub-topology writing that topic also reads it
-/// (see `the_internal_topic_count_is_derived_from_the_source_topics`).
-fn validations_aggregator(
-    orders_topic: &str,
-    validations_topic: &str,
-    partitions: Option<i32>,
-) -> Topology {
-    let builder = StreamsBuilder::new();
-    builder.add_state_store(Stores::key_value(FAILED_ORDERS, StringSerde, I64Serde));
-    let created = builder
-        .stream(orders_topic, Consumed::with(StringSerde, order_serde()))
-        .filter(|_, order| order.state == OrderState::Created);
-    let validations = builder.stream(
-        validations_topic,
-        Consumed::with(StringSerde, validation_serde()),
-    );
-    let within_five_minutes = JoinWindows::of_time_difference_with_no_grace(WINDOW);
-
-    validations
-        .filter(|_, v| v.validation_result == Pass)
-        .group_by_key(Grouped::new())
-        .windowed_by_session(SessionWindows::with_inactivity_gap_and_grace(
-            WINDOW, WINDOW,
-        ))
-        .count(Materialized::as_store("passes-per-order"))
-        .to_stream()
-        // Exactly the update that reaches the number of checks, keyed by order id again.
-        // The key bytes do not change, but a new key type marks the stream for
-        // repartitioning (as `toStream(mapper)` does in Kafka Streams).
-        .flat_map(|session: Windowed<String>, passes: Option<i64>| {
-            (passes == Some(CHECKS)).then_some((session.key, CHECKS))
-        })
-        .repartition(all_passed_topic(partitions))
-        .join_stream(
-            &created,
-            |_, order| order.in_state(OrderState::Validated),
-            within_five_minutes,
-        )
-        .to(orders_topic, Produced::with(StringSerde, order_serde()));
-
-    validations
-        .filter(|_, v| v.validation_result == Fail)
-        .join_stream(
-            &created,
-            |_, order| order.in_state(OrderState::Failed),
-            within_five_minutes,
-        )
-        .process_values_with_stores(|| FirstFailure, &[FAILED_ORDERS])
-        .to(orders_topic, Produced::with(StringSerde, order_serde()));
-
-    builder.build().expect("validations aggregator topology")
-}
-
-fn all_passed_topic(partitions: Option<i32>) -> Repartitioned<String, i64> {
-    let topic = Repartitioned::with(StringSerde, I64Serde).with_name("orders-all-passed");
-    match partitions {
-        Some(n) => topic.with_partitions(n),
-        None => topic,
-    }
-}
-
-/// Passes on the first FAILED order per order id and drops the others, counting the
-/// failures it has seen.
-struct FirstFailure;
-
-impl FixedKeyProcessor<String, Order, Order> for FirstFailure {
-    fn process(
-        &mut self,
-        ctx: &mut FixedKeyContext<'_, String, Order>,
-        record: FixedKeyRecord<String, Order>,
-    ) -> Result<(), ProcessError> {
-        let failed = ctx.key_value_store::<String, i64>(FAILED_ORDERS)?;
-        let seen = failed.get(record.key())?.unwrap_or(0);
-        failed.put(record.key(), &(seen + 1))?;
-        if seen == 0 {
-            ctx.forward(record)?;
-        }
-        Ok(())
-    }
-}
-
 fn driver(partitions: i32) -> TopologyTestDriver {
     driver_for(
-        validations_aggregator(ORDERS, ORDER_VALIDATIONS, Some(partitions)),
+        validations_aggregator::topology(&PlatformSerdes::json(), Some(partitions)),
         partitions,
     )
 }
@@ -374,7 +282,10 @@ fn interleaved_results_of_many_orders_each_end_once() {
 fn the_internal_topic_count_is_derived_from_the_source_topics() {
     // The same topology without a declared count for "orders-all-passed": Kafka Streams
     // sizes it from the writing sub-topology's other source topics (3 here).
-    let driver = driver_for(validations_aggregator(ORDERS, ORDER_VALIDATIONS, None), 3);
+    let driver = driver_for(
+        validations_aggregator::topology(&PlatformSerdes::json(), None),
+        3,
+    );
     let a = Aggregator { driver: &driver };
     let orders: Vec<Order> = (0..6).map(|i| order(&i.to_string())).collect();
     for o in &orders {

@@ -8,78 +8,21 @@
 
 mod common;
 
-use common::orders::*;
-use streams_core::processor::{ProcessError, Processor, ProcessorContext};
-use streams_core::serde::{I32Serde, I64Serde, Nullable, StringSerde};
-use streams_core::state::Stores;
+use common::*;
+use orders_platform::checks::inventory::{self, RESERVED_STOCK};
+use orders_platform::records::*;
+use orders_platform::serdes::PlatformSerdes;
+use orders_platform::topics::*;
+
+const APP: &str = "inventory-service";
+use streams_core::serde::{I32Serde, Nullable, StringSerde};
 use streams_core::test_driver::{TestDriverConfig, TopologyTestDriver};
-use streams_core::{
-    Consumed, Materialized, Produced, Record, Repartitioned, StreamsBuilder, Topology,
-};
 
 use OrderValidationResult::{Fail, Pass};
 
-const RESERVED_STOCK: &str = "store-of-reserved-stock";
-const APP: &str = "inventory-service";
-
-/// The service core: orders and stock levels in, one INVENTORY_CHECK per CREATED order
-/// of a stocked product out.
-fn inventory_check(orders_topic: &str, inventory_topic: &str, validations_topic: &str) -> Topology {
-    let builder = StreamsBuilder::new();
-    builder.add_state_store(Stores::key_value(RESERVED_STOCK, StringSerde, I64Serde));
-    let stock = builder.table(
-        inventory_topic,
-        Consumed::with(StringSerde, I32Serde),
-        Materialized::as_store("warehouse-stock"),
-    );
-    builder
-        .stream(orders_topic, Consumed::with(StringSerde, order_serde()))
-        .filter(|_, order| order.state == OrderState::Created)
-        // Orders without a product cannot be stocked; the order-details check fails them.
-        .flat_map(|_, order: Order| order.product.map(|p| (p.name().to_string(), order)))
-        .repartition(Repartitioned::new().with_name("orders-by-product"))
-        .join(&stock, |order, stock| (order.clone(), *stock))
-        .process_with_stores(|| ReserveStock, &[RESERVED_STOCK])
-        .to(
-            validations_topic,
-            Produced::with(StringSerde, validation_serde()),
-        );
-    builder.build().expect("inventory topology")
-}
-
-/// Decides one order against its product's stock and the reservations so far, keyed by
-/// product on the way in and by order id on the way out.
-struct ReserveStock;
-
-impl Processor<String, (Order, i32), String, OrderValidation> for ReserveStock {
-    fn process(
-        &mut self,
-        ctx: &mut ProcessorContext<'_, String, OrderValidation>,
-        record: Record<String, (Order, i32)>,
-    ) -> Result<(), ProcessError> {
-        let reservations = ctx.key_value_store::<String, i64>(RESERVED_STOCK)?;
-        let (order, stock) = record.value.clone();
-        let reserved = reservations.get(&record.key)?.unwrap_or(0);
-        let quantity = i64::from(order.quantity);
-        let result = if i64::from(stock) - reserved - quantity >= 0 {
-            // Reservations never decrease: a negative quantity (which the order-details
-            // check fails) reserves nothing.
-            if quantity > 0 {
-                reservations.put(&record.key, &(reserved + quantity))?;
-            }
-            Pass
-        } else {
-            Fail
-        };
-        let validation =
-            OrderValidation::new(&order.id, OrderValidationType::InventoryCheck, result);
-        ctx.forward(record.with_key(order.id).with_value(validation))
-    }
-}
-
 fn driver(partitions: i32) -> TopologyTestDriver {
     TopologyTestDriver::with_config(
-        inventory_check(ORDERS, WAREHOUSE_INVENTORY, ORDER_VALIDATIONS),
+        inventory::topology(&PlatformSerdes::json()),
         TestDriverConfig::default()
             .with_application_id(APP)
             .with_partitions(ORDERS, partitions)
@@ -205,13 +148,6 @@ fn orders_for_unstocked_products_get_no_result() {
     assert!(inv
         .order(Order::created("3", 1, Product::Stockings, 1, 1.0))
         .is_empty());
-    // An order without a product cannot be re-keyed by product: no result either.
-    let no_product = Order {
-        product: None,
-        ..jumpers("4", 1)
-    };
-    assert!(inv.order(no_product).is_empty());
-    assert_eq!(inv.reserved(Product::Jumpers), None);
 }
 
 #[test]

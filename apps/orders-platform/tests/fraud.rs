@@ -24,82 +24,18 @@ mod common;
 
 use std::time::Duration;
 
-use common::orders::*;
+use common::*;
+use orders_platform::checks::fraud::{self, FRAUD_LIMIT, FRAUD_SESSIONS, SESSION_GAP_MS};
+use orders_platform::records::*;
+use orders_platform::serdes::PlatformSerdes;
+use orders_platform::topics::*;
 use streams_core::dsl::SessionWindows;
-use streams_core::processor::{ProcessError, Processor, ProcessorContext};
-use streams_core::serde::{F64Serde, I64Serde, JsonSerde, StringSerde};
-use streams_core::state::{Stores, Windowed};
+use streams_core::serde::{I64Serde, JsonSerde, StringSerde};
+use streams_core::state::Windowed;
 use streams_core::test_driver::{TestDriverConfig, TopologyTestDriver};
-use streams_core::{
-    Consumed, Grouped, Materialized, Produced, Record, Repartitioned, StreamsBuilder, Topology,
-};
+use streams_core::{Consumed, Grouped, Materialized, Produced, StreamsBuilder, Topology};
 
 use OrderValidationResult::{Fail, Pass};
-
-const FRAUD_LIMIT: f64 = 2000.0;
-const SESSION_GAP_MS: i64 = 60 * 60 * 1000;
-const FRAUD_SESSIONS: &str = "fraud-sessions";
-
-/// The service core: orders in, one FRAUD_CHECK per CREATED order out.
-fn fraud_check(orders_topic: &str, validations_topic: &str) -> Topology {
-    let builder = StreamsBuilder::new();
-    // An order may join a session ending up to one gap before it, and stream time may
-    // be up to one gap past that order: keep sessions two gaps after their end.
-    builder.add_state_store(Stores::session(
-        FRAUD_SESSIONS,
-        I64Serde,
-        F64Serde,
-        Duration::from_millis(2 * SESSION_GAP_MS as u64 + 1),
-    ));
-    builder
-        .stream(orders_topic, Consumed::with(StringSerde, order_serde()))
-        .filter(|_, order| order.state == OrderState::Created)
-        .select_key(|_, order| order.customer_id)
-        .repartition(Repartitioned::with(I64Serde, order_serde()).with_name("orders-by-customer"))
-        .process_with_stores(|| SessionTotals, &[FRAUD_SESSIONS])
-        .to(
-            validations_topic,
-            Produced::with(StringSerde, validation_serde()),
-        );
-    builder.build().expect("fraud topology")
-}
-
-/// Adds each order to its customer's session (merging the sessions it bridges) and
-/// judges the order by the session total; keyed by customer in, by order id out.
-struct SessionTotals;
-
-impl Processor<i64, Order, String, OrderValidation> for SessionTotals {
-    fn process(
-        &mut self,
-        ctx: &mut ProcessorContext<'_, String, OrderValidation>,
-        record: Record<i64, Order>,
-    ) -> Result<(), ProcessError> {
-        let sessions = ctx.session_store::<i64, f64>(FRAUD_SESSIONS)?;
-        let ts = record.timestamp;
-        let nearby = sessions.find_sessions(
-            &record.key,
-            ts.saturating_sub(SESSION_GAP_MS),
-            ts.saturating_add(SESSION_GAP_MS),
-        )?;
-        let mut merged = Windowed::new(record.key, ts, ts);
-        let mut total = record.value.value();
-        for (session, session_total) in &nearby {
-            merged.window.start = merged.window.start.min(session.window.start);
-            merged.window.end = merged.window.end.max(session.window.end);
-            total += session_total;
-        }
-        for (session, _) in nearby {
-            if session.window != merged.window {
-                sessions.remove(&session)?;
-            }
-        }
-        sessions.put(&merged, &total)?;
-        let result = if total >= FRAUD_LIMIT { Fail } else { Pass };
-        let order = record.value;
-        let validation = OrderValidation::new(&order.id, OrderValidationType::FraudCheck, result);
-        ctx.forward(Record::new(order.id, validation, ts).with_headers(record.headers))
-    }
-}
 
 fn driver(topology: Topology, partitions: i32) -> TopologyTestDriver {
     TopologyTestDriver::with_config(
@@ -155,7 +91,7 @@ fn s(v: &str) -> String {
 
 #[test]
 fn orders_fail_from_the_one_that_takes_the_session_total_to_2000() {
-    let driver = driver(fraud_check(ORDERS, ORDER_VALIDATIONS), 3);
+    let driver = driver(fraud::topology(&PlatformSerdes::json()), 3);
     let f = Fraud { driver: &driver };
     assert_eq!(f.order("1", 1, 1000.0, 0), [(s("1"), Pass)]);
     assert_eq!(f.order("2", 1, 999.0, 10 * MINUTE), [(s("2"), Pass)]);
@@ -175,7 +111,7 @@ fn orders_fail_from_the_one_that_takes_the_session_total_to_2000() {
 
 #[test]
 fn only_created_orders_count_and_get_a_result() {
-    let driver = driver(fraud_check(ORDERS, ORDER_VALIDATIONS), 1);
+    let driver = driver(fraud::topology(&PlatformSerdes::json()), 1);
     let f = Fraud { driver: &driver };
     let big = Order::created("1", 1, Product::Jumpers, 1, 1500.0);
     assert_eq!(f.order("1", 1, 1500.0, 0), [(s("1"), Pass)]);
@@ -193,7 +129,7 @@ fn only_created_orders_count_and_get_a_result() {
 
 #[test]
 fn a_gap_of_more_than_an_hour_starts_a_new_session_from_zero() {
-    let driver = driver(fraud_check(ORDERS, ORDER_VALIDATIONS), 1);
+    let driver = driver(fraud::topology(&PlatformSerdes::json()), 1);
     let f = Fraud { driver: &driver };
     assert_eq!(f.order("1", 1, 1500.0, 0), [(s("1"), Pass)]);
     assert_eq!(f.order("2", 1, 600.0, 50 * MINUTE), [(s("2"), Fail)]);
@@ -214,7 +150,7 @@ fn a_gap_of_more_than_an_hour_starts_a_new_session_from_zero() {
 
 #[test]
 fn an_order_bridging_two_sessions_is_judged_on_the_merged_total() {
-    let driver = driver(fraud_check(ORDERS, ORDER_VALIDATIONS), 1);
+    let driver = driver(fraud::topology(&PlatformSerdes::json()), 1);
     let f = Fraud { driver: &driver };
     assert_eq!(f.order("1", 1, 1500.0, 0), [(s("1"), Pass)]);
     // 90 minutes later: a session of its own.
@@ -240,7 +176,7 @@ fn interleaved_customers(f: &Fraud<'_>) -> Vec<(String, OrderValidationResult)> 
 
 #[test]
 fn slightly_out_of_order_orders_still_get_exactly_one_result() {
-    let driver = driver(fraud_check(ORDERS, ORDER_VALIDATIONS), 1);
+    let driver = driver(fraud::topology(&PlatformSerdes::json()), 1);
     let f = Fraud { driver: &driver };
     assert_eq!(
         interleaved_customers(&f),
@@ -255,7 +191,7 @@ fn slightly_out_of_order_orders_still_get_exactly_one_result() {
 
 #[test]
 fn every_created_order_gets_exactly_one_result() {
-    let driver = driver(fraud_check(ORDERS, ORDER_VALIDATIONS), 3);
+    let driver = driver(fraud::topology(&PlatformSerdes::json()), 3);
     let f = Fraud { driver: &driver };
     let mut ids = Vec::new();
     for i in 0..60i64 {
@@ -280,6 +216,14 @@ fn every_created_order_gets_exactly_one_result() {
     }
 }
 
+/// The session aggregate of the DSL alternative: the latest order of the session (none
+/// in a fresh aggregate) and the session's total.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+struct SessionTotal {
+    order: Option<Order>,
+    value: f64,
+}
+
 /// The DSL alternative the design note above rejects: the session aggregate with no
 /// grace, re-keyed by the order it last saw.
 fn fraud_check_with_session_aggregate(orders_topic: &str, validations_topic: &str) -> Topology {
@@ -295,24 +239,24 @@ fn fraud_check_with_session_aggregate(orders_topic: &str, validations_topic: &st
             Duration::from_millis(SESSION_GAP_MS as u64),
         ))
         .aggregate(
-            || OrderValue {
+            || SessionTotal {
                 order: None,
                 value: 0.0,
             },
-            |_, order: Order, total: OrderValue| OrderValue {
+            |_, order: Order, total: SessionTotal| SessionTotal {
                 value: total.value + order.value(),
                 order: Some(order),
             },
-            |_, a: OrderValue, b: OrderValue| OrderValue {
+            |_, a: SessionTotal, b: SessionTotal| SessionTotal {
                 order: b.order.or(a.order),
                 value: a.value + b.value,
             },
             Materialized::as_store("fraud-session-totals")
-                .with_value_serde(JsonSerde::<OrderValue>::new()),
+                .with_value_serde(JsonSerde::<SessionTotal>::new()),
         )
         .to_stream()
         // Sessions merged away arrive as deletes (None) and are skipped.
-        .flat_map(|_: Windowed<i64>, total: Option<OrderValue>| {
+        .flat_map(|_: Windowed<i64>, total: Option<SessionTotal>| {
             total.and_then(|total| {
                 let order = total.order?;
                 let result = if total.value >= FRAUD_LIMIT {

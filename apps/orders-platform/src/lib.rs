@@ -1,0 +1,26 @@
+//! The order platform as library code: its records and their Avro schemas, its topics,
+//! and the topology of each service, so that one topology runs on the test driver, in a
+//! broker test and in its service binary alike.
+//!
+//! The rules are those of `shared/reference/orders-platform.md`:
+//!
+//! * [`checks::order_details`], [`checks::inventory`] and [`checks::fraud`] each write
+//!   one `OrderValidation` per CREATED order of `orders.v1` to `order-validations.v1`;
+//! * [`validations_aggregator`] writes each order's final state (VALIDATED or FAILED)
+//!   back to `orders.v1`.
+//!
+//! ```
+//! use orders_platform::checks::order_details;
+//! use orders_platform::serdes::PlatformSerdes;
+//!
+//! // JSON serdes for the test driver; services use `PlatformSerdes::avro(registry)`.
+//! let topology = order_details::topology(&PlatformSerdes::json());
+//! assert!(topology.describe().to_string().contains("orders.v1"));
+//! ```
+
+pub mod checks;
+pub mod records;
+pub mod schemas;
+pub mod serdes;
+pub mod topics;
+pub mod validations_aggregator;
