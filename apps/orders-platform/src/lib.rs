@@ -12,9 +12,10 @@
 //! ```
 //! use orders_platform::checks::order_details;
 //! use orders_platform::serdes::PlatformSerdes;
+//! use orders_platform::topics::PlatformTopics;
 //!
 //! // JSON serdes for the test driver; services use `PlatformSerdes::avro(registry)`.
-//! let topology = order_details::topology(&PlatformSerdes::json());
+//! let topology = order_details::topology(&PlatformSerdes::json(), &PlatformTopics::default());
 //! assert!(topology.describe().to_string().contains("orders.v1"));
 //! ```
 

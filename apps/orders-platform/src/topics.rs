@@ -15,3 +15,42 @@ pub const CUSTOMERS: &str = "customers";
 pub const ORDERS_ENRICHED: &str = "orders-enriched.v1";
 /// `OrderEnriched` records, one topic per customer level.
 pub const CUSTOMER_LEVELS: [&str; 4] = ["platinum", "gold", "silver", "bronze"];
+
+/// The names of the platform's topics as one value: the reference names by default, or
+/// with a prefix (tests on a shared broker, several platforms on one cluster).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlatformTopics {
+    /// `orders.v1`.
+    pub orders: String,
+    /// `order-validations.v1`.
+    pub order_validations: String,
+    /// `warehouse-inventory.v1`.
+    pub warehouse_inventory: String,
+    /// `payments.v1`.
+    pub payments: String,
+    /// `customers`.
+    pub customers: String,
+    /// `orders-enriched.v1`.
+    pub orders_enriched: String,
+}
+
+impl Default for PlatformTopics {
+    fn default() -> Self {
+        PlatformTopics::with_prefix("")
+    }
+}
+
+impl PlatformTopics {
+    /// The reference names behind `prefix`.
+    pub fn with_prefix(prefix: &str) -> Self {
+        let name = |topic: &str| format!("{prefix}{topic}");
+        PlatformTopics {
+            orders: name(ORDERS),
+            order_validations: name(ORDER_VALIDATIONS),
+            warehouse_inventory: name(WAREHOUSE_INVENTORY),
+            payments: name(PAYMENTS),
+            customers: name(CUSTOMERS),
+            orders_enriched: name(ORDERS_ENRICHED),
+        }
+    }
+}

@@ -28,7 +28,7 @@ use streams_core::{
 
 use crate::records::{Order, OrderState, OrderValidationResult};
 use crate::serdes::PlatformSerdes;
-use crate::topics::{ORDERS, ORDER_VALIDATIONS};
+use crate::topics::PlatformTopics;
 
 use OrderValidationResult::{Fail, Pass};
 
@@ -46,14 +46,21 @@ pub const FAILED_ORDERS: &str = "failed-orders";
 /// internal topic of fully passed orders. With `None` the library should derive it from
 /// the source topics, but cannot: the sub-topology writing that topic also reads it
 /// (see `the_internal_topic_count_is_derived_from_the_source_topics`).
-pub fn topology(serdes: &PlatformSerdes, partitions: Option<i32>) -> Topology {
+pub fn topology(
+    serdes: &PlatformSerdes,
+    topics: &PlatformTopics,
+    partitions: Option<i32>,
+) -> Topology {
     let builder = StreamsBuilder::new();
     builder.add_state_store(Stores::key_value(FAILED_ORDERS, StringSerde, I64Serde));
     let created = builder
-        .stream(ORDERS, Consumed::with(StringSerde, serdes.order.clone()))
+        .stream(
+            &topics.orders,
+            Consumed::with(StringSerde, serdes.order.clone()),
+        )
         .filter(|_, order| order.state == OrderState::Created);
     let validations = builder.stream(
-        ORDER_VALIDATIONS,
+        &topics.order_validations,
         Consumed::with(StringSerde, serdes.validation.clone()),
     );
     let within_five_minutes = JoinWindows::of_time_difference_with_no_grace(WINDOW);
@@ -78,7 +85,10 @@ pub fn topology(serdes: &PlatformSerdes, partitions: Option<i32>) -> Topology {
             |_, order| order.in_state(OrderState::Validated),
             within_five_minutes,
         )
-        .to(ORDERS, Produced::with(StringSerde, serdes.order.clone()));
+        .to(
+            &topics.orders,
+            Produced::with(StringSerde, serdes.order.clone()),
+        );
 
     validations
         .filter(|_, v| v.validation_result == Fail)
@@ -88,7 +98,10 @@ pub fn topology(serdes: &PlatformSerdes, partitions: Option<i32>) -> Topology {
             within_five_minutes,
         )
         .process_values_with_stores(|| FirstFailure, &[FAILED_ORDERS])
-        .to(ORDERS, Produced::with(StringSerde, serdes.order.clone()));
+        .to(
+            &topics.orders,
+            Produced::with(StringSerde, serdes.order.clone()),
+        );
 
     builder.build().expect("validations aggregator topology")
 }

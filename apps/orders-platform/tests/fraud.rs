@@ -91,7 +91,10 @@ fn s(v: &str) -> String {
 
 #[test]
 fn orders_fail_from_the_one_that_takes_the_session_total_to_2000() {
-    let driver = driver(fraud::topology(&PlatformSerdes::json()), 3);
+    let driver = driver(
+        fraud::topology(&PlatformSerdes::json(), &PlatformTopics::default()),
+        3,
+    );
     let f = Fraud { driver: &driver };
     assert_eq!(f.order("1", 1, 1000.0, 0), [(s("1"), Pass)]);
     assert_eq!(f.order("2", 1, 999.0, 10 * MINUTE), [(s("2"), Pass)]);
@@ -111,7 +114,10 @@ fn orders_fail_from_the_one_that_takes_the_session_total_to_2000() {
 
 #[test]
 fn only_created_orders_count_and_get_a_result() {
-    let driver = driver(fraud::topology(&PlatformSerdes::json()), 1);
+    let driver = driver(
+        fraud::topology(&PlatformSerdes::json(), &PlatformTopics::default()),
+        1,
+    );
     let f = Fraud { driver: &driver };
     let big = Order::created("1", 1, Product::Jumpers, 1, 1500.0);
     assert_eq!(f.order("1", 1, 1500.0, 0), [(s("1"), Pass)]);
@@ -129,7 +135,10 @@ fn only_created_orders_count_and_get_a_result() {
 
 #[test]
 fn a_gap_of_more_than_an_hour_starts_a_new_session_from_zero() {
-    let driver = driver(fraud::topology(&PlatformSerdes::json()), 1);
+    let driver = driver(
+        fraud::topology(&PlatformSerdes::json(), &PlatformTopics::default()),
+        1,
+    );
     let f = Fraud { driver: &driver };
     assert_eq!(f.order("1", 1, 1500.0, 0), [(s("1"), Pass)]);
     assert_eq!(f.order("2", 1, 600.0, 50 * MINUTE), [(s("2"), Fail)]);
@@ -150,7 +159,10 @@ fn a_gap_of_more_than_an_hour_starts_a_new_session_from_zero() {
 
 #[test]
 fn an_order_bridging_two_sessions_is_judged_on_the_merged_total() {
-    let driver = driver(fraud::topology(&PlatformSerdes::json()), 1);
+    let driver = driver(
+        fraud::topology(&PlatformSerdes::json(), &PlatformTopics::default()),
+        1,
+    );
     let f = Fraud { driver: &driver };
     assert_eq!(f.order("1", 1, 1500.0, 0), [(s("1"), Pass)]);
     // 90 minutes later: a session of its own.
@@ -176,7 +188,10 @@ fn interleaved_customers(f: &Fraud<'_>) -> Vec<(String, OrderValidationResult)> 
 
 #[test]
 fn slightly_out_of_order_orders_still_get_exactly_one_result() {
-    let driver = driver(fraud::topology(&PlatformSerdes::json()), 1);
+    let driver = driver(
+        fraud::topology(&PlatformSerdes::json(), &PlatformTopics::default()),
+        1,
+    );
     let f = Fraud { driver: &driver };
     assert_eq!(
         interleaved_customers(&f),
@@ -191,7 +206,10 @@ fn slightly_out_of_order_orders_still_get_exactly_one_result() {
 
 #[test]
 fn every_created_order_gets_exactly_one_result() {
-    let driver = driver(fraud::topology(&PlatformSerdes::json()), 3);
+    let driver = driver(
+        fraud::topology(&PlatformSerdes::json(), &PlatformTopics::default()),
+        3,
+    );
     let f = Fraud { driver: &driver };
     let mut ids = Vec::new();
     for i in 0..60i64 {

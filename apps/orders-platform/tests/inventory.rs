@@ -22,7 +22,7 @@ use OrderValidationResult::{Fail, Pass};
 
 fn driver(partitions: i32) -> TopologyTestDriver {
     TopologyTestDriver::with_config(
-        inventory::topology(&PlatformSerdes::json()),
+        inventory::topology(&PlatformSerdes::json(), &PlatformTopics::default()),
         TestDriverConfig::default()
             .with_application_id(APP)
             .with_partitions(ORDERS, partitions)

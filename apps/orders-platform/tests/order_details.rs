@@ -19,7 +19,7 @@ use OrderValidationResult::{Fail, Pass};
 
 fn driver() -> TopologyTestDriver {
     TopologyTestDriver::with_config(
-        order_details::topology(&PlatformSerdes::json()),
+        order_details::topology(&PlatformSerdes::json(), &PlatformTopics::default()),
         TestDriverConfig::default()
             .with_application_id("order-details")
             .with_partitions(ORDERS, 3)

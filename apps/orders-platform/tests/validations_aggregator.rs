@@ -33,7 +33,11 @@ use OrderValidationType::{FraudCheck, InventoryCheck, OrderDetailsCheck};
 
 fn driver(partitions: i32) -> TopologyTestDriver {
     driver_for(
-        validations_aggregator::topology(&PlatformSerdes::json(), Some(partitions)),
+        validations_aggregator::topology(
+            &PlatformSerdes::json(),
+            &PlatformTopics::default(),
+            Some(partitions),
+        ),
         partitions,
     )
 }
@@ -283,7 +287,7 @@ fn the_internal_topic_count_is_derived_from_the_source_topics() {
     // The same topology without a declared count for "orders-all-passed": Kafka Streams
     // sizes it from the writing sub-topology's other source topics (3 here).
     let driver = driver_for(
-        validations_aggregator::topology(&PlatformSerdes::json(), None),
+        validations_aggregator::topology(&PlatformSerdes::json(), &PlatformTopics::default(), None),
         3,
     );
     let a = Aggregator { driver: &driver };

@@ -31,7 +31,7 @@ use crate::records::{
     Order, OrderState, OrderValidation, OrderValidationResult, OrderValidationType,
 };
 use crate::serdes::PlatformSerdes;
-use crate::topics::{ORDERS, ORDER_VALIDATIONS};
+use crate::topics::PlatformTopics;
 
 use OrderValidationResult::{Fail, Pass};
 
@@ -43,7 +43,7 @@ pub const SESSION_GAP_MS: i64 = 60 * 60 * 1000;
 pub const FRAUD_SESSIONS: &str = "fraud-sessions";
 
 /// The service core: orders in, one FRAUD_CHECK per CREATED order out.
-pub fn topology(serdes: &PlatformSerdes) -> Topology {
+pub fn topology(serdes: &PlatformSerdes, topics: &PlatformTopics) -> Topology {
     let builder = StreamsBuilder::new();
     // An order may join a session ending up to one gap before it, and stream time may
     // be up to one gap past that order: keep sessions two gaps after their end.
@@ -54,7 +54,10 @@ pub fn topology(serdes: &PlatformSerdes) -> Topology {
         Duration::from_millis(2 * SESSION_GAP_MS as u64 + 1),
     ));
     builder
-        .stream(ORDERS, Consumed::with(StringSerde, serdes.order.clone()))
+        .stream(
+            &topics.orders,
+            Consumed::with(StringSerde, serdes.order.clone()),
+        )
         .filter(|_, order| order.state == OrderState::Created)
         .select_key(|_, order| order.customer_id)
         .repartition(
@@ -62,7 +65,7 @@ pub fn topology(serdes: &PlatformSerdes) -> Topology {
         )
         .process_with_stores(|| SessionTotals, &[FRAUD_SESSIONS])
         .to(
-            ORDER_VALIDATIONS,
+            &topics.order_validations,
             Produced::with(StringSerde, serdes.validation.clone()),
         );
     builder.build().expect("fraud topology")

@@ -17,7 +17,7 @@ use crate::records::{
     Order, OrderState, OrderValidation, OrderValidationResult, OrderValidationType,
 };
 use crate::serdes::PlatformSerdes;
-use crate::topics::{ORDERS, ORDER_VALIDATIONS, WAREHOUSE_INVENTORY};
+use crate::topics::PlatformTopics;
 
 use OrderValidationResult::{Fail, Pass};
 
@@ -26,16 +26,19 @@ pub const RESERVED_STOCK: &str = "store-of-reserved-stock";
 
 /// The service core: orders and stock levels in, one INVENTORY_CHECK per CREATED order
 /// of a stocked product out.
-pub fn topology(serdes: &PlatformSerdes) -> Topology {
+pub fn topology(serdes: &PlatformSerdes, topics: &PlatformTopics) -> Topology {
     let builder = StreamsBuilder::new();
     builder.add_state_store(Stores::key_value(RESERVED_STOCK, StringSerde, I64Serde));
     let stock = builder.table(
-        WAREHOUSE_INVENTORY,
+        &topics.warehouse_inventory,
         Consumed::with(StringSerde, I32Serde),
         Materialized::as_store("warehouse-stock"),
     );
     builder
-        .stream(ORDERS, Consumed::with(StringSerde, serdes.order.clone()))
+        .stream(
+            &topics.orders,
+            Consumed::with(StringSerde, serdes.order.clone()),
+        )
         .filter(|_, order| order.state == OrderState::Created)
         .select_key(|_, order: &Order| order.product.name().to_string())
         .repartition(
@@ -44,7 +47,7 @@ pub fn topology(serdes: &PlatformSerdes) -> Topology {
         .join(&stock, |order, stock| (order.clone(), *stock))
         .process_with_stores(|| ReserveStock, &[RESERVED_STOCK])
         .to(
-            ORDER_VALIDATIONS,
+            &topics.order_validations,
             Produced::with(StringSerde, serdes.validation.clone()),
         );
     builder.build().expect("inventory topology")

@@ -12,15 +12,18 @@ use crate::records::{
     Order, OrderState, OrderValidation, OrderValidationResult, OrderValidationType,
 };
 use crate::serdes::PlatformSerdes;
-use crate::topics::{ORDERS, ORDER_VALIDATIONS};
+use crate::topics::PlatformTopics;
 
 use OrderValidationResult::{Fail, Pass};
 
 /// The service core: orders in, one validation per CREATED order out.
-pub fn topology(serdes: &PlatformSerdes) -> Topology {
+pub fn topology(serdes: &PlatformSerdes, topics: &PlatformTopics) -> Topology {
     let builder = StreamsBuilder::new();
     builder
-        .stream(ORDERS, Consumed::with(StringSerde, serdes.order.clone()))
+        .stream(
+            &topics.orders,
+            Consumed::with(StringSerde, serdes.order.clone()),
+        )
         .filter(|_, order| order.state == OrderState::Created)
         .map_values(|order| {
             let result = if order_details_valid(&order) {
@@ -31,7 +34,7 @@ pub fn topology(serdes: &PlatformSerdes) -> Topology {
             OrderValidation::new(&order.id, OrderValidationType::OrderDetailsCheck, result)
         })
         .to(
-            ORDER_VALIDATIONS,
+            &topics.order_validations,
             Produced::with(StringSerde, serdes.validation.clone()),
         );
     builder.build().expect("order details topology")
