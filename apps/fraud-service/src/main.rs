@@ -13,6 +13,7 @@ fn main() -> anyhow::Result<()> {
         http_port: 8003,
         topics: |t| vec![t.orders.clone(), t.order_validations.clone()],
         writes: |t| vec![(t.order_validations.clone(), avsc::ORDER_VALIDATION)],
+        serves_queries: false,
     };
     run_topology_service(spec, |serdes, topics, _| fraud::topology(serdes, topics))
 }

@@ -20,6 +20,7 @@ fn main() -> anyhow::Result<()> {
             ]
         },
         writes: |t| vec![(t.order_validations.clone(), avsc::ORDER_VALIDATION)],
+        serves_queries: false,
     };
     run_topology_service(spec, |serdes, topics, _| {
         inventory::topology(serdes, topics)

@@ -7,7 +7,8 @@
 //! * [`checks::order_details`], [`checks::inventory`] and [`checks::fraud`] each write
 //!   one `OrderValidation` per CREATED order of `orders.v1` to `order-validations.v1`;
 //! * [`validations_aggregator`] writes each order's final state (VALIDATED or FAILED)
-//!   back to `orders.v1`.
+//!   back to `orders.v1`;
+//! * [`orders_view`] is the orders service's table of the latest event per order.
 //!
 //! ```
 //! use orders_platform::checks::order_details;
@@ -20,6 +21,7 @@
 //! ```
 
 pub mod checks;
+pub mod orders_view;
 pub mod records;
 pub mod schemas;
 pub mod serdes;

@@ -49,6 +49,9 @@ pub struct ServiceConfig {
     /// `host:port` of this instance's query endpoint, for services serving
     /// interactive queries.
     pub application_server: Option<String>,
+    /// The consumers' `session.timeout.ms`: how soon a dead instance's partitions move.
+    /// Default: librdkafka's (45 s).
+    pub session_timeout_ms: Option<u64>,
     /// Put in front of every topic name of the platform and of every application id
     /// (tests, several platforms on one cluster). Default empty: the reference names.
     pub topic_prefix: String,
@@ -67,6 +70,7 @@ impl Default for ServiceConfig {
             processing_guarantee: "exactly_once_v2".into(),
             log_format: LogFormat::Text,
             application_server: None,
+            session_timeout_ms: None,
             topic_prefix: String::new(),
         }
     }
@@ -140,6 +144,14 @@ impl ServiceConfig {
         config.replication_factor = self.replication_factor;
         if let Some(server) = &self.application_server {
             config = config.with_application_server(server);
+        }
+        if let Some(ms) = self.session_timeout_ms {
+            config = config
+                .with_consumer_setting("session.timeout.ms", ms.to_string())
+                .with_consumer_setting(
+                    "heartbeat.interval.ms",
+                    (ms / 6).clamp(100, 3000).to_string(),
+                );
         }
         Ok(config.with_env_overrides()?)
     }

@@ -10,9 +10,11 @@
 //! * [`topics`]: the platform's topics, created at start-up with the configured
 //!   partition count (never by broker auto-creation);
 //! * [`shutdown`]: SIGTERM and Ctrl-C;
-//! * [`service`]: running a topology service from start to graceful close.
+//! * [`service`]: running a topology service from start to graceful close;
+//! * [`embedded`]: the checks and the aggregator inside one process (tests, demos).
 
 pub mod config;
+pub mod embedded;
 pub mod http;
 pub mod service;
 pub mod shutdown;
@@ -20,4 +22,4 @@ pub mod telemetry;
 pub mod topics;
 
 pub use config::{LogFormat, ServiceConfig};
-pub use service::{run_topology_service, ServiceSpec};
+pub use service::{run_service, run_topology_service, ServiceContext, ServiceSpec};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use axum::Router;
 use orders_platform::serdes::PlatformSerdes;
 use orders_platform::topics::PlatformTopics;
 use streams_core::runtime::{DeserializationErrorHandler, KafkaStreams, State};
@@ -28,6 +29,9 @@ pub struct ServiceSpec {
     pub topics: fn(&PlatformTopics) -> Vec<String>,
     /// `(topic, Avro schema)` of each value the service writes.
     pub writes: fn(&PlatformTopics) -> Vec<(String, &'static str)>,
+    /// Whether the service answers interactive queries: its `application_server`
+    /// then defaults to the HTTP host with the HTTP port + 100.
+    pub serves_queries: bool,
 }
 
 impl ServiceSpec {
@@ -54,13 +58,39 @@ pub fn registry(config: &ServiceConfig, writes: &[(String, &str)]) -> Result<Cac
     Ok(registry)
 }
 
+/// What a service's own HTTP routes may use.
+pub struct ServiceContext {
+    /// The running instance.
+    pub streams: Arc<KafkaStreams>,
+    /// The record serdes (Avro through the registry).
+    pub serdes: PlatformSerdes,
+    /// The topic names.
+    pub topics: PlatformTopics,
+    /// The settings.
+    pub config: ServiceConfig,
+}
+
 /// Runs the service `spec` whose topology `build` makes, until SIGTERM or Ctrl-C;
 /// fails if the instance stops by itself.
 pub fn run_topology_service(
     spec: ServiceSpec,
     build: impl FnOnce(&PlatformSerdes, &PlatformTopics, &ServiceConfig) -> Topology,
 ) -> Result<()> {
-    let config = ServiceConfig::load(spec.http_port)?;
+    run_service(spec, build, |_| Ok(Router::new()))
+}
+
+/// Like [`run_topology_service`], serving the routes `routes` makes (once the instance
+/// started) beside `/health` and `/metrics`.
+pub fn run_service(
+    spec: ServiceSpec,
+    build: impl FnOnce(&PlatformSerdes, &PlatformTopics, &ServiceConfig) -> Topology,
+    routes: impl FnOnce(ServiceContext) -> Result<Router>,
+) -> Result<()> {
+    let mut config = ServiceConfig::load(spec.http_port)?;
+    if spec.serves_queries && config.application_server.is_none() {
+        config.application_server =
+            Some(format!("{}:{}", config.http_host, config.http_port + 100));
+    }
     telemetry::init(config.log_format);
     http::prometheus();
     let platform_topics = config.topics();
@@ -70,6 +100,7 @@ pub fn run_topology_service(
     topics::ensure_topics(&config, &all_topics)?;
     let serdes = PlatformSerdes::avro(registry(&config, &(spec.writes)(&platform_topics))?)?;
     let topology = build(&serdes, &platform_topics, &config);
+    let context_serdes = serdes.clone();
     // A record that does not decode goes to the dead-letter topic; its partition moves on.
     // The prefix keeps platforms on one cluster apart: topics, groups, internal topics.
     let application_id = format!("{}{}", config.topic_prefix, spec.name);
@@ -86,7 +117,17 @@ pub fn run_topology_service(
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let result = runtime.block_on(serve(&spec, &config, streams.clone()));
+    let context = ServiceContext {
+        streams: streams.clone(),
+        serdes: context_serdes,
+        topics: platform_topics,
+        config: config.clone(),
+    };
+    // The routes may create clients that need the runtime (gRPC channels).
+    let result = runtime.block_on(async {
+        let extra = routes(context)?;
+        serve(&spec, &config, streams.clone(), extra).await
+    });
     if !streams.close(Duration::from_secs(30)) {
         bail!("{} did not stop within 30 s", spec.name);
     }
@@ -99,6 +140,7 @@ async fn serve(
     spec: &ServiceSpec,
     config: &ServiceConfig,
     streams: Arc<KafkaStreams>,
+    extra: Router,
 ) -> Result<()> {
     let address: SocketAddr = format!("{}:{}", config.http_host, config.http_port)
         .parse()
@@ -106,7 +148,7 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("listening on {address}"))?;
-    let app = http::router(spec.name, streams.clone());
+    let app = http::router(spec.name, streams.clone()).merge(extra);
     let stopped_by_itself = {
         let streams = streams.clone();
         async move {

@@ -9,17 +9,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use orders_platform::checks::{fraud, inventory, order_details};
 use orders_platform::records::{Order, OrderState, Product};
-use orders_platform::schemas::avsc;
 use orders_platform::serdes::PlatformSerdes;
 use orders_platform::topics::PlatformTopics;
-use orders_platform::validations_aggregator;
-use service_kit::service::registry;
-use service_kit::topics::ensure_topics;
+use service_kit::embedded::EmbeddedChecks;
 use service_kit::ServiceConfig;
-use streams_core::runtime::{DeserializationErrorHandler, KafkaStreams, State};
-use streams_core::Topology;
 use streams_test_support::{
     bootstrap, consume_to_end, produce_keyed, registry_url, require_broker, require_registry,
     within, Isolation, TestTopic,
@@ -31,9 +25,9 @@ struct Platform {
     topics: PlatformTopics,
     serdes: PlatformSerdes,
     dead_letters: String,
+    _checks: EmbeddedChecks,
     _cleanup: Vec<TestTopic>,
-    instances: Vec<KafkaStreams>,
-    _dirs: Vec<tempfile::TempDir>,
+    _dir: tempfile::TempDir,
 }
 
 impl Platform {
@@ -45,57 +39,25 @@ impl Platform {
             topic_prefix: prefix.to_string(),
             ..ServiceConfig::default()
         };
+        let dir = tempfile::tempdir().unwrap();
+        let checks = EmbeddedChecks::start(&config, dir.path()).expect("the checks start");
         let topics = config.topics();
-        let dead_letters = format!("{prefix}dead-letters");
-        let names = vec![
-            topics.orders.clone(),
-            topics.order_validations.clone(),
-            topics.warehouse_inventory.clone(),
-            dead_letters.clone(),
-        ];
-        ensure_topics(&config, &names).expect("the platform's topics");
-        let cleanup = names.iter().map(|n| TestTopic::adopt(n)).collect();
-        let writes = [
-            (topics.orders.clone(), avsc::ORDER),
-            (topics.order_validations.clone(), avsc::ORDER_VALIDATION),
-        ];
-        let serdes = PlatformSerdes::avro(registry(&config, &writes).expect("registry"))
-            .expect("Avro serdes");
-        let services: Vec<(&str, Topology)> = vec![
-            ("details", order_details::topology(&serdes, &topics)),
-            ("inventory", inventory::topology(&serdes, &topics)),
-            ("fraud", fraud::topology(&serdes, &topics)),
-            (
-                "aggregator",
-                validations_aggregator::topology(&serdes, &topics, Some(PARTITIONS)),
-            ),
-        ];
-        let mut dirs = Vec::new();
-        let mut instances = Vec::new();
-        for (name, topology) in services {
-            let dir = tempfile::tempdir().unwrap();
-            let streams_config = config
-                .streams_config(&format!("{prefix}{name}"))
-                .unwrap()
-                .with_state_dir(dir.path())
-                .with_deserialization_error_handler(DeserializationErrorHandler::DeadLetter {
-                    topic: dead_letters.clone(),
-                });
-            let streams = KafkaStreams::new(topology, streams_config).unwrap();
-            streams.start().unwrap();
-            instances.push(streams);
-            dirs.push(dir);
-        }
-        for streams in &instances {
-            assert!(streams.wait_for_state(State::Running, Duration::from_secs(60)));
-        }
+        let cleanup = [
+            &topics.orders,
+            &topics.order_validations,
+            &topics.warehouse_inventory,
+            &checks.dead_letters,
+        ]
+        .iter()
+        .map(|n| TestTopic::adopt(n))
+        .collect();
         Platform {
+            serdes: checks.serdes.clone(),
+            dead_letters: checks.dead_letters.clone(),
             topics,
-            serdes,
-            dead_letters,
+            _checks: checks,
             _cleanup: cleanup,
-            instances,
-            _dirs: dirs,
+            _dir: dir,
         }
     }
 
@@ -169,14 +131,6 @@ impl Platform {
                 "orders without a final state: {pending:?}; events: {events:?}"
             );
             std::thread::sleep(Duration::from_millis(300));
-        }
-    }
-}
-
-impl Drop for Platform {
-    fn drop(&mut self) {
-        for streams in &self.instances {
-            streams.close(Duration::from_secs(30));
         }
     }
 }

@@ -13,6 +13,7 @@ fn main() -> anyhow::Result<()> {
         http_port: 8004,
         topics: |t| vec![t.orders.clone(), t.order_validations.clone()],
         writes: |t| vec![(t.orders.clone(), avsc::ORDER)],
+        serves_queries: false,
     };
     run_topology_service(spec, |serdes, topics, config| {
         validations_aggregator::topology(serdes, topics, Some(config.partitions))

@@ -449,6 +449,11 @@ impl KafkaStreams {
         }
     }
 
+    /// This instance's process id, as the metadata names it ([`Instance::process_id`](super::Instance::process_id)).
+    pub fn process_id(&self) -> &str {
+        &self.inner.process_id
+    }
+
     /// How far each standby store of this instance is behind its changelog (empty
     /// without standbys); also the `streams_standby_lag` gauge.
     pub fn standby_lags(&self) -> Vec<StandbyLag> {
