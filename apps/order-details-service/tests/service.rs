@@ -56,11 +56,18 @@ fn serves_health_and_metrics_and_stops_on_sigterm() {
             std::thread::sleep(Duration::from_millis(200));
         };
         assert!(health.contains("order-details-service"), "{health}");
-        let metrics = client.get(url("/metrics")).send().unwrap().text().unwrap();
-        assert!(
-            metrics.contains("streams_commit_latency_seconds"),
-            "{metrics}"
-        );
+        // The runtime's metrics appear with its first commits.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let response = client.get(url("/metrics")).send().unwrap();
+            assert!(response.status().is_success());
+            let metrics = response.text().unwrap();
+            if metrics.contains("streams_commit_latency_seconds") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no runtime metrics: {metrics}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
 
         let status = service.terminate(Duration::from_secs(30));
         assert!(
