@@ -181,6 +181,11 @@ fn created_orders_end_validated_or_failed_by_the_rules() {
                 b"\x00\x00\x00\x00\x07not avro".to_vec(),
             )],
         );
+        // A truncated validation (magic byte, no schema id) among the checks' results.
+        produce_keyed(
+            &platform.topics.order_validations,
+            [(b"truncated".to_vec(), b"\x00\x00".to_vec())],
+        );
         platform.post(&[
             Order::created("negative", 3, Product::Underpants, -1, 1.0),
             Order::created("three", 4, Product::Underpants, 3, 5.0),
@@ -215,8 +220,13 @@ fn created_orders_end_validated_or_failed_by_the_rules() {
         assert!(
             dead.iter()
                 .any(|r| r.key.as_deref() == Some(b"garbage".as_slice())),
-            "the undecodable record is dead-lettered (by each service reading orders): {} records",
+            "the undecodable order is dead-lettered (by each service reading orders): {} records",
             dead.len()
+        );
+        assert!(
+            dead.iter()
+                .any(|r| r.key.as_deref() == Some(b"truncated".as_slice())),
+            "the undecodable validation is dead-lettered by the aggregator"
         );
         // Scenario 8: the topic holds exactly one CREATED and one final record per order.
         assert_eq!(events.len(), ids.len() + later.len());
