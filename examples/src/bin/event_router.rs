@@ -9,8 +9,8 @@
 //!    └─ unparsable ──> events-dlq (original bytes, error in headers)
 //! ```
 //!
-//! Run it against the local broker with `dev/demo` (which starts Kafka first), or
-//! `cargo run -p streams-examples --bin event-router -- --help`. By default it creates
+//! Run it against the local broker (`dev/kafka start`, `dev/registry start`) with
+//! `cargo run -p streams-examples --bin event-router` (`-- --help` lists the options). By default it creates
 //! the topics, produces sample events (some malformed), waits until every one of them
 //! was routed, prints where they went and exits; `--follow` keeps it running until Ctrl-C.
 
