@@ -1,0 +1,200 @@
+//! Load on the order platform through its REST API: orders posted open-loop at fixed
+//! rates; for each rate, POST latency and POST→VALIDATED latency (p50, p95, p99), and
+//! the highest rate at which p99 POST→VALIDATED stays under one second.
+//!
+//! ```text
+//! dev/demo --release --no-populator        # the platform, optimized, without the populator
+//! cargo run --release -p streams-benches --bin order-load -- --rates 50,100,200,400
+//! ```
+//!
+//! Before loading it stocks JUMPERS and UNDERPANTS with a billion each (an absolute
+//! level, so earlier reservations do not matter); orders spread over 10,000 customers
+//! so that none nears the fraud limit. Order `i` at rate `r` is due at `start + i / r`;
+//! both latencies count from when it was due, so a stalled platform shows in the tail
+//! instead of slowing the load down. POST→VALIDATED is the time until
+//! `GET /v1/orders/{id}/validated` answers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use rdkafka::producer::{BaseRecord, Producer};
+use streams_benches::{producer, send_blocking};
+
+#[derive(Parser, Debug)]
+struct Options {
+    /// Kafka bootstrap servers (for the stock levels).
+    #[arg(long, env = "KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+    bootstrap: String,
+    /// The orders service.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    orders_url: String,
+    /// Offered rates, orders per second, tried in this order.
+    #[arg(long, value_delimiter = ',', default_values_t = [50u64, 100, 200, 400, 800, 1000])]
+    rates: Vec<u64>,
+    /// Seconds of load per rate.
+    #[arg(long, default_value_t = 10)]
+    secs: u64,
+    /// The platform's topic prefix, if it runs with one.
+    #[arg(long, env = "PLATFORM_TOPIC_PREFIX", default_value = "")]
+    topic_prefix: String,
+}
+
+/// Latencies of one rate, sorted.
+struct Measured {
+    rate: u64,
+    post: Vec<Duration>,
+    validated: Vec<Duration>,
+    errors: usize,
+    elapsed: Duration,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index].as_secs_f64() * 1e3
+}
+
+impl Measured {
+    fn p99_validated_ms(&self) -> f64 {
+        percentile(&self.validated, 0.99)
+    }
+
+    fn print(&self) {
+        println!(
+            "| {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+            self.rate,
+            self.validated.len() as f64 / self.elapsed.as_secs_f64(),
+            percentile(&self.post, 0.50),
+            percentile(&self.post, 0.95),
+            percentile(&self.post, 0.99),
+            percentile(&self.validated, 0.50),
+            percentile(&self.validated, 0.95),
+            percentile(&self.validated, 0.99),
+            self.errors,
+        );
+    }
+}
+
+/// Posts one order and waits for its final state; returns both latencies from `due`.
+async fn one_order(
+    client: reqwest::Client,
+    base: Arc<String>,
+    id: String,
+    customer: u64,
+    due: Instant,
+) -> Option<(Duration, Duration)> {
+    let product = if customer % 2 == 0 {
+        "JUMPERS"
+    } else {
+        "UNDERPANTS"
+    };
+    let body = serde_json::json!({"id": id, "customerId": customer, "product": product, "quantity": 1, "price": 1.0});
+    let posted = client
+        .post(format!("{base}/v1/orders"))
+        .json(&body)
+        .send()
+        .await
+        .ok()?;
+    if !posted.status().is_success() {
+        return None;
+    }
+    let post = due.elapsed();
+    let answer = client
+        .get(format!("{base}/v1/orders/{id}/validated?timeout=30000"))
+        .send()
+        .await
+        .ok()?;
+    let order: serde_json::Value = answer.json().await.ok()?;
+    (order["state"] == "VALIDATED").then(|| (post, due.elapsed()))
+}
+
+fn run_rate(rt: &tokio::runtime::Runtime, options: &Options, rate: u64, run: &str) -> Measured {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .build()
+        .expect("HTTP client");
+    let base = Arc::new(options.orders_url.trim_end_matches('/').to_string());
+    let total = rate * options.secs;
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let id = format!("load-{run}-{rate}-{i}");
+        handles.push(rt.spawn(one_order(client.clone(), base.clone(), id, i % 10_000, due)));
+    }
+    let (mut post, mut validated, mut errors) = (Vec::new(), Vec::new(), 0);
+    for handle in handles {
+        match rt.block_on(handle) {
+            Ok(Some((p, v))) => {
+                post.push(p);
+                validated.push(v);
+            }
+            _ => errors += 1,
+        }
+    }
+    post.sort();
+    validated.sort();
+    Measured {
+        rate,
+        post,
+        validated,
+        errors,
+        elapsed: start.elapsed(),
+    }
+}
+
+fn main() -> Result<()> {
+    let options = Options::parse();
+    let health = reqwest::blocking::get(format!(
+        "{}/health",
+        options.orders_url.trim_end_matches('/')
+    ));
+    if !health.as_ref().is_ok_and(|r| r.status().is_success()) {
+        bail!("the orders service does not answer at {}: start the platform with `dev/demo --release --no-populator`", options.orders_url);
+    }
+    let stock = producer(&options.bootstrap)?;
+    let topic = format!("{}warehouse-inventory.v1", options.topic_prefix);
+    let level = 1_000_000_000i32.to_be_bytes();
+    for product in ["JUMPERS", "UNDERPANTS"] {
+        send_blocking(
+            &stock,
+            BaseRecord::to(&topic)
+                .key(product.as_bytes())
+                .payload(&level[..]),
+        );
+    }
+    stock
+        .flush(Duration::from_secs(30))
+        .context("stocking the warehouse")?;
+    std::thread::sleep(Duration::from_secs(1));
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+    println!("| offered/s | validated/s | POST p50 ms | p95 | p99 | POST→VALIDATED p50 ms | p95 | p99 | errors |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut best = None;
+    for &rate in &options.rates {
+        let measured = run_rate(&rt, &options, rate, &run);
+        measured.print();
+        if measured.errors == 0 && measured.p99_validated_ms() < 1000.0 {
+            best = Some(rate);
+        }
+    }
+    match best {
+        Some(rate) => {
+            println!("highest offered rate with p99 POST→VALIDATED under 1 s: {rate} orders/s")
+        }
+        None => println!("no offered rate kept p99 POST→VALIDATED under 1 s"),
+    }
+    Ok(())
+}
