@@ -130,8 +130,6 @@ fn instances_joining_during_a_restoration_neither_crash_nor_leave_tasks_restorin
         );
         let mut b = instance("b", 2);
         let mut c = instance("c", 3);
-        // What `a` printed before the others were launched: restorations started by then.
-        let lines_before_joins = a.lines().len();
         b.spawn();
         c.spawn();
         let tasks = wait_balanced(
@@ -150,7 +148,21 @@ fn instances_joining_during_a_restoration_neither_crash_nor_leave_tasks_restorin
                     .collect::<Vec<_>>()
             })
             .collect();
-        let cut_off = cut_off_restorations(&a.lines(), lines_before_joins);
+        // The joins' rebalance: the first `Rebalancing` of `a` after it first ran. A
+        // restoration started before it and not finished by it was cut off. (Counting
+        // the lines read when the others were launched raced with `a`'s output.)
+        let a_lines = a.lines();
+        let rebalance = a_lines
+            .iter()
+            .position(|l| l == "RUNNING")
+            .and_then(|running| {
+                a_lines[running..]
+                    .iter()
+                    .position(|l| l.starts_with("STATE Rebalancing"))
+                    .map(|i| running + i)
+            })
+            .unwrap_or(a_lines.len());
+        let cut_off = cut_off_restorations(&a_lines, rebalance);
         eprintln!(
             "all three run one task each {settled:.1?} after `a` started: {tasks:?}; \
              restorations of `a` cut off by the joins: {cut_off:#?}; restores: {restores:#?}"

@@ -5,7 +5,6 @@
 //! wrong answer. Start the broker with `dev/kafka start` (or run `dev/test`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::TcpListener;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,19 +15,10 @@ use streams_core::dsl::{SessionWindows, TimeWindows};
 use streams_core::runtime::{KafkaStreams, State, StreamsConfig, StreamsError};
 use streams_core::serde::StringSerde;
 use streams_core::{Consumed, Grouped, Materialized, StreamsBuilder};
-use streams_test_support::{bootstrap, produce_keyed, within, TestTopic};
+use streams_test_support::{bootstrap, free_port, produce_keyed, within, TestTopic};
 
 const KEYS: usize = 30_000;
 const PARTITIONS: i32 = 6;
-
-/// A port free on loopback now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The count of key `i`: keys get 1 to 3 records.
 fn expected_count(i: usize) -> i64 {

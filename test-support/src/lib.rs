@@ -14,6 +14,7 @@ mod broker;
 pub mod chaos;
 mod in_flight;
 mod murmur2;
+mod net;
 mod records;
 mod registry;
 mod time_limit;
@@ -23,6 +24,7 @@ pub use broker::{bootstrap, client_config, require_broker, DEFAULT_BOOTSTRAP};
 pub use chaos::{ChaosProcess, ChaosRng};
 pub use in_flight::InFlight;
 pub use murmur2::{murmur2_vectors, Murmur2Vector, MURMUR2_PARTITION_COUNTS};
+pub use net::free_port;
 pub use records::{
     consume_n, consume_to_end, consume_with, produce_keyed, ConsumeOptions, ConsumedRecord,
     Delivered, Isolation,

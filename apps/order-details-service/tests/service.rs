@@ -3,11 +3,11 @@
 //! Prometheus format, and stops gracefully on SIGTERM. Needs the broker and registry
 //! (`dev/test`).
 
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use streams_test_support::{
-    bootstrap, registry_url, require_broker, require_registry, within, ChaosProcess, TestTopic,
+    bootstrap, free_port, registry_url, require_broker, require_registry, within, ChaosProcess,
+    TestTopic,
 };
 
 #[test]
@@ -16,11 +16,7 @@ fn serves_health_and_metrics_and_stops_on_sigterm() {
         require_broker();
         require_registry();
         let prefix = format!("it-{}-", uuid::Uuid::new_v4().simple());
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let state = tempfile::tempdir().unwrap();
         let mut service =
             ChaosProcess::new("order-details", env!("CARGO_BIN_EXE_order-details-service"))

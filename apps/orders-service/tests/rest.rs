@@ -4,7 +4,6 @@
 //! instances answering for each other's orders, and an instance killed with SIGKILL.
 //! Start the broker and registry with `dev/test`.
 
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,17 +15,9 @@ use serde_json::{json, Value};
 use service_kit::embedded::EmbeddedChecks;
 use service_kit::ServiceConfig;
 use streams_test_support::{
-    bootstrap, consume_to_end, produce_keyed, registry_url, require_broker, require_registry,
-    within, ChaosProcess, Isolation, TestTopic,
+    bootstrap, consume_to_end, free_port, produce_keyed, registry_url, require_broker,
+    require_registry, within, ChaosProcess, Isolation, TestTopic,
 };
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// One orders-service process.
 struct Instance {

@@ -4,7 +4,6 @@
 //! Needs the broker and registry (`dev/test`) and the orders-service binary, which
 //! `cargo test --workspace` builds beside this one.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -14,17 +13,9 @@ use orders_platform::serdes::PlatformSerdes;
 use service_kit::ServiceConfig;
 use streams_core::serde::{CachedSchemaRegistry, SchemaRegistryConfig};
 use streams_test_support::{
-    bootstrap, consume_to_end, registry_url, require_broker, require_registry, within,
+    bootstrap, consume_to_end, free_port, registry_url, require_broker, require_registry, within,
     ChaosProcess, Isolation, TestTopic,
 };
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The orders-service binary built beside the populator.
 fn orders_service_binary() -> PathBuf {

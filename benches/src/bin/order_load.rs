@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use rdkafka::producer::{BaseRecord, Producer};
-use streams_benches::{producer, send_blocking};
+use streams_benches::{percentile_ms, producer, send_blocking};
 
 #[derive(Parser, Debug)]
 struct Options {
@@ -50,17 +50,9 @@ struct Measured {
     elapsed: Duration,
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index].as_secs_f64() * 1e3
-}
-
 impl Measured {
     fn p99_validated_ms(&self) -> f64 {
-        percentile(&self.validated, 0.99)
+        percentile_ms(&self.validated, 0.99)
     }
 
     fn print(&self) {
@@ -68,12 +60,12 @@ impl Measured {
             "| {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
             self.rate,
             self.validated.len() as f64 / self.elapsed.as_secs_f64(),
-            percentile(&self.post, 0.50),
-            percentile(&self.post, 0.95),
-            percentile(&self.post, 0.99),
-            percentile(&self.validated, 0.50),
-            percentile(&self.validated, 0.95),
-            percentile(&self.validated, 0.99),
+            percentile_ms(&self.post, 0.50),
+            percentile_ms(&self.post, 0.95),
+            percentile_ms(&self.post, 0.99),
+            percentile_ms(&self.validated, 0.50),
+            percentile_ms(&self.validated, 0.95),
+            percentile_ms(&self.validated, 0.99),
             self.errors,
         );
     }

@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use rdkafka::producer::{BaseRecord, Producer};
-use streams_benches::{create_topic, delete_topics, fill_topic, producer, send_blocking};
+use streams_benches::{
+    create_topic, delete_topics, fill_topic, percentile_ms, producer, send_blocking,
+};
 use streams_core::query::QueryRouter;
 use streams_core::runtime::{KafkaStreams, State, StreamsConfig};
 use streams_core::serde::StringSerde;
@@ -89,23 +91,14 @@ struct Measured {
 }
 
 impl Measured {
-    fn percentile(&self, p: f64) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let index =
-            ((self.latencies.len() as f64 * p).ceil() as usize).clamp(1, self.latencies.len()) - 1;
-        self.latencies[index]
-    }
-
     fn print(&self) {
         println!(
             "| {} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {} |",
             self.name,
             self.offered,
             self.latencies.len() as f64 / self.elapsed.as_secs_f64(),
-            self.percentile(0.50).as_secs_f64() * 1e3,
-            self.percentile(0.99).as_secs_f64() * 1e3,
+            percentile_ms(&self.latencies, 0.50),
+            percentile_ms(&self.latencies, 0.99),
             self.latencies
                 .last()
                 .copied()
