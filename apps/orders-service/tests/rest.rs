@@ -206,7 +206,9 @@ fn the_rest_contract_holds_on_either_instance_and_bad_requests_write_nothing() {
             }
         }
         let huge = json!({"id":"9","customerId":2,"product":"JUMPERS","quantity":1,"price":1.0,"pad":"x".repeat(100_000)});
-        let response = post(&client, &a, &huge);
+        // The server answers before reading the whole body and closes that connection:
+        // a client of its own keeps it out of the shared pool.
+        let response = post(&Client::new(), &a, &huge);
         assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
         let (status, body) = get(&client, &a, "/v1/orders/1?timeout=soon");
         assert_eq!(

@@ -10,6 +10,7 @@
 //! and close) only after the producer has flushed, so nothing is committed that was not
 //! produced (at-least-once).
 
+mod changelog_reader;
 mod config;
 mod consumer_config;
 mod error;

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
-use streams_state::{ChangelogRecord, RestoreListener, TopicPartition};
+use rdkafka::{Offset, TopicPartitionList};
+use streams_state::{RestoreListener, TopicPartition};
 
+use super::changelog_reader::{poll_batches, positions};
 use super::consumer_config::{consumer_config, isolation_level};
 use super::task::StreamTask;
 use super::{StreamsConfig, StreamsError};
@@ -182,38 +183,15 @@ impl Restorer {
         if self.active.is_empty() {
             return Ok(Vec::new());
         }
-        let mut batches: BTreeMap<TopicPartition, Vec<ChangelogRecord>> = BTreeMap::new();
-        let mut last_offsets: BTreeMap<TopicPartition, i64> = BTreeMap::new();
-        let mut polled = 0;
-        let mut timeout = Duration::from_millis(10);
-        while polled < RESTORE_BATCH {
-            let Some(result) = self.consumer.poll(timeout) else {
-                break;
-            };
-            timeout = Duration::ZERO;
-            let message = match result {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!("restore consumer: {e}");
-                    continue;
-                }
-            };
-            let tp = TopicPartition::new(message.topic(), message.partition());
-            let Some(progress) = self.active.get(&tp) else {
-                continue;
-            };
-            if message.offset() >= progress.end {
-                continue;
-            }
-            let Some(key) = message.key() else { continue };
-            batches
-                .entry(tp.clone())
-                .or_default()
-                .push((key.to_vec(), message.payload().map(<[u8]>::to_vec)));
-            last_offsets.insert(tp, message.offset());
-            polled += 1;
-        }
-        for (tp, records) in batches {
+        let active = &self.active;
+        let batches = poll_batches(
+            &self.consumer,
+            RESTORE_BATCH,
+            Duration::from_millis(10),
+            "restore consumer",
+            |tp, offset| active.get(tp).is_some_and(|p| offset < p.end),
+        );
+        for (tp, batch) in batches {
             let progress = self
                 .active
                 .get_mut(&tp)
@@ -222,32 +200,25 @@ impl Restorer {
                 continue;
             };
             task.stores()
-                .restore(&progress.store, &records)
+                .restore(&progress.store, &batch.records)
                 .map_err(|e| {
                     StreamsError::state(
                         format!("restoring store {} from {}", progress.store, tp.topic),
                         e,
                     )
                 })?;
-            progress.restored += records.len() as u64;
-            progress.position = last_offsets[&tp] + 1;
+            progress.restored += batch.records.len() as u64;
+            progress.position = batch.last_offset + 1;
             self.listener.on_batch_restored(
                 &progress.store,
                 &tp,
-                last_offsets[&tp],
-                records.len() as u64,
+                batch.last_offset,
+                batch.records.len() as u64,
             );
         }
-        // The consumer's position also moves over compacted gaps and transaction markers.
-        if let Ok(positions) = self.consumer.position() {
-            for e in positions.elements() {
-                if let (Offset::Offset(p), Some(progress)) = (
-                    e.offset(),
-                    self.active
-                        .get_mut(&TopicPartition::new(e.topic(), e.partition())),
-                ) {
-                    progress.position = progress.position.max(p);
-                }
+        for (tp, position) in positions(&self.consumer) {
+            if let Some(progress) = self.active.get_mut(&tp) {
+                progress.position = progress.position.max(position);
             }
         }
         let done: Vec<TopicPartition> = self

@@ -19,12 +19,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
-use streams_state::{
-    CacheBudget, ChangelogRecord, RocksDbConfig, StateDirectory, StoreError, TopicPartition,
-};
+use rdkafka::{Offset, TopicPartitionList};
+use streams_state::{CacheBudget, RocksDbConfig, StateDirectory, StoreError, TopicPartition};
 
 use self::task::StandbyTask;
+use super::changelog_reader::{poll_batches, positions};
 use super::consumer_config::consumer_config;
 use super::kafka_streams::ClientShared;
 use super::metadata::TaskLayout;
@@ -291,44 +290,21 @@ impl StandbyManager {
 
     /// Applies one round of changelog records.
     fn poll(&mut self) -> Result<(), StreamsError> {
-        // Per changelog partition: the records of this round and the last offset.
-        let mut batches: BTreeMap<TopicPartition, (Vec<ChangelogRecord>, i64)> = BTreeMap::new();
-        let mut timeout = Duration::from_millis(50);
-        for _ in 0..BATCH {
-            let Some(result) = self.consumer.poll(timeout) else {
-                break;
-            };
-            timeout = Duration::ZERO;
-            let message = match result {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!("standby consumer: {e}");
-                    continue;
-                }
-            };
-            let tp = TopicPartition::new(message.topic(), message.partition());
-            let entry = batches.entry(tp).or_insert_with(|| (Vec::new(), -1));
-            if let Some(key) = message.key() {
-                entry
-                    .0
-                    .push((key.to_vec(), message.payload().map(<[u8]>::to_vec)));
-            }
-            entry.1 = message.offset();
-        }
-        for (tp, (records, last)) in batches {
+        let batches = poll_batches(
+            &self.consumer,
+            BATCH,
+            Duration::from_millis(50),
+            "standby consumer",
+            |_, _| true,
+        );
+        for (tp, batch) in batches {
             if let Some(task) = self.task_of(&tp) {
-                task.apply(&tp, &records, last)?;
+                task.apply(&tp, &batch.records, batch.last_offset)?;
             }
         }
-        // The consumer's position also moves over transaction markers and compacted gaps.
-        if let Ok(positions) = self.consumer.position() {
-            for e in positions.elements() {
-                let tp = TopicPartition::new(e.topic(), e.partition());
-                if let (Offset::Offset(p), Some(task)) = (e.offset(), self.task_of(&tp)) {
-                    if let Some(changelog) = task.changelogs.get_mut(&tp) {
-                        changelog.position = changelog.position.max(p);
-                    }
-                }
+        for (tp, position) in positions(&self.consumer) {
+            if let Some(changelog) = self.task_of(&tp).and_then(|t| t.changelogs.get_mut(&tp)) {
+                changelog.position = changelog.position.max(position);
             }
         }
         Ok(())
