@@ -7,6 +7,7 @@ use futures::executor::block_on;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::broker::{bootstrap, client_config, require_broker};
@@ -47,13 +48,26 @@ where
         .unwrap_or_else(|e| panic!("cannot create a producer for {}: {e}", bootstrap()));
     let mut pending = Vec::new();
     for (index, (key, value)) in records.into_iter().enumerate() {
-        let record = FutureRecord::to(topic)
+        let mut record = FutureRecord::to(topic)
             .key(key.as_ref())
             .payload(value.as_ref());
-        match producer.send_result(record) {
-            Ok(delivery) => pending.push(delivery),
-            Err((e, _)) => {
-                panic!("record {index} for topic {topic} was not accepted by the producer: {e}")
+        // The producer's queue holds 100,000 records: past that, wait for room.
+        let deadline = Instant::now() + DELIVERY_TIMEOUT;
+        loop {
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    pending.push(delivery);
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned))
+                    if Instant::now() < deadline =>
+                {
+                    record = returned;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((e, _)) => {
+                    panic!("record {index} for topic {topic} was not accepted by the producer: {e}")
+                }
             }
         }
     }
