@@ -36,7 +36,9 @@ pub fn number(name: &str, default: u64) -> Result<u64> {
 /// `COMMIT_INTERVAL_MS` (default 1000), `SESSION_TIMEOUT_MS` (default 6000, so a killed
 /// instance is evicted quickly), `HEARTBEAT_INTERVAL_MS` (default a sixth of the session
 /// timeout, at least 100 and at most 3000; how soon a running member hears of a joining
-/// one) and the `STREAMS_*` overrides of [`StreamsConfig::with_env_overrides`].
+/// one), `CONSUMER_SETTINGS` (extra librdkafka consumer settings,
+/// `key=value,key=value`) and the `STREAMS_*` overrides of
+/// [`StreamsConfig::with_env_overrides`].
 pub fn config_from_env() -> Result<StreamsConfig> {
     let bootstrap = std::env::var("KAFKA_BOOTSTRAP")
         .ok()
@@ -47,12 +49,19 @@ pub fn config_from_env() -> Result<StreamsConfig> {
         "HEARTBEAT_INTERVAL_MS",
         (session_timeout_ms / 6).clamp(100, 3000),
     )?;
-    Ok(StreamsConfig::new(required("APP_ID")?, bootstrap)
+    let mut config = StreamsConfig::new(required("APP_ID")?, bootstrap)
         .with_state_dir(required("STATE_DIR")?)
         .with_commit_interval(Duration::from_millis(number("COMMIT_INTERVAL_MS", 1000)?))
         .with_consumer_setting("session.timeout.ms", session_timeout_ms.to_string())
-        .with_consumer_setting("heartbeat.interval.ms", heartbeat_ms.to_string())
-        .with_env_overrides()?)
+        .with_consumer_setting("heartbeat.interval.ms", heartbeat_ms.to_string());
+    let extra = std::env::var("CONSUMER_SETTINGS").unwrap_or_default();
+    for setting in extra.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (key, value) = setting
+            .split_once('=')
+            .with_context(|| format!("CONSUMER_SETTINGS entry {setting:?} is not key=value"))?;
+        config = config.with_consumer_setting(key.trim(), value.trim());
+    }
+    Ok(config.with_env_overrides()?)
 }
 
 /// Prints restoration progress on stdout, for tests and operators to follow.

@@ -118,7 +118,9 @@ fn instances_joining_during_a_restoration_neither_crash_nor_leave_tasks_restorin
 
         // A fresh instance restores everything; two more join while it restores.
         let restore_started = Instant::now();
-        let mut a = instance("a", 1);
+        // Small fetches stretch its restoration over seconds, so that the joins below
+        // land during it on any machine (unthrottled it can end within the joins' start).
+        let mut a = instance("a", 1).env("CONSUMER_SETTINGS", "max.partition.fetch.bytes=4096");
         a.spawn();
         // Restoring 200,000 updates takes about a second: launch the others as soon as it
         // starts.
