@@ -115,3 +115,37 @@ pub fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
     let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[index].as_secs_f64() * 1e3
 }
+
+/// Runs `task(i, due)` on `rt` for `i` in `0..rate * secs`, each started when due
+/// (`start + i / rate`): an open-loop load, so a stall shows in the latencies counted
+/// from `due` instead of slowing the load down. The pacing runs on this thread with
+/// the OS sleep (tokio's timer has a 1 ms granularity, which would add up to a
+/// millisecond to every latency). Returns the outputs in order (`None` for a task that
+/// panicked) and how long it all took.
+pub fn open_loop<T, F, Fut>(
+    rt: &tokio::runtime::Runtime,
+    rate: u64,
+    secs: u64,
+    mut task: F,
+) -> (Vec<Option<T>>, Duration)
+where
+    F: FnMut(u64, std::time::Instant) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let total = rate * secs;
+    let start = std::time::Instant::now();
+    let mut handles = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+        if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        handles.push(rt.spawn(task(i, due)));
+    }
+    let outputs = handles
+        .into_iter()
+        .map(|handle| rt.block_on(handle).ok())
+        .collect();
+    (outputs, start.elapsed())
+}

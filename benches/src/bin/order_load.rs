@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use rdkafka::producer::{BaseRecord, Producer};
-use streams_benches::{percentile_ms, producer, send_blocking};
+use streams_benches::{open_loop, percentile_ms, producer, send_blocking};
 
 #[derive(Parser, Debug)]
 struct Options {
@@ -110,27 +110,13 @@ fn run_rate(rt: &tokio::runtime::Runtime, options: &Options, rate: u64, run: &st
         .build()
         .expect("HTTP client");
     let base = Arc::new(options.orders_url.trim_end_matches('/').to_string());
-    let total = rate * options.secs;
-    let start = Instant::now();
-    let mut handles = Vec::with_capacity(total as usize);
-    for i in 0..total {
-        let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
+    let (outputs, elapsed) = open_loop(rt, rate, options.secs, |i, due| {
         let id = format!("load-{run}-{rate}-{i}");
-        handles.push(rt.spawn(one_order(client.clone(), base.clone(), id, i % 10_000, due)));
-    }
-    let (mut post, mut validated, mut errors) = (Vec::new(), Vec::new(), 0);
-    for handle in handles {
-        match rt.block_on(handle) {
-            Ok(Some((p, v))) => {
-                post.push(p);
-                validated.push(v);
-            }
-            _ => errors += 1,
-        }
-    }
+        one_order(client.clone(), base.clone(), id, i % 10_000, due)
+    });
+    let (mut post, mut validated): (Vec<Duration>, Vec<Duration>) =
+        outputs.iter().flatten().flatten().copied().unzip();
+    let errors = outputs.len() - post.len();
     post.sort();
     validated.sort();
     Measured {
@@ -138,7 +124,7 @@ fn run_rate(rt: &tokio::runtime::Runtime, options: &Options, rate: u64, run: &st
         post,
         validated,
         errors,
-        elapsed: start.elapsed(),
+        elapsed,
     }
 }
 

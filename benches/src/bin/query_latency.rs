@@ -24,7 +24,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use rdkafka::producer::{BaseRecord, Producer};
 use streams_benches::{
-    create_topic, delete_topics, fill_topic, percentile_ms, producer, send_blocking,
+    create_topic, delete_topics, fill_topic, open_loop, percentile_ms, producer, send_blocking,
 };
 use streams_core::query::QueryRouter;
 use streams_core::runtime::{KafkaStreams, State, StreamsConfig};
@@ -110,10 +110,8 @@ impl Measured {
     }
 }
 
-/// Issues `query(i)` open-loop at `rate` per second for `secs` seconds. The pacing
-/// runs on this thread with the OS sleep (tokio's timer has a 1 ms granularity, which
-/// would add up to a millisecond to every latency); queries run on `rt`.
-fn open_loop<F, Fut>(
+/// Issues `query(i)` open-loop at `rate` per second for `secs` seconds on `rt`.
+fn measure<F, Fut>(
     rt: &tokio::runtime::Runtime,
     name: &'static str,
     rate: u64,
@@ -124,35 +122,22 @@ where
     F: Fn(u64) -> Fut,
     Fut: std::future::Future<Output = bool> + Send + 'static,
 {
-    let total = rate * secs;
-    let start = Instant::now();
-    let mut handles = Vec::with_capacity(total as usize);
-    for i in 0..total {
-        let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
+    let (outputs, elapsed) = open_loop(rt, rate, secs, |i, due| {
         let request = query(i);
-        handles.push(rt.spawn(async move {
-            let ok = request.await;
-            (ok, due.elapsed())
-        }));
-    }
-    let mut latencies = Vec::with_capacity(handles.len());
-    let mut errors = 0;
-    for handle in handles {
-        match rt.block_on(handle) {
-            Ok((true, latency)) => latencies.push(latency),
-            _ => errors += 1,
-        }
-    }
+        async move { (request.await, due.elapsed()) }
+    });
+    let mut latencies: Vec<Duration> = outputs
+        .iter()
+        .filter_map(|o| o.and_then(|(ok, latency)| ok.then_some(latency)))
+        .collect();
+    let errors = outputs.len() - latencies.len();
     latencies.sort();
     Measured {
         name,
         offered: rate,
         latencies,
         errors,
-        elapsed: start.elapsed(),
+        elapsed,
     }
 }
 
@@ -251,7 +236,7 @@ fn main() -> Result<()> {
     let remote = Arc::new(remote);
     let measure_get = |name: &'static str, keys: Arc<Vec<String>>| {
         let router = router.clone();
-        open_loop(&rt, name, options.rate, options.secs, move |i| {
+        measure(&rt, name, options.rate, options.secs, move |i| {
             let router = router.clone();
             let key = keys[i as usize % keys.len()].clone();
             async move {
@@ -266,7 +251,7 @@ fn main() -> Result<()> {
         measure_get("forwarded get", remote.clone()),
         {
             let router = router.clone();
-            open_loop(
+            measure(
                 &rt,
                 "fan-out range",
                 options.range_rate,
