@@ -4,11 +4,12 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use rdkafka::bindings as rdsys;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::ConsumerGroupMetadata;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
@@ -28,6 +29,9 @@ const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
 /// The broker aborts a transaction open longer than `transaction.timeout.ms` (10 s)
 /// anyway, so waiting longer gains nothing.
 const TRANSACTION_CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The first retry backoff of a transactional producer (see [`KafkaCollector::new`]).
+const TRANSACTIONAL_RETRY_BACKOFF_MS: &str = "10";
 
 /// Why a transaction could not be committed.
 #[derive(Debug, Clone)]
@@ -160,7 +164,13 @@ impl KafkaCollector {
                 .set("transactional.id", id)
                 // An instance that dies mid-transaction blocks read_committed readers of
                 // its partitions until the broker aborts it: keep that short.
-                .set("transaction.timeout.ms", "10000");
+                .set("transaction.timeout.ms", "10000")
+                // Commits follow each other within milliseconds: the coordinator may
+                // answer a transaction's offsets request with CONCURRENT_TRANSACTIONS
+                // while the previous commit's markers are being written (a few ms), and
+                // librdkafka retries it after `retry.backoff.ms`, 100 ms by default.
+                // Retries still back off exponentially up to `retry.backoff.max.ms`.
+                .set("retry.backoff.ms", TRANSACTIONAL_RETRY_BACKOFF_MS);
         }
         let producer: ThreadedProducer<DeliveryTracker> = client
             .create_with_context(DeliveryTracker {
@@ -194,7 +204,7 @@ impl KafkaCollector {
         if sent > 0 {
             metrics::record_produced(&self.thread_name, sent);
         }
-        self.producer.flush(timeout).map_err(|e| {
+        self.drain(timeout).map_err(|e| {
             StreamsError::kafka(format!("flushing the producer within {timeout:?}"), e)
         })?;
         let failures = std::mem::take(
@@ -263,6 +273,8 @@ impl KafkaCollector {
             })
             .map_err(classify)?;
         }
+        // Drained first: rdkafka's commit would otherwise wait out its flush's poll.
+        self.drain(TRANSACTION_CALL_TIMEOUT).map_err(classify)?;
         retry(|| self.producer.commit_transaction(TRANSACTION_CALL_TIMEOUT)).map_err(classify)?;
         self.in_transaction.set(false);
         let sent = self.sent.replace(0);
@@ -270,6 +282,30 @@ impl KafkaCollector {
             metrics::record_produced(&self.thread_name, sent);
         }
         Ok(())
+    }
+
+    /// Waits until every record sent is acknowledged or failed (the producer's queue is
+    /// empty).
+    ///
+    /// Not rdkafka's `flush`: it waits for delivery reports by polling the producer's
+    /// event queue for up to 100 ms at a time, but this producer's own thread serves that
+    /// queue and takes the reports first, so every flush with records in flight lasted
+    /// a full 100 ms: a tenth of a second added to each commit, and to each exactly-once
+    /// hop (rdkafka's `commit_transaction` flushes the same way, hence the drain before
+    /// it). librdkafka's flush with a 1 ms limit, repeated, keeps the producer sending
+    /// without lingering and returns within a millisecond of the last acknowledgement.
+    fn drain(&self, timeout: Duration) -> KafkaResult<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            // SAFETY: the pointer is the live producer handle `self.producer` owns;
+            // librdkafka's flush may be called from any thread.
+            let code = unsafe { rdsys::rd_kafka_flush(self.producer.client().native_ptr(), 1) };
+            match RDKafkaErrorCode::from(code) {
+                RDKafkaErrorCode::NoError => return Ok(()),
+                RDKafkaErrorCode::OperationTimedOut if Instant::now() < deadline => {}
+                code => return Err(KafkaError::Flush(code)),
+            }
+        }
     }
 
     /// Aborts the open transaction, if any: none of its writes will be visible.
