@@ -249,12 +249,17 @@ fn poll_loop(
     while !spec.client.shutdown.load(Ordering::Acquire) {
         let timeout = {
             let m = lock(manager);
-            if m.has_processable() || m.is_restoring() {
+            let timeout = if m.has_processable() || m.is_restoring() {
                 Duration::ZERO
             } else if m.has_pending() || m.is_waiting() {
                 config.poll_timeout.min(SHORT_POLL_TIMEOUT)
             } else {
                 config.poll_timeout
+            };
+            if m.has_uncommitted() {
+                timeout.min(config.commit_interval.saturating_sub(last_commit.elapsed()))
+            } else {
+                timeout
             }
         };
         // Rebalance callbacks run inside poll and take the manager's lock themselves.

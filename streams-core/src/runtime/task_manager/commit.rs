@@ -22,6 +22,7 @@ impl TaskManager {
         &mut self,
         consumer: &BaseConsumer<C>,
     ) -> Result<(), StreamsError> {
+        self.uncommitted = false;
         if self.collector.is_transactional() {
             return self.commit_exactly_once(consumer);
         }

@@ -66,6 +66,8 @@ pub(crate) struct TaskManager {
     lags: InputLags,
     /// Whether a task held records back at the last round of processing.
     waiting: bool,
+    /// Whether records were processed since the last commit.
+    uncommitted: bool,
     /// Transactions aborted in a row, and why the last one was.
     consecutive_aborts: u32,
     last_abort_reason: String,
@@ -99,6 +101,7 @@ impl TaskManager {
         Ok(TaskManager {
             lags: InputLags::default(),
             waiting: false,
+            uncommitted: false,
             consecutive_aborts: 0,
             last_abort_reason: String::new(),
             cache: CacheBudget::new(config.thread_cache_max_bytes()),
@@ -179,6 +182,13 @@ impl TaskManager {
     /// then block only briefly, so the task is looked at again soon.
     pub fn is_waiting(&self) -> bool {
         self.waiting
+    }
+
+    /// Whether records were processed since the last commit: then the poll loop wakes
+    /// up for the commit when it is due instead of blocking a whole poll timeout, so
+    /// a quiet input does not hold processed results back from downstream readers.
+    pub fn has_uncommitted(&self) -> bool {
+        self.uncommitted
     }
 
     /// Whether a processor asked for a commit.

@@ -106,6 +106,7 @@ impl TaskManager {
             processed += n;
             task.punctuate(&self.collector, PunctuationType::WallClockTime, now)?;
         }
+        self.uncommitted |= processed > 0;
         metrics::record_processed(&self.thread_name, processed as u64, start.elapsed());
         Ok(processed)
     }
