@@ -3,11 +3,56 @@
 //! positions (which also move over transaction markers and compacted gaps).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::{Message, Offset};
 use streams_state::{ChangelogRecord, TopicPartition};
+
+/// How long to wait before asking again for watermarks the cluster could not give.
+const WATERMARK_RETRY: Duration = Duration::from_millis(200);
+
+/// The low and high watermarks of a changelog partition. A partition between leaders
+/// (a broker restarting, or fenced for a moment under load) is asked again until
+/// `timeout`, instead of failing the stream thread over what the cluster repairs by
+/// itself within seconds.
+pub(crate) fn watermarks(
+    consumer: &BaseConsumer,
+    tp: &TopicPartition,
+    timeout: Duration,
+) -> KafkaResult<(i64, i64)> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match consumer.fetch_watermarks(&tp.topic, tp.partition, remaining) {
+            Err(e) if leader_unavailable(&e) && remaining > WATERMARK_RETRY => {
+                tracing::debug!(
+                    "the end of {}-{} is not known yet: {e}",
+                    tp.topic,
+                    tp.partition
+                );
+                std::thread::sleep(WATERMARK_RETRY);
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether `e` says the partition has no leader to answer right now.
+fn leader_unavailable(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::NotLeaderForPartition
+                | RDKafkaErrorCode::LeaderNotAvailable
+                | RDKafkaErrorCode::FencedLeaderEpoch
+                | RDKafkaErrorCode::UnknownLeaderEpoch
+                | RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::AllBrokersDown
+        )
+    )
+}
 
 /// The records of one changelog partition read in one round.
 pub(crate) struct ChangelogBatch {

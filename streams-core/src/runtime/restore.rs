@@ -12,7 +12,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use streams_state::{RestoreListener, TopicPartition};
 
-use super::changelog_reader::{poll_batches, positions};
+use super::changelog_reader::{self, poll_batches, positions};
 use super::consumer_config::{consumer_config, isolation_level};
 use super::task::StreamTask;
 use super::{StreamsConfig, StreamsError};
@@ -116,9 +116,7 @@ impl Restorer {
         let mut added = false;
         for request in requests {
             let tp = &request.partition;
-            let (low, high) = self
-                .ends
-                .fetch_watermarks(&tp.topic, tp.partition, WATERMARK_TIMEOUT)
+            let (low, high) = changelog_reader::watermarks(&self.ends, tp, WATERMARK_TIMEOUT)
                 .map_err(|e| {
                     StreamsError::kafka(
                         format!("reading the end of changelog {}-{}", tp.topic, tp.partition),
