@@ -176,10 +176,15 @@ fn created_orders_end_validated_or_failed_by_the_rules() {
         platform.post(&[Order::created("sold-out", 2, Product::Jumpers, 1, 1.0)]);
         produce_keyed(
             &platform.topics.orders,
-            [(
-                b"garbage".to_vec(),
-                b"\x00\x00\x00\x00\x07not avro".to_vec(),
-            )],
+            [
+                // Magic byte 0, then a schema id the registry never gave.
+                (
+                    b"garbage".to_vec(),
+                    b"\x00\x7f\xff\xff\x07not avro".to_vec(),
+                ),
+                // Not the registry's wire format at all.
+                (b"wrong-magic".to_vec(), b"{\"id\":\"json\"}".to_vec()),
+            ],
         );
         // A truncated validation (magic byte, no schema id) among the checks' results.
         produce_keyed(
@@ -222,6 +227,11 @@ fn created_orders_end_validated_or_failed_by_the_rules() {
                 .any(|r| r.key.as_deref() == Some(b"garbage".as_slice())),
             "the undecodable order is dead-lettered (by each service reading orders): {} records",
             dead.len()
+        );
+        assert!(
+            dead.iter()
+                .any(|r| r.key.as_deref() == Some(b"wrong-magic".as_slice())),
+            "an order without the wire format's magic byte is dead-lettered"
         );
         assert!(
             dead.iter()
