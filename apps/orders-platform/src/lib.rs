@@ -8,7 +8,11 @@
 //!   one `OrderValidation` per CREATED order of `orders.v1` to `order-validations.v1`;
 //! * [`validations_aggregator`] writes each order's final state (VALIDATED or FAILED)
 //!   back to `orders.v1`;
-//! * [`orders_view`] is the orders service's table of the latest event per order.
+//! * [`orders_view`] is the orders service's table of the latest event per order;
+//! * [`email`] joins orders, payments and customers into emails and routes orders to
+//!   the topic of their customer's level;
+//! * [`enrichment`] writes `orders-enriched.v1` and counts orders per customer for the
+//!   fraud report.
 //!
 //! ```
 //! use orders_platform::checks::order_details;
@@ -21,6 +25,8 @@
 //! ```
 
 pub mod checks;
+pub mod email;
+pub mod enrichment;
 pub mod orders_view;
 pub mod records;
 pub mod schemas;

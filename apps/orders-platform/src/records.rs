@@ -211,3 +211,45 @@ pub struct OrderEnriched {
     /// The customer's level.
     pub customer_level: String,
 }
+
+/// An order event left-joined with its customer: the value of `orders-enriched.v1`,
+/// keyed by the order id. The customer columns are `None` when no customer row exists.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrichedOrder {
+    /// The order id.
+    pub id: String,
+    /// The customer.
+    pub customer_id: i64,
+    /// The customer's first name.
+    pub first_name: Option<String>,
+    /// The customer's last name.
+    pub last_name: Option<String>,
+    /// The customer's level.
+    pub level: Option<String>,
+    /// The order's state in this event.
+    pub state: OrderState,
+    /// What is ordered.
+    pub product: Product,
+    /// How many.
+    pub quantity: i32,
+    /// Price of one.
+    pub price: f64,
+}
+
+impl EnrichedOrder {
+    /// `order` with the columns of `customer`, if there is one.
+    pub fn new(order: &Order, customer: Option<&Customer>) -> Self {
+        EnrichedOrder {
+            id: order.id.clone(),
+            customer_id: order.customer_id,
+            first_name: customer.map(|c| c.first_name.clone()),
+            last_name: customer.map(|c| c.last_name.clone()),
+            level: customer.map(|c| c.level.clone()),
+            state: order.state,
+            product: order.product,
+            quantity: order.quantity,
+            price: order.price,
+        }
+    }
+}

@@ -16,6 +16,8 @@ pub mod avsc {
     pub const CUSTOMER: &str = include_str!("../../../schemas/avro/Customer.avsc");
     /// `io.streams.orders.OrderEnriched`.
     pub const ORDER_ENRICHED: &str = include_str!("../../../schemas/avro/OrderEnriched.avsc");
+    /// `io.streams.orders.EnrichedOrder`.
+    pub const ENRICHED_ORDER: &str = include_str!("../../../schemas/avro/EnrichedOrder.avsc");
 }
 
 #[cfg(test)]
@@ -110,6 +112,22 @@ mod tests {
                 customer_level: "gold".into(),
             },
         );
+        let customer = Customer {
+            id: 5,
+            first_name: "Ema".into(),
+            last_name: "Svobodová".into(),
+            email: "ema@example.com".into(),
+            address: "Brno".into(),
+            level: "gold".into(),
+        };
+        for state in [OrderState::Created, OrderState::Validated] {
+            let order = order(state, Product::Underpants);
+            round_trip(
+                avsc::ENRICHED_ORDER,
+                EnrichedOrder::new(&order, Some(&customer)),
+            );
+            round_trip(avsc::ENRICHED_ORDER, EnrichedOrder::new(&order, None));
+        }
     }
 
     #[test]
@@ -181,6 +199,10 @@ mod tests {
                 })
                 .unwrap()
             )
+        );
+        assert_eq!(
+            fields(avsc::ENRICHED_ORDER),
+            keys(serde_json::to_value(EnrichedOrder::new(&order, None)).unwrap())
         );
     }
 }

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use streams_core::serde::{AvroSerde, CachedSchemaRegistry, JsonSerde, Serde, SerdeError};
 
-use crate::records::{Customer, Order, OrderEnriched, OrderValidation, Payment};
+use crate::records::{Customer, EnrichedOrder, Order, OrderEnriched, OrderValidation, Payment};
 use crate::schemas::avsc;
 
 /// One serde per record type, shared by the topologies.
@@ -23,6 +23,8 @@ pub struct PlatformSerdes {
     pub customer: Arc<dyn Serde<Customer>>,
     /// `OrderEnriched` values.
     pub order_enriched: Arc<dyn Serde<OrderEnriched>>,
+    /// `EnrichedOrder` values.
+    pub enriched_order: Arc<dyn Serde<EnrichedOrder>>,
 }
 
 impl PlatformSerdes {
@@ -37,6 +39,7 @@ impl PlatformSerdes {
             payment: json(),
             customer: json(),
             order_enriched: json(),
+            enriched_order: json(),
         }
     }
 
@@ -58,6 +61,7 @@ impl PlatformSerdes {
             payment: avro(&registry, avsc::PAYMENT)?,
             customer: avro(&registry, avsc::CUSTOMER)?,
             order_enriched: avro(&registry, avsc::ORDER_ENRICHED)?,
+            enriched_order: avro(&registry, avsc::ENRICHED_ORDER)?,
         })
     }
 }

@@ -32,6 +32,8 @@ pub struct PlatformTopics {
     pub customers: String,
     /// `orders-enriched.v1`.
     pub orders_enriched: String,
+    /// `platinum`, `gold`, `silver` and `bronze`, in [`CUSTOMER_LEVELS`]' order.
+    pub customer_levels: [String; 4],
 }
 
 impl Default for PlatformTopics {
@@ -51,6 +53,30 @@ impl PlatformTopics {
             payments: name(PAYMENTS),
             customers: name(CUSTOMERS),
             orders_enriched: name(ORDERS_ENRICHED),
+            customer_levels: CUSTOMER_LEVELS.map(name),
         }
+    }
+
+    /// The topic of customers at `level`, compared ignoring case. A level outside the
+    /// four goes to `bronze`, the schema's default level.
+    pub fn customer_level(&self, level: &str) -> &str {
+        let index = CUSTOMER_LEVELS
+            .iter()
+            .position(|known| known.eq_ignore_ascii_case(level.trim()))
+            .unwrap_or(CUSTOMER_LEVELS.len() - 1);
+        &self.customer_levels[index]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customer_levels_have_their_topics_behind_the_prefix() {
+        let topics = PlatformTopics::with_prefix("t-");
+        assert_eq!(topics.customer_level("gold"), "t-gold");
+        assert_eq!(topics.customer_level("Platinum"), "t-platinum");
+        assert_eq!(topics.customer_level("unheard-of"), "t-bronze");
     }
 }
