@@ -1,8 +1,11 @@
-//! Plumbing shared by the example applications that the fault tests run as separate
+//! The example applications: the [`quickstarts`] a newcomer runs with one command,
+//! and the plumbing shared by the applications that the fault tests run as separate
 //! processes (`counting_app`, `join_app`): settings from the environment, a line
 //! protocol on stdout (`RUNNING`, `STATE ...`, `STANDBY [...]`, `RESTORE-START`/`RESTORE-END`,
 //! `CLOSED`), and a graceful close on SIGTERM, Ctrl-C or, when
 //! `EXIT_WHEN_STDIN_CLOSES=1`, end of stdin (the parent process is gone).
+
+pub mod quickstarts;
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};

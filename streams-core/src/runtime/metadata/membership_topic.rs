@@ -15,7 +15,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::membership::{ClusterView, MemberRecord, MembershipTable};
 use crate::processor::TaskId;
@@ -72,6 +72,24 @@ pub(crate) fn group_identity<C: ConsumerContext>(
         Some(identity)
     }
 }
+
+/// The membership consumer's context: reaching the end of the topic is how the
+/// thread knows it has caught up, not an error (librdkafka also reports it as a
+/// client-wide error event, which rdkafka's default context logs at ERROR level).
+struct EndIsNews;
+
+impl ClientContext for EndIsNews {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        match error {
+            rdkafka::error::KafkaError::PartitionEOF(_) => {
+                tracing::trace!("end of the membership topic: {reason}")
+            }
+            other => tracing::error!("membership consumer: {other}: {reason}"),
+        }
+    }
+}
+
+impl ConsumerContext for EndIsNews {}
 
 /// This instance's side of the membership: its announcements and the table of every
 /// instance's, read from the topic.
@@ -167,13 +185,13 @@ impl Membership {
         stop: impl Fn() -> bool + Send + 'static,
     ) -> Result<JoinHandle<()>, StreamsError> {
         let producer = membership_producer(config, client_id)?;
-        let consumer: BaseConsumer =
+        let consumer: BaseConsumer<EndIsNews> =
             consumer_config(config, format!("{client_id}-membership-consumer"))
                 // Assigned, never subscribed: the group id only satisfies librdkafka.
                 .set("group.id", &self.topic)
                 .set("enable.auto.commit", "false")
                 .set("enable.partition.eof", "true")
-                .create()
+                .create_with_context(EndIsNews)
                 .map_err(|e| StreamsError::kafka("creating the membership consumer", e))?;
         let mut assignment = TopicPartitionList::new();
         assignment
@@ -191,7 +209,12 @@ impl Membership {
             })
     }
 
-    fn run(&self, producer: BaseProducer, consumer: BaseConsumer, stop: impl Fn() -> bool) {
+    fn run(
+        &self,
+        producer: BaseProducer,
+        consumer: BaseConsumer<EndIsNews>,
+        stop: impl Fn() -> bool,
+    ) {
         while !stop() {
             self.send_outbox(&producer);
             producer.poll(Duration::ZERO);
