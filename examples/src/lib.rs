@@ -137,9 +137,9 @@ fn watch_stdin(stop: mpsc::Sender<Stop>) -> Result<()> {
     Ok(())
 }
 
-/// Runs `topology` with `config` until a stop is asked for, printing the line protocol;
-/// closes gracefully and fails if the application stopped by itself.
-pub fn run(topology: Topology, config: StreamsConfig) -> Result<()> {
+/// Logs to stderr (`RUST_LOG` filters; default `info`, rdkafka's own at `warn`), so
+/// stdout stays free for the line protocol and the quickstarts' output.
+pub fn init_logging() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -147,6 +147,12 @@ pub fn run(topology: Topology, config: StreamsConfig) -> Result<()> {
                 .unwrap_or_else(|_| "info,rdkafka=warn".into()),
         )
         .init();
+}
+
+/// Runs `topology` with `config` until a stop is asked for, printing the line protocol;
+/// closes gracefully and fails if the application stopped by itself.
+pub fn run(topology: Topology, config: StreamsConfig) -> Result<()> {
+    init_logging();
     let (stop_tx, stop_rx) = mpsc::channel();
     watch_signals(stop_tx.clone())?;
     if std::env::var("EXIT_WHEN_STDIN_CLOSES").is_ok_and(|v| v == "1") {

@@ -36,13 +36,7 @@ struct Options {
 
 fn main() -> Result<()> {
     let options = Options::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,rdkafka=warn".into()),
-        )
-        .init();
+    streams_examples::init_logging();
     let common = &options.common;
     let views = common.topic(PAGE_VIEWS);
     plumbing::ensure_topics(&common.bootstrap, std::slice::from_ref(&views), 3)?;
