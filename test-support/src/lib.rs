@@ -10,6 +10,8 @@
 //! is only meant for tests, and a test must never pass silently because the
 //! broker was missing.
 
+#![warn(missing_docs)]
+
 mod broker;
 pub mod chaos;
 mod in_flight;

@@ -63,7 +63,7 @@ fn parse_line(line: &str) -> Result<Murmur2Vector, String> {
 }
 
 fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(format!("odd-length hex key {text:?}"));
     }
     (0..text.len())

@@ -3,6 +3,8 @@
 //! customer in 30-second windows) and the fraud report over those counts
 //! ([`report`]), served on port 8010.
 
+#![warn(missing_docs)]
+
 pub mod report;
 
 use anyhow::Result;

@@ -24,6 +24,8 @@
 //! assert!(topology.describe().to_string().contains("orders.v1"));
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod checks;
 pub mod email;
 pub mod enrichment;

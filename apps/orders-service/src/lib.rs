@@ -7,6 +7,8 @@
 //! * [`order_body`]: reading posted orders, with errors naming the field;
 //! * [`waiters`]: long-polling readers woken by the view.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod order_body;
 pub mod waiters;

@@ -13,6 +13,8 @@
 //! * [`service`]: running a topology service from start to graceful close;
 //! * [`embedded`]: the checks and the aggregator inside one process (tests, demos).
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod embedded;
 pub mod http;

@@ -18,7 +18,7 @@
 //! | `COMMIT_INTERVAL_MS` | commit interval; default 1000 |
 //! | `SESSION_TIMEOUT_MS` | consumer `session.timeout.ms`; default 6000, so a killed instance is evicted quickly |
 //! | `HEARTBEAT_INTERVAL_MS` | consumer `heartbeat.interval.ms`; default a sixth of the session timeout (100 to 3000) |
-//! | `STREAMS_*` | any override [`StreamsConfig::with_env_overrides`] knows |
+//! | `STREAMS_*` | any override `StreamsConfig::with_env_overrides` knows |
 //!
 //! On stdout it prints, one per line: `RUNNING` once the application first reaches
 //! state Running; `STATE <state> tasks=[..]` whenever its state or its tasks (with

@@ -1,6 +1,6 @@
 //! Which instance of an application hosts which task, store and key: Kafka Streams'
 //! `StreamsMetadata` and `KeyQueryMetadata`, learned through the membership topic (see
-//! [`membership`] and `docs/interactive-queries.md`).
+//! `membership` and `docs/interactive-queries.md`).
 
 pub(crate) mod membership;
 pub(crate) mod membership_topic;
