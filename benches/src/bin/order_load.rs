@@ -118,7 +118,7 @@ async fn one_order(
     customer: u64,
     due: Instant,
 ) -> Option<(Duration, Duration)> {
-    let product = if customer % 2 == 0 {
+    let product = if customer.is_multiple_of(2) {
         "JUMPERS"
     } else {
         "UNDERPANTS"
