@@ -9,9 +9,9 @@
 //!
 //! Both paths use inner stream-stream joins (`join_stream`), which emit each matching
 //! pair once, whichever side arrives first; left and outer joins would emit unmatched
-//! records eagerly. The original services deduplicated FAILs with a cached `reduce`;
-//! this library emits every update, so the first FAILED per order is kept explicitly in
-//! a store. The PASS sessions get a grace of one gap: the three checks answer at
+//! records eagerly. The original services deduplicated FAILs with a cached `reduce`,
+//! which merges only the updates between two commits (a FAIL arriving after a commit
+//! is forwarded again); here the first FAILED per order is kept explicitly in a store. The PASS sessions get a grace of one gap: the three checks answer at
 //! different speeds, so an order's last PASS often arrives after later orders'
 //! results have moved the task's stream time on; with no grace it would be dropped and
 //! the order would never be VALIDATED.

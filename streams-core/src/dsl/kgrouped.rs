@@ -35,7 +35,9 @@ pub struct KGroupedStream<K, V> {
 
 impl<K: Data, V: Data> KGroupedStream<K, V> {
     /// Folds each key's records into an aggregate kept in a store; the result table
-    /// updates with every record (no caching: each update is emitted).
+    /// updates with every record. With the store's record cache (on by default, see
+    /// [`Materialized::with_caching`]) the updates of a key between commits are merged
+    /// and only the latest is forwarded, as in Kafka Streams.
     pub fn aggregate<VA: Data>(
         &self,
         initializer: impl Fn() -> VA + Send + Sync + 'static,

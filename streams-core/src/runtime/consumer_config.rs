@@ -29,6 +29,17 @@ pub(crate) fn isolation_level(guarantee: ProcessingGuarantee) -> &'static str {
     }
 }
 
+/// Sets the user's consumer overrides (connection and security settings above all) on
+/// `client`, a consumer that is not the stream thread's group member: its own
+/// `group.id` stays.
+pub(crate) fn apply_consumer_overrides(client: &mut ClientConfig, config: &StreamsConfig) {
+    for (key, value) in &config.consumer_overrides {
+        if key != "group.id" {
+            client.set(key, value);
+        }
+    }
+}
+
 /// A consumer configuration for `config`'s cluster named `client_id`: the fetch defaults
 /// and the isolation level of the processing guarantee.
 pub(crate) fn consumer_config(config: &StreamsConfig, client_id: String) -> ClientConfig {
@@ -72,5 +83,17 @@ mod tests {
             None,
             "librdkafka's default"
         );
+    }
+
+    #[test]
+    fn side_consumers_take_the_users_settings_but_keep_their_group() {
+        let config = StreamsConfig::new("app", "127.0.0.1:9092")
+            .with_consumer_setting("security.protocol", "SASL_SSL")
+            .with_consumer_setting("group.id", "not-for-side-consumers");
+        let mut client = consumer_config(&config, "app-global-consumer".into());
+        client.set("group.id", "app-global");
+        apply_consumer_overrides(&mut client, &config);
+        assert_eq!(client.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(client.get("group.id"), Some("app-global"));
     }
 }

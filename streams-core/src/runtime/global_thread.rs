@@ -9,7 +9,7 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::consumer_config::consumer_config;
+use super::consumer_config::{apply_consumer_overrides, consumer_config};
 use super::{StreamsConfig, StreamsError};
 use crate::state::global::GlobalStores;
 
@@ -33,14 +33,16 @@ impl GlobalUpdater {
         client_id: &str,
         globals: Arc<GlobalStores>,
     ) -> Result<Self, StreamsError> {
-        let consumer: BaseConsumer =
-            consumer_config(config, format!("{client_id}-global-consumer"))
-                // Never joins a group: every instance reads everything.
-                .set("group.id", format!("{}-global", config.application_id))
-                .set("enable.auto.commit", "false")
-                .set("auto.offset.reset", "earliest")
-                .create()
-                .map_err(|e| StreamsError::kafka("creating the global consumer", e))?;
+        let mut client = consumer_config(config, format!("{client_id}-global-consumer"));
+        client
+            // Never joins a group: every instance reads everything.
+            .set("group.id", format!("{}-global", config.application_id))
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest");
+        apply_consumer_overrides(&mut client, config);
+        let consumer: BaseConsumer = client
+            .create()
+            .map_err(|e| StreamsError::kafka("creating the global consumer", e))?;
         let mut assignment = TopicPartitionList::new();
         let mut ends = BTreeMap::new();
         for topic in globals.topics() {

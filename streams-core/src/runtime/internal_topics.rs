@@ -27,11 +27,16 @@ pub(crate) struct TopicLayout {
     pub tasks: BTreeMap<u32, i32>,
 }
 
-fn admin_client(config: &StreamsConfig) -> Result<AdminClient<DefaultClientContext>, StreamsError> {
+/// An admin client of `config`'s cluster named `<application id>-<role>`, with the
+/// user's admin overrides (connection and security settings).
+pub(crate) fn admin_client(
+    config: &StreamsConfig,
+    role: &str,
+) -> Result<AdminClient<DefaultClientContext>, StreamsError> {
     let mut client = ClientConfig::new();
     client
         .set("bootstrap.servers", &config.bootstrap_servers)
-        .set("client.id", format!("{}-admin", config.application_id));
+        .set("client.id", format!("{}-{role}", config.application_id));
     for (k, v) in &config.admin_overrides {
         client.set(k, v);
     }
@@ -60,7 +65,7 @@ pub(crate) fn prepare_topics(
     topology: &Topology,
     config: &StreamsConfig,
 ) -> Result<TopicLayout, StreamsError> {
-    let admin = admin_client(config)?;
+    let admin = admin_client(config, "admin")?;
     let app = config.application_id.as_str();
     let mut existing = topic_partitions(&admin)?;
 

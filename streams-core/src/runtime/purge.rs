@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use futures::executor::block_on;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::internal_topics::admin_client;
 use super::StreamsConfig;
 use crate::topology::{InternalTopicKind, Topology};
 
@@ -34,10 +34,7 @@ impl RepartitionPurger {
         if topics.is_empty() {
             return None;
         }
-        let admin = ClientConfig::new()
-            .set("bootstrap.servers", &config.bootstrap_servers)
-            .set("client.id", format!("{}-purger", config.application_id))
-            .create()
+        let admin = admin_client(config, "purger")
             .map_err(|e| tracing::warn!("repartition topics will not be purged: {e}"))
             .ok()?;
         Some(RepartitionPurger {

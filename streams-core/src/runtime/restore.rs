@@ -13,7 +13,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use streams_state::{RestoreListener, TopicPartition};
 
 use super::changelog_reader::{self, poll_batches, positions};
-use super::consumer_config::{consumer_config, isolation_level};
+use super::consumer_config::{apply_consumer_overrides, consumer_config, isolation_level};
 use super::task::StreamTask;
 use super::{StreamsConfig, StreamsError};
 use crate::processor::TaskId;
@@ -70,11 +70,7 @@ impl Restorer {
             // An offset below the log start (compaction, retention) restarts at the start.
             .set("auto.offset.reset", "earliest")
             .set("isolation.level", isolation);
-        for (k, v) in &config.consumer_overrides {
-            if k != "group.id" {
-                client.set(k, v);
-            }
-        }
+        apply_consumer_overrides(&mut client, config);
         // A read-committed consumer's end offsets are the last stable offsets; the ends
         // come from a read-uncommitted one.
         let mut ends = client.clone();

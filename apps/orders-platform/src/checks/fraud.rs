@@ -8,7 +8,7 @@
 //!
 //! The DSL route (`windowed_by_session(..).aggregate(..)` carrying the latest order in
 //! an `OrderValue`, then re-keying the updates by order id) gives one update per
-//! accepted order, since this library emits every update (no cache), and like Kafka
+//! accepted order only with the store's record cache off, and like Kafka
 //! Streams it keeps sessions open until the stream time it has observed passes their end
 //! plus the gap, so small reorderings across customers are absorbed
 //! (`the_dsl_session_aggregate_keeps_slightly_out_of_order_orders`). But an order later

@@ -19,7 +19,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::membership::{ClusterView, MemberRecord, MembershipTable};
 use crate::processor::TaskId;
-use crate::runtime::consumer_config::consumer_config;
+use crate::runtime::consumer_config::{apply_consumer_overrides, consumer_config};
 use crate::runtime::{StreamsConfig, StreamsError};
 
 /// The name of the membership topic of `application_id`.
@@ -185,14 +185,16 @@ impl Membership {
         stop: impl Fn() -> bool + Send + 'static,
     ) -> Result<JoinHandle<()>, StreamsError> {
         let producer = membership_producer(config, client_id)?;
-        let consumer: BaseConsumer<EndIsNews> =
-            consumer_config(config, format!("{client_id}-membership-consumer"))
-                // Assigned, never subscribed: the group id only satisfies librdkafka.
-                .set("group.id", &self.topic)
-                .set("enable.auto.commit", "false")
-                .set("enable.partition.eof", "true")
-                .create_with_context(EndIsNews)
-                .map_err(|e| StreamsError::kafka("creating the membership consumer", e))?;
+        let mut client = consumer_config(config, format!("{client_id}-membership-consumer"));
+        client
+            // Assigned, never subscribed: the group id only satisfies librdkafka.
+            .set("group.id", &self.topic)
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true");
+        apply_consumer_overrides(&mut client, config);
+        let consumer: BaseConsumer<EndIsNews> = client
+            .create_with_context(EndIsNews)
+            .map_err(|e| StreamsError::kafka("creating the membership consumer", e))?;
         let mut assignment = TopicPartitionList::new();
         assignment
             .add_partition_offset(&self.topic, 0, Offset::Beginning)

@@ -24,7 +24,7 @@ use streams_state::{CacheBudget, RocksDbConfig, StateDirectory, StoreError, Topi
 
 use self::task::StandbyTask;
 use super::changelog_reader::{poll_batches, positions};
-use super::consumer_config::consumer_config;
+use super::consumer_config::{apply_consumer_overrides, consumer_config};
 use super::kafka_streams::ClientShared;
 use super::metadata::TaskLayout;
 use super::task_state::StateLocation;
@@ -104,11 +104,7 @@ impl StandbyManager {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest");
-        for (k, v) in &config.consumer_overrides {
-            if k != "group.id" {
-                client_config.set(k, v);
-            }
-        }
+        apply_consumer_overrides(&mut client_config, config);
         let mut ends = client_config.clone();
         ends.set("client.id", format!("{client_id}-standby-ends"))
             .set("isolation.level", "read_uncommitted");
