@@ -5,6 +5,7 @@
 //! `CLOSED`), and a graceful close on SIGTERM, Ctrl-C or, when
 //! `EXIT_WHEN_STDIN_CLOSES=1`, end of stdin (the parent process is gone).
 
+pub mod guides;
 pub mod quickstarts;
 
 use std::sync::mpsc;
