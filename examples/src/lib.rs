@@ -68,8 +68,23 @@ pub fn config_from_env() -> Result<StreamsConfig> {
     Ok(config.with_env_overrides()?)
 }
 
-/// Prints restoration progress on stdout, for tests and operators to follow.
-pub struct PrintRestores;
+/// Prints restoration progress on stdout, for tests and operators to follow. With
+/// `RESTORE_RECORDS_PER_SECOND` set it also paces restoration to about that rate (it
+/// runs on the stream thread, so sleeping here slows it): tests use it to keep a
+/// restoration going while other instances join.
+pub struct PrintRestores {
+    records_per_second: Option<u64>,
+}
+
+impl PrintRestores {
+    /// The listener, paced when `RESTORE_RECORDS_PER_SECOND` says so.
+    pub fn from_env() -> Result<Self> {
+        let pace = number("RESTORE_RECORDS_PER_SECOND", 0)?;
+        Ok(PrintRestores {
+            records_per_second: (pace > 0).then_some(pace),
+        })
+    }
+}
 
 impl RestoreListener for PrintRestores {
     fn on_restore_start(&self, store: &str, tp: &TopicPartition, start: i64, end: i64) {
@@ -79,7 +94,11 @@ impl RestoreListener for PrintRestores {
         );
     }
 
-    fn on_batch_restored(&self, _: &str, _: &TopicPartition, _: i64, _: u64) {}
+    fn on_batch_restored(&self, _: &str, _: &TopicPartition, _: i64, restored: u64) {
+        if let Some(pace) = self.records_per_second {
+            std::thread::sleep(Duration::from_secs_f64(restored as f64 / pace as f64));
+        }
+    }
 
     fn on_restore_end(&self, store: &str, tp: &TopicPartition, total: u64) {
         println!(
@@ -160,7 +179,7 @@ pub fn run(topology: Topology, config: StreamsConfig) -> Result<()> {
         watch_stdin(stop_tx.clone())?;
     }
     let streams = KafkaStreams::new(topology, config)?;
-    streams.set_restore_listener(PrintRestores);
+    streams.set_restore_listener(PrintRestores::from_env()?);
     streams.start()?;
 
     let started = Instant::now();

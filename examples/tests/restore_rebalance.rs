@@ -118,12 +118,12 @@ fn instances_joining_during_a_restoration_neither_crash_nor_leave_tasks_restorin
 
         // A fresh instance restores everything; two more join while it restores.
         let restore_started = Instant::now();
-        // Small fetches stretch its restoration over seconds, so that the joins below
-        // land during it on any machine (unthrottled it can end within the joins' start).
-        let mut a = instance("a", 1).env("CONSUMER_SETTINGS", "max.partition.fetch.bytes=4096");
+        // Paced to 20,000 records/s, its restoration lasts about seven seconds, so that
+        // the joins below land during it on any machine (unpaced it can end within the
+        // joins' start: small fetches alone were not enough).
+        let mut a = instance("a", 1).env("RESTORE_RECORDS_PER_SECOND", "20000");
         a.spawn();
-        // Restoring 200,000 updates takes about a second: launch the others as soon as it
-        // starts.
+        // Launch the others as soon as it starts restoring.
         let line = a.wait_for_line("RESTORE-START", Duration::from_secs(60));
         eprintln!(
             "`a` restores {:.1?} after its start: {}",
