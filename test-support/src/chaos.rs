@@ -202,6 +202,24 @@ impl ChaosProcess {
         }
     }
 
+    /// A service of the order platform (`apps/`), configured as its `ServiceConfig`
+    /// reads the environment: the test broker and registry, topics and application ids
+    /// behind `topic_prefix`, HTTP on `http_port`, state under `state_dir`.
+    pub fn platform_service(
+        name: &str,
+        program: impl Into<PathBuf>,
+        topic_prefix: &str,
+        http_port: u16,
+        state_dir: &Path,
+    ) -> ChaosProcess {
+        ChaosProcess::new(name, program)
+            .env("KAFKA_BOOTSTRAP", crate::bootstrap())
+            .env("SCHEMA_REGISTRY_URL", crate::registry_url())
+            .env("PLATFORM_TOPIC_PREFIX", topic_prefix)
+            .env("PLATFORM_HTTP_PORT", http_port.to_string())
+            .env("PLATFORM_STATE_DIR", state_dir.display().to_string())
+    }
+
     /// Adds a command-line argument.
     pub fn arg(mut self, arg: impl Into<String>) -> ChaosProcess {
         self.args.push(arg.into());

@@ -69,12 +69,13 @@ fn mails_orders_with_payment_and_customer_and_routes_them_by_level() {
         .map(|t| TestTopic::adopt(&t))
         .collect();
         let state = tempfile::tempdir().unwrap();
-        let mut service = ChaosProcess::new("email", env!("CARGO_BIN_EXE_email-service"))
-            .env("KAFKA_BOOTSTRAP", bootstrap())
-            .env("SCHEMA_REGISTRY_URL", registry_url())
-            .env("PLATFORM_TOPIC_PREFIX", &prefix)
-            .env("PLATFORM_HTTP_PORT", free_port().to_string())
-            .env("PLATFORM_STATE_DIR", state.path().display().to_string());
+        let mut service = ChaosProcess::platform_service(
+            "email",
+            env!("CARGO_BIN_EXE_email-service"),
+            &prefix,
+            free_port(),
+            state.path(),
+        );
         service.start();
         wait_for_log(&service, "state Rebalancing -> Running");
 

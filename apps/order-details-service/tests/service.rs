@@ -6,8 +6,7 @@
 use std::time::{Duration, Instant};
 
 use streams_test_support::{
-    bootstrap, free_port, registry_url, require_broker, require_registry, within, ChaosProcess,
-    TestTopic,
+    free_port, require_broker, require_registry, within, ChaosProcess, TestTopic,
 };
 
 #[test]
@@ -18,13 +17,13 @@ fn serves_health_and_metrics_and_stops_on_sigterm() {
         let prefix = format!("it-{}-", uuid::Uuid::new_v4().simple());
         let port = free_port();
         let state = tempfile::tempdir().unwrap();
-        let mut service =
-            ChaosProcess::new("order-details", env!("CARGO_BIN_EXE_order-details-service"))
-                .env("KAFKA_BOOTSTRAP", bootstrap())
-                .env("SCHEMA_REGISTRY_URL", registry_url())
-                .env("PLATFORM_TOPIC_PREFIX", &prefix)
-                .env("PLATFORM_HTTP_PORT", port.to_string())
-                .env("PLATFORM_STATE_DIR", state.path().display().to_string());
+        let mut service = ChaosProcess::platform_service(
+            "order-details",
+            env!("CARGO_BIN_EXE_order-details-service"),
+            &prefix,
+            port,
+            state.path(),
+        );
         service.start();
         let _cleanup: Vec<TestTopic> = [
             "orders.v1",

@@ -68,20 +68,18 @@ fn both_instances_report_four_orders_in_a_window_as_one_alert() {
         let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
         let mut instances: Vec<ChaosProcess> = (0..2)
             .map(|i| {
-                let mut instance = ChaosProcess::new(
+                let mut instance = ChaosProcess::platform_service(
                     &format!("enrichment-{i}"),
                     env!("CARGO_BIN_EXE_order-enrichment"),
+                    &prefix,
+                    ports[i],
+                    states[i].path(),
                 )
-                .env("KAFKA_BOOTSTRAP", bootstrap())
-                .env("SCHEMA_REGISTRY_URL", registry_url())
-                .env("PLATFORM_TOPIC_PREFIX", &prefix)
-                .env("PLATFORM_HTTP_PORT", ports[i].to_string())
                 .env(
                     "PLATFORM_APPLICATION_SERVER",
                     format!("127.0.0.1:{}", free_port()),
                 )
-                .env("PLATFORM_SESSION_TIMEOUT_MS", "6000")
-                .env("PLATFORM_STATE_DIR", states[i].path().display().to_string());
+                .env("PLATFORM_SESSION_TIMEOUT_MS", "6000");
                 instance.start();
                 instance
             })

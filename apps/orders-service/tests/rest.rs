@@ -30,17 +30,18 @@ impl Instance {
     fn start(name: &str, prefix: &str) -> Instance {
         let port = free_port();
         let state = tempfile::tempdir().unwrap();
-        let mut process = ChaosProcess::new(name, env!("CARGO_BIN_EXE_orders-service"))
-            .env("KAFKA_BOOTSTRAP", bootstrap())
-            .env("SCHEMA_REGISTRY_URL", registry_url())
-            .env("PLATFORM_TOPIC_PREFIX", prefix)
-            .env("PLATFORM_HTTP_PORT", port.to_string())
-            .env(
-                "PLATFORM_APPLICATION_SERVER",
-                format!("127.0.0.1:{}", free_port()),
-            )
-            .env("PLATFORM_SESSION_TIMEOUT_MS", "6000")
-            .env("PLATFORM_STATE_DIR", state.path().display().to_string());
+        let mut process = ChaosProcess::platform_service(
+            name,
+            env!("CARGO_BIN_EXE_orders-service"),
+            prefix,
+            port,
+            state.path(),
+        )
+        .env(
+            "PLATFORM_APPLICATION_SERVER",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .env("PLATFORM_SESSION_TIMEOUT_MS", "6000");
         process.start();
         let instance = Instance {
             process,

@@ -50,16 +50,17 @@ fn stocks_posts_orders_and_sends_their_payments() {
         .collect();
         let port = free_port();
         let state = tempfile::tempdir().unwrap();
-        let mut service = ChaosProcess::new("orders-service", orders_service_binary())
-            .env("KAFKA_BOOTSTRAP", bootstrap())
-            .env("SCHEMA_REGISTRY_URL", registry_url())
-            .env("PLATFORM_TOPIC_PREFIX", &prefix)
-            .env("PLATFORM_HTTP_PORT", port.to_string())
-            .env(
-                "PLATFORM_APPLICATION_SERVER",
-                format!("127.0.0.1:{}", free_port()),
-            )
-            .env("PLATFORM_STATE_DIR", state.path().display().to_string());
+        let mut service = ChaosProcess::platform_service(
+            "orders-service",
+            orders_service_binary(),
+            &prefix,
+            port,
+            state.path(),
+        )
+        .env(
+            "PLATFORM_APPLICATION_SERVER",
+            format!("127.0.0.1:{}", free_port()),
+        );
         service.start();
         let client = reqwest::blocking::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
