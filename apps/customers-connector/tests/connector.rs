@@ -58,11 +58,8 @@ impl Platform {
 
     fn config(&self) -> ConnectorConfig {
         let service = ServiceConfig {
-            bootstrap_servers: bootstrap(),
-            schema_registry_url: registry_url(),
             state_dir: self.state.path().to_path_buf(),
-            topic_prefix: self.prefix.clone(),
-            ..ServiceConfig::default()
+            ..ServiceConfig::on_cluster(bootstrap(), registry_url(), &self.prefix)
         };
         let options = ConnectorOptions {
             poll_interval_ms: 100,

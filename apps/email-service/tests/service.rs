@@ -51,12 +51,7 @@ fn mails_orders_with_payment_and_customer_and_routes_them_by_level() {
         require_broker();
         require_registry();
         let prefix = format!("it-{}-", uuid::Uuid::new_v4().simple());
-        let config = ServiceConfig {
-            bootstrap_servers: bootstrap(),
-            schema_registry_url: registry_url(),
-            topic_prefix: prefix.clone(),
-            ..ServiceConfig::default()
-        };
+        let config = ServiceConfig::on_cluster(bootstrap(), registry_url(), &prefix);
         let topics = config.topics();
         let _cleanup: Vec<TestTopic> = [
             topics.orders.clone(),

@@ -48,12 +48,7 @@ fn both_instances_report_four_orders_in_a_window_as_one_alert() {
         require_broker();
         require_registry();
         let prefix = format!("it-{}-", uuid::Uuid::new_v4().simple());
-        let config = ServiceConfig {
-            bootstrap_servers: bootstrap(),
-            schema_registry_url: registry_url(),
-            topic_prefix: prefix.clone(),
-            ..ServiceConfig::default()
-        };
+        let config = ServiceConfig::on_cluster(bootstrap(), registry_url(), &prefix);
         let topics = config.topics();
         let _cleanup: Vec<TestTopic> = [
             topics.orders.clone(),

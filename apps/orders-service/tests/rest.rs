@@ -108,11 +108,8 @@ fn setup() -> Setup {
     require_registry();
     let prefix = format!("it-{}-", uuid::Uuid::new_v4().simple());
     let config = ServiceConfig {
-        bootstrap_servers: bootstrap(),
-        schema_registry_url: registry_url(),
-        topic_prefix: prefix.clone(),
         session_timeout_ms: Some(6000),
-        ..ServiceConfig::default()
+        ..ServiceConfig::on_cluster(bootstrap(), registry_url(), &prefix)
     };
     let topics = config.topics();
     let cleanup = [

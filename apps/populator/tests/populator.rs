@@ -34,10 +34,7 @@ fn stocks_posts_orders_and_sends_their_payments() {
         require_broker();
         require_registry();
         let prefix = format!("it-{}-", uuid::Uuid::new_v4().simple());
-        let config = ServiceConfig {
-            topic_prefix: prefix.clone(),
-            ..ServiceConfig::default()
-        };
+        let config = ServiceConfig::on_cluster(bootstrap(), registry_url(), &prefix);
         let topics = config.topics();
         let _cleanup: Vec<TestTopic> = [
             topics.orders.clone(),

@@ -131,6 +131,22 @@ impl ServiceConfig {
         Ok(config)
     }
 
+    /// The defaults on the cluster at `bootstrap_servers` with its schema registry at
+    /// `schema_registry_url`, topics and application ids behind `topic_prefix`: for
+    /// tools and tests that share a cluster with other platforms.
+    pub fn on_cluster(
+        bootstrap_servers: impl Into<String>,
+        schema_registry_url: impl Into<String>,
+        topic_prefix: impl Into<String>,
+    ) -> Self {
+        ServiceConfig {
+            bootstrap_servers: bootstrap_servers.into(),
+            schema_registry_url: schema_registry_url.into(),
+            topic_prefix: topic_prefix.into(),
+            ..ServiceConfig::default()
+        }
+    }
+
     /// The processing guarantee.
     pub fn guarantee(&self) -> Result<ProcessingGuarantee> {
         self.processing_guarantee

@@ -33,11 +33,8 @@ struct Platform {
 impl Platform {
     fn start(prefix: &str) -> Platform {
         let config = ServiceConfig {
-            bootstrap_servers: bootstrap(),
-            schema_registry_url: registry_url(),
             partitions: PARTITIONS,
-            topic_prefix: prefix.to_string(),
-            ..ServiceConfig::default()
+            ..ServiceConfig::on_cluster(bootstrap(), registry_url(), prefix)
         };
         let dir = tempfile::tempdir().unwrap();
         let checks = EmbeddedChecks::start(&config, dir.path()).expect("the checks start");

@@ -77,12 +77,9 @@ impl Platform {
         require_engine();
         let prefix = format!("it-{}-", uuid::Uuid::new_v4().simple());
         let config = ServiceConfig {
-            bootstrap_servers: bootstrap(),
-            schema_registry_url: registry_url(),
-            topic_prefix: prefix.clone(),
             http_port: 0,
             session_timeout_ms: Some(6000),
-            ..ServiceConfig::default()
+            ..ServiceConfig::on_cluster(bootstrap(), registry_url(), &prefix)
         };
         let search = SearchConfig {
             engine_url: engine_url(),
