@@ -15,6 +15,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -156,11 +157,18 @@ fn exactly_once_counting_recovers_from_a_broker_restart_by_itself() {
         // Wait a while for a transaction with records to be open too (the record cache
         // writes output only at commits, so it is caught only now and then).
         let deadline = Instant::now() + IN_FLIGHT_WAIT;
+        // Input not yet committed is the must: past that deadline, the first sample with
+        // some ends the wait (commits are quick, so an open transaction is rare to catch).
+        let must_deadline = deadline + IN_FLIGHT_WAIT;
         let (open, backlog) = loop {
             let backlog = probe.uncommitted_input(&app, input.name(), &all);
             let open = probe.open_transaction_records(output.name(), &all);
-            let loaded = open.values().any(|n| *n > 0) && backlog.values().any(|n| *n > 0);
-            if loaded || Instant::now() >= deadline {
+            let some = |m: &BTreeMap<i32, i64>| m.values().any(|n| *n > 0);
+            let now = Instant::now();
+            if (some(&open) && some(&backlog))
+                || (now >= deadline && some(&backlog))
+                || now >= must_deadline
+            {
                 break (open, backlog);
             }
             std::thread::sleep(Duration::from_millis(5));

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     assert_exact_sequences, assert_faults_under_load, counting_instance, latest, rounds,
-    running_tasks, spread, task_partitions, wait_balanced, wait_converged, wait_open_transaction,
+    running_tasks, spread, task_partitions, wait_balanced, wait_converged, wait_in_flight,
     wait_sole_owner, Fault, Feeder, Guarantee,
 };
 use streams_test_support::{
@@ -114,17 +114,19 @@ fn count_under_kills(guarantee: Guarantee, kills: usize, seed: u64) -> Vec<Durat
             &running_tasks(dead).unwrap_or_else(|| dead.fail("no running tasks before the kill")),
             0,
         );
-        if guarantee == Guarantee::ExactlyOnceV2 {
-            wait_open_transaction(&probe, output.name(), &partitions, IN_FLIGHT_WAIT);
-        }
+        // Under exactly-once, records of an open transaction; under at-least-once, input
+        // not yet committed (commits every second, a round every half second: most of
+        // the time there is some).
+        let in_flight = || match guarantee {
+            Guarantee::ExactlyOnceV2 => probe.open_transaction_records(output.name(), &partitions),
+            Guarantee::AtLeastOnce => probe.uncommitted_input(&app, input.name(), &partitions),
+        };
+        wait_in_flight(IN_FLIGHT_WAIT, in_flight);
         let feeding = feeder.is_feeding();
         dead.kill();
         // Nobody writes or commits for the victim's partitions until its partner takes
         // them over, seconds later: what is in flight now was the victim's.
-        let in_flight = match guarantee {
-            Guarantee::ExactlyOnceV2 => probe.open_transaction_records(output.name(), &partitions),
-            Guarantee::AtLeastOnce => probe.uncommitted_input(&app, input.name(), &partitions),
-        };
+        let in_flight = in_flight();
         faults.push(Fault {
             what: format!("kill {} of {}", kill + 1, dead.name()),
             feeding,

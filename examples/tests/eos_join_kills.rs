@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     assert_faults_under_load, running_tasks, spread, task_partitions, wait_balanced,
-    wait_open_transaction, wait_sole_owner, Fault, Feeder,
+    wait_in_flight, wait_sole_owner, Fault, Feeder,
 };
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use streams_test_support::{
@@ -167,7 +167,9 @@ fn every_order_payment_pair_is_joined_exactly_once_across_kills() {
                     .unwrap_or_else(|| dead.fail("no running tasks before the kill")),
                 1,
             );
-            wait_open_transaction(&probe, output.name(), &partitions, IN_FLIGHT_WAIT);
+            wait_in_flight(IN_FLIGHT_WAIT, || {
+                probe.open_transaction_records(output.name(), &partitions)
+            });
             let feeding = feeder.is_feeding();
             dead.kill();
             // Nobody writes the victim's output partitions until its partner takes them

@@ -8,14 +8,14 @@
 //! helper.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use streams_test_support::{bootstrap, consume_to_end, ChaosProcess, InFlight, Isolation};
+use streams_test_support::{bootstrap, consume_to_end, ChaosProcess, Isolation};
 
 /// Processing guarantee of an instance, as `STREAMS_PROCESSING_GUARANTEE` spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -362,21 +362,14 @@ pub fn task_partitions(tasks: &[String], subtopology: usize) -> Vec<i32> {
         .collect()
 }
 
-/// Waits up to `timeout` until one of `partitions` of `topic` holds records of an open
-/// transaction; returns whether it saw one.
-pub fn wait_open_transaction(
-    probe: &InFlight,
-    topic: &str,
-    partitions: &[i32],
-    timeout: Duration,
-) -> bool {
+/// Waits up to `timeout` until `sample` (work in flight per partition, e.g.
+/// `InFlight::open_transaction_records` or `InFlight::uncommitted_input`) reports some
+/// on a partition; returns whether it did. A fault injected right after sees that work,
+/// or less of it only when the victim finished it in the moment between.
+pub fn wait_in_flight(timeout: Duration, mut sample: impl FnMut() -> BTreeMap<i32, i64>) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
-        if probe
-            .open_transaction_records(topic, partitions)
-            .values()
-            .any(|n| *n > 0)
-        {
+        if sample().values().any(|n| *n > 0) {
             return true;
         }
         if Instant::now() >= deadline {
@@ -395,7 +388,7 @@ pub struct Fault {
     pub feeding: bool,
     /// Records of the faulted instance's transactions still open right after the fault
     /// (exactly-once), or input it had not committed (at-least-once), per partition.
-    pub in_flight: std::collections::BTreeMap<i32, i64>,
+    pub in_flight: BTreeMap<i32, i64>,
 }
 
 impl Fault {
