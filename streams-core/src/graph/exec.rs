@@ -78,12 +78,12 @@ pub(crate) struct Exec<'a> {
 
 impl Exec<'_> {
     /// Sends `record` depth-first to the children of `from` (or only to the child named
-    /// `child`), cloning it for all but the last receiver.
+    /// `child`), copying it for all but the last receiver.
     pub fn forward(
         &self,
         from: usize,
         child: Option<&str>,
-        record: ErasedRecord,
+        record: ErasedRecord<'_>,
     ) -> Result<(), ProcessError> {
         let children = &self.layout[from].children;
         match child {
@@ -98,26 +98,20 @@ impl Exec<'_> {
                     })?;
                 self.deliver(target, record)
             }
-            None => {
-                let mut record = Some(record);
-                for (i, &c) in children.iter().enumerate() {
-                    let r = if i + 1 == children.len() {
-                        record
-                            .take()
-                            .expect("record is taken only by the last child")
-                    } else {
-                        record
-                            .clone()
-                            .expect("record is present until the last child")
-                    };
-                    self.deliver(c, r)?;
+            None => match children.split_last() {
+                None => Ok(()),
+                Some((&last, others)) => {
+                    for &c in others {
+                        let mut copy = record.clone_boxed();
+                        self.deliver(c, ErasedRecord::from_boxed(&mut copy))?;
+                    }
+                    self.deliver(last, record)
                 }
-                Ok(())
-            }
+            },
         }
     }
 
-    fn deliver(&self, node: usize, record: ErasedRecord) -> Result<(), ProcessError> {
+    fn deliver(&self, node: usize, record: ErasedRecord<'_>) -> Result<(), ProcessError> {
         self.nodes[node].borrow_mut().process(self, node, record)
     }
 

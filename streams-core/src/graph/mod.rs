@@ -12,6 +12,6 @@ mod node;
 
 pub(crate) use collector::{OutgoingRecord, RecordCollector};
 pub use erased::Data;
-pub(crate) use erased::{AnyData, ErasedRecord};
+pub(crate) use erased::{boxed, BoxedRecord, ErasedRecord};
 pub(crate) use exec::{CurrentRecord, Exec, NodeLayout, TaskState};
 pub(crate) use node::{ErasedNode, NodeFactory, PassThrough};

@@ -14,7 +14,7 @@ pub(crate) trait ErasedNode: Send {
         &mut self,
         exec: &Exec<'_>,
         me: usize,
-        record: ErasedRecord,
+        record: ErasedRecord<'_>,
     ) -> Result<(), ProcessError>;
     fn punctuate(
         &mut self,
@@ -38,7 +38,7 @@ impl ErasedNode for PassThrough {
         &mut self,
         exec: &Exec<'_>,
         me: usize,
-        record: ErasedRecord,
+        record: ErasedRecord<'_>,
     ) -> Result<(), ProcessError> {
         exec.forward(me, None, record)
     }

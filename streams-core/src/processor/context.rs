@@ -184,13 +184,13 @@ impl<'a, K: Data, V: Data> ProcessorContext<'a, K, V> {
     /// Sends `record` to every child of this processor.
     pub fn forward(&mut self, record: Record<K, V>) -> Result<(), ProcessError> {
         let (exec, node) = (self.base.exec, self.base.node);
-        exec.forward(node, None, ErasedRecord::from_typed(record))
+        exec.forward(node, None, ErasedRecord::new(&mut Some(record)))
     }
 
     /// Sends `record` only to the child named `child` (e.g. a branch of `split`).
     pub fn forward_to(&mut self, child: &str, record: Record<K, V>) -> Result<(), ProcessError> {
         let (exec, node) = (self.base.exec, self.base.node);
-        exec.forward(node, Some(child), ErasedRecord::from_typed(record))
+        exec.forward(node, Some(child), ErasedRecord::new(&mut Some(record)))
     }
 }
 

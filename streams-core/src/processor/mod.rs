@@ -154,7 +154,7 @@ pub trait FixedKeyProcessor<K, VIn, VOut>: Send + 'static {
 fn typed<K: Data, V: Data>(
     exec: &Exec<'_>,
     me: usize,
-    record: ErasedRecord,
+    record: ErasedRecord<'_>,
 ) -> Result<Record<K, V>, ProcessError> {
     record
         .into_typed()
@@ -195,7 +195,7 @@ where
         &mut self,
         exec: &Exec<'_>,
         me: usize,
-        record: ErasedRecord,
+        record: ErasedRecord<'_>,
     ) -> Result<(), ProcessError> {
         let record = typed(exec, me, record)?;
         self.processor
@@ -244,7 +244,7 @@ where
         &mut self,
         exec: &Exec<'_>,
         me: usize,
-        record: ErasedRecord,
+        record: ErasedRecord<'_>,
     ) -> Result<(), ProcessError> {
         let record = typed(exec, me, record)?;
         self.processor.process(

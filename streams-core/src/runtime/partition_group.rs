@@ -200,8 +200,11 @@ mod tests {
                 return Err(DecodeError::InvalidTimestamp(-1));
             }
             Ok(Decoded {
-                key: Box::new(()),
-                value: Box::new(raw.offset),
+                record: crate::graph::boxed(crate::record::Record::new(
+                    (),
+                    raw.offset,
+                    raw.timestamp,
+                )),
                 timestamp: raw.timestamp,
             })
         })

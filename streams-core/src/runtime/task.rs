@@ -274,7 +274,7 @@ impl StreamTask {
                     reason: error.to_string(),
                 })?;
             }
-            Queued::Ready { raw, decoded } => {
+            Queued::Ready { raw, mut decoded } => {
                 let timestamp = decoded.timestamp;
                 if timestamp > self.state.stream_time.get() {
                     self.state.stream_time.set(timestamp);
@@ -285,15 +285,12 @@ impl StreamTask {
                     partition: raw.partition,
                     offset: raw.offset,
                 });
-                let record = ErasedRecord {
-                    key: decoded.key,
-                    value: decoded.value,
-                    timestamp,
-                    headers: raw.headers.clone(),
-                };
                 let node = self.graph.sources[source].node;
-                let result =
-                    Self::exec(&self.graph, &self.state, collector).forward(node, None, record);
+                let result = Self::exec(&self.graph, &self.state, collector).forward(
+                    node,
+                    None,
+                    ErasedRecord::from_boxed(&mut decoded.record),
+                );
                 *self.state.current.borrow_mut() = None;
                 if let Err(error) = result {
                     let verdict = self.handlers.processing.verdict();

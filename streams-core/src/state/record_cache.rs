@@ -58,7 +58,10 @@ impl RecordContext {
 }
 
 /// Turns a flushed entry into the record the owning processor forwards.
-type DecodeFn = fn(&StoreSlot, FlushedEntry, RecordContext) -> Result<ErasedRecord, ProcessError>;
+type DecodeFn =
+    fn(&StoreSlot, FlushedEntry, RecordContext, Forward<'_>) -> Result<(), ProcessError>;
+/// Where a decoded flushed entry goes: the forwarding node's children.
+type Forward<'f> = &'f mut dyn FnMut(ErasedRecord<'_>) -> Result<(), ProcessError>;
 
 /// The processor that forwards a cached store's flushed entries.
 #[derive(Clone, Copy)]
@@ -232,8 +235,9 @@ fn forward_queued(exec: &Exec<'_>, slot: &StoreSlot) -> Result<(), ProcessError>
             });
         exec.state.stores.set_record_time(context.timestamp);
         let previous = exec.state.current.replace(context.metadata.clone());
-        let result = (forwarder.decode)(slot, entry, context)
-            .and_then(|record| exec.forward(forwarder.node, None, record));
+        let result = (forwarder.decode)(slot, entry, context, &mut |record| {
+            exec.forward(forwarder.node, None, record)
+        });
         *exec.state.current.borrow_mut() = previous;
         if let Err(e) = result {
             exec.state.stores.set_record_time(clock);
@@ -298,16 +302,17 @@ fn decode_key_value<K: Data, V: Data>(
     RecordContext {
         timestamp, headers, ..
     }: RecordContext,
-) -> Result<ErasedRecord, ProcessError> {
+    forward: Forward<'_>,
+) -> Result<(), ProcessError> {
     let codec = StoreCodec::<K, V>::for_slot(slot)?;
     let key = codec.key(&entry.key)?;
     let change = Change::new(
         decode_value(&codec, entry.new)?,
         decode_value(&codec, entry.old)?,
     );
-    Ok(ErasedRecord::from_typed(
+    forward(ErasedRecord::new(&mut Some(
         Record::new(key, change, timestamp).with_headers(headers),
-    ))
+    )))
 }
 
 fn decode_windowed<K: Data, V: Data>(
@@ -316,7 +321,8 @@ fn decode_windowed<K: Data, V: Data>(
     RecordContext {
         timestamp, headers, ..
     }: RecordContext,
-) -> Result<ErasedRecord, ProcessError> {
+    forward: Forward<'_>,
+) -> Result<(), ProcessError> {
     let codec = StoreCodec::<K, V>::for_slot(slot)?;
     let malformed = || codec.error("a flushed cache entry has a malformed key");
     let (key, window) = match slot.definition.kind {
@@ -340,9 +346,9 @@ fn decode_windowed<K: Data, V: Data>(
         decode_value(&codec, entry.new)?,
         decode_value(&codec, entry.old)?,
     );
-    Ok(ErasedRecord::from_typed(
+    forward(ErasedRecord::new(&mut Some(
         Record::new(Windowed { key, window }, change, timestamp).with_headers(headers),
-    ))
+    )))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::graph::{AnyData, NodeFactory};
+use crate::graph::{BoxedRecord, NodeFactory};
 use crate::record::Headers;
 use crate::serde::SerdeError;
 
@@ -59,8 +59,8 @@ pub(crate) struct RawRecord {
 
 /// A consumed record after decoding and timestamp extraction.
 pub(crate) struct Decoded {
-    pub key: Box<dyn AnyData>,
-    pub value: Box<dyn AnyData>,
+    /// The typed record, with the raw record's headers.
+    pub record: BoxedRecord,
     pub timestamp: i64,
 }
 

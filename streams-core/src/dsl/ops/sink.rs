@@ -39,7 +39,7 @@ impl<K: Data, V: Data> ErasedNode for SinkNode<K, V> {
         &mut self,
         exec: &Exec<'_>,
         me: usize,
-        record: ErasedRecord,
+        record: ErasedRecord<'_>,
     ) -> Result<(), ProcessError> {
         let record =
             record

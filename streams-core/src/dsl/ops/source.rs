@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use crate::dsl::options::Consumed;
-use crate::graph::Data;
+use crate::graph::{boxed, Data};
+use crate::record::Record;
 use crate::topology::node::{DecodeError, Decoded, RawRecord, SourceDecoder};
 
 /// The decoder a source node applies to each consumed record.
@@ -31,8 +32,7 @@ pub(crate) fn decoder<K: Data, V: Data>(consumed: &Consumed<K, V>) -> SourceDeco
             return Err(DecodeError::InvalidTimestamp(timestamp));
         }
         Ok(Decoded {
-            key: Box::new(key),
-            value: Box::new(value),
+            record: boxed(Record::new(key, value, timestamp).with_headers(raw.headers.clone())),
             timestamp,
         })
     })

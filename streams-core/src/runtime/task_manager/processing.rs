@@ -88,8 +88,20 @@ impl TaskManager {
         let mut processed = 0;
         let lags = &mut self.lags;
         let mut positions = None;
-        let mut lag =
-            |topic: &str, partition: i32| lags.lag(consumer, &mut positions, topic, partition);
+        // Asked per record while a partition is empty, answered once per call: nothing is
+        // fetched until the next poll, so a lag cannot change in between.
+        let mut known: Vec<(Arc<str>, i32, Option<i64>)> = Vec::new();
+        let mut lag = |topic: &str, partition: i32| {
+            if let Some((_, _, lag)) = known
+                .iter()
+                .find(|(t, p, _)| *p == partition && **t == *topic)
+            {
+                return *lag;
+            }
+            let lag = lags.lag(consumer, &mut positions, topic, partition);
+            known.push((Arc::from(topic), partition, lag));
+            lag
+        };
         self.waiting = false;
         for task in self.tasks.values_mut() {
             let mut n = 0;
