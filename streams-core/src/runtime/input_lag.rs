@@ -57,14 +57,21 @@ impl InputLags {
     }
 
     /// Records of `topic`'s `partition` on the broker past the consumer's position, or
-    /// `None` if that is not known (the end could not be read). `positions` caches the
-    /// consumer's positions for one round of decisions.
+    /// `None` if that is not known (the end could not be read).
+    ///
+    /// `fetched` is the offset after the last record the consumer handed out since the
+    /// assignment, if any. The position is never behind it, so an end at `fetched` means
+    /// no lag, known without asking the consumer: its `position` is a synchronous
+    /// request to librdkafka's main thread. Only past it (records not fetched yet, or
+    /// only a transaction marker, which the position skips) is the position read, once
+    /// per round of decisions: `positions` caches it.
     pub fn lag<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
         positions: &mut Option<TopicPartitionList>,
         topic: &str,
         partition: i32,
+        fetched: Option<i64>,
     ) -> Option<i64> {
         let cached = self.watermarks.get(topic).and_then(|m| m.get(&partition));
         let marks = match cached {
@@ -88,6 +95,9 @@ impl InputLags {
                 }
             },
         };
+        if fetched.is_some_and(|f| f >= marks.end) {
+            return Some(0);
+        }
         let positions = positions.get_or_insert_with(|| {
             consumer.position().unwrap_or_else(|e| {
                 tracing::debug!("cannot read the consumer's positions: {e}");

@@ -42,6 +42,9 @@ pub(crate) struct RecordQueue {
     partition_time: i64,
     /// Next offset to commit (last processed + 1), once a record was processed.
     pub consumed: Option<i64>,
+    /// The offset after the last record received: the consumer's position on this
+    /// partition, once a record arrived since the assignment.
+    fetched: Option<i64>,
 }
 
 impl RecordQueue {
@@ -52,6 +55,7 @@ impl RecordQueue {
 
 impl RecordQueue {
     fn push(&mut self, raw: RawRecord) {
+        self.fetched = Some(raw.offset + 1);
         let queued = match (self.decoder)(&raw, self.partition_time) {
             Ok(decoded) => {
                 self.partition_time = self.partition_time.max(decoded.timestamp);
@@ -100,6 +104,7 @@ impl PartitionGroup {
             records: VecDeque::new(),
             partition_time: i64::MIN,
             consumed: None,
+            fetched: None,
         });
     }
 
@@ -108,11 +113,12 @@ impl PartitionGroup {
         self.queues.iter().map(|q| (q.topic.as_str(), q.partition))
     }
 
-    /// Each partition with the records buffered for it, in queue order.
-    pub fn queue_states(&self) -> impl Iterator<Item = (&str, i32, usize)> {
+    /// Each partition with the records buffered for it and the offset after the last
+    /// record received (if one arrived since the assignment), in queue order.
+    pub fn queue_states(&self) -> impl Iterator<Item = (&str, i32, usize, Option<i64>)> {
         self.queues
             .iter()
-            .map(|q| (q.topic.as_str(), q.partition, q.records.len()))
+            .map(|q| (q.topic.as_str(), q.partition, q.records.len(), q.fetched))
     }
 
     /// Decodes and buffers a consumed record. Returns `false` if the record's partition
@@ -181,6 +187,7 @@ impl PartitionGroup {
     pub fn clear(&mut self) {
         for q in &mut self.queues {
             q.records.clear();
+            q.fetched = None;
         }
         self.buffered = 0;
     }

@@ -17,6 +17,10 @@ use crate::state::task_stores::TaskStores;
 use crate::topology::node::{DecodeError, RawRecord};
 use crate::topology::{GraphInstance, Topology};
 
+/// The lag of an empty input partition (topic, partition, the offset after the last
+/// record received since the assignment): `Some(0)` when the broker has nothing more.
+pub(crate) type LagOf<'a> = dyn FnMut(&str, i32, Option<i64>) -> Option<i64> + 'a;
+
 /// The error handlers a task applies to its records.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct TaskHandlers {
@@ -192,12 +196,7 @@ impl StreamTask {
     /// on the broker (`lag` returns `Some(0)`) and was waited for `max_idle_ms`. An
     /// empty partition with records still on the broker, or whose lag is unknown,
     /// holds the task back however long that takes.
-    pub fn is_processable(
-        &mut self,
-        now: i64,
-        max_idle_ms: i64,
-        lag: &mut dyn FnMut(&str, i32) -> Option<i64>,
-    ) -> bool {
+    pub fn is_processable(&mut self, now: i64, max_idle_ms: i64, lag: &mut LagOf<'_>) -> bool {
         if self.restoring || self.inputs.buffered() == 0 {
             self.idle_deadlines.clear();
             return false;
@@ -207,12 +206,13 @@ impl StreamTask {
             return true;
         }
         let mut ready = true;
-        for (queue, (topic, partition, buffered)) in self.inputs.queue_states().enumerate() {
+        for (queue, (topic, partition, buffered, fetched)) in self.inputs.queue_states().enumerate()
+        {
             if buffered > 0 {
                 self.idle_deadlines.remove(&queue);
                 continue;
             }
-            match lag(topic, partition) {
+            match lag(topic, partition, fetched) {
                 Some(0) => {
                     let deadline = *self
                         .idle_deadlines

@@ -91,14 +91,14 @@ impl TaskManager {
         // Asked per record while a partition is empty, answered once per call: nothing is
         // fetched until the next poll, so a lag cannot change in between.
         let mut known: Vec<(Arc<str>, i32, Option<i64>)> = Vec::new();
-        let mut lag = |topic: &str, partition: i32| {
+        let mut lag = |topic: &str, partition: i32, fetched: Option<i64>| {
             if let Some((_, _, lag)) = known
                 .iter()
                 .find(|(t, p, _)| *p == partition && **t == *topic)
             {
                 return *lag;
             }
-            let lag = lags.lag(consumer, &mut positions, topic, partition);
+            let lag = lags.lag(consumer, &mut positions, topic, partition, fetched);
             known.push((Arc::from(topic), partition, lag));
             lag
         };
