@@ -5,7 +5,7 @@ use std::ops::Bound;
 
 use super::core::{CacheBudget, DirtyBatch, FlushListener, RecordCache};
 use crate::error::{Result, StoreError};
-use crate::key_layout::{split_window_store_key, window_store_key};
+use crate::key_layout::{composite_upper_bound, split_window_store_key, window_store_key};
 use crate::retention::{check_timestamp, Retention};
 use crate::window::{WindowEntry, WindowStore};
 
@@ -99,8 +99,14 @@ impl<S: WindowStore> CachingWindowStore<S> {
         to: i64,
     ) -> Vec<(WindowAt, Option<Vec<u8>>)> {
         let lower = key_from.map_or(Bound::Unbounded, Bound::Included);
+        // Scan only up to the last key that can match, not to the end of the cache.
+        // Encoded window starts order as the numbers do only when they share a sign.
+        let upper = key_to
+            .filter(|_| (from < 0) == (to < 0))
+            .map(|t| composite_upper_bound(t, &window_store_key(b"", to, u32::MAX)));
+        let upper = upper.as_deref().map_or(Bound::Unbounded, Bound::Included);
         self.cache
-            .range((lower, Bound::Unbounded))
+            .range((lower, upper))
             .filter_map(|(store_key, value)| {
                 let (key, start, _) = split_window_store_key(store_key)?;
                 let in_keys = key_from.is_none_or(|f| key >= f) && key_to.is_none_or(|t| key <= t);
@@ -264,6 +270,47 @@ mod tests {
 
     fn v(bytes: &[u8]) -> Option<Vec<u8>> {
         Some(bytes.to_vec())
+    }
+
+    #[test]
+    fn cached_range_reads_find_keys_that_prefix_others_and_nothing_past_the_bound() {
+        let (mut store, _) = cached(1 << 20, 1 << 40);
+        // "a" is a prefix of "a\x00": with a late window start, "a"'s entry sorts after
+        // "a\x00"'s entries of early starts.
+        let keys: [&[u8]; 4] = [b"a", b"a\x00", b"a\x01", b"b"];
+        let starts = [0, 5, 300, 1 << 33];
+        for key in keys {
+            for start in starts {
+                store.put(key, Some(key), start).unwrap();
+            }
+        }
+        for key in keys {
+            let got: Vec<i64> = store
+                .fetch_time_range(key, 0, 1 << 33)
+                .unwrap()
+                .into_iter()
+                .map(|(start, value)| {
+                    assert_eq!(value, key, "a window of another key");
+                    start
+                })
+                .collect();
+            assert_eq!(got, starts, "windows of {key:?}");
+        }
+        let got: Vec<(Vec<u8>, i64)> = store
+            .fetch_range(Some(b"a"), Some(b"a\x00"), 5, 300)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.key, e.window_start))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (b"a".to_vec(), 5),
+                (b"a\x00".to_vec(), 5),
+                (b"a".to_vec(), 300),
+                (b"a\x00".to_vec(), 300)
+            ]
+        );
     }
 
     #[test]

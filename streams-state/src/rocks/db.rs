@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rocksdb::{ReadOptions, WriteBatch, WriteOptions, DB};
+use rocksdb::{DBRawIterator, ReadOptions, WriteBatch, WriteOptions, DB};
 
 use super::RocksDbConfig;
 use crate::error::{Result, StoreError};
@@ -132,6 +132,20 @@ impl Db {
                 iter.next();
             }
         }
+        iter.status().map_err(|e| self.err(e))
+    }
+
+    /// A raw iterator over `[lower, upper)`, unpositioned, for scans that seek more than
+    /// once (one iterator instead of one per range: creating one costs more than a seek).
+    pub(crate) fn raw_iterator(&self, lower: &[u8], upper: &[u8]) -> Result<DBRawIterator<'_>> {
+        let mut read_opts = ReadOptions::default();
+        read_opts.set_iterate_lower_bound(lower);
+        read_opts.set_iterate_upper_bound(upper);
+        Ok(self.db()?.raw_iterator_opt(read_opts))
+    }
+
+    /// The error that ended an iteration, if any.
+    pub(crate) fn iterator_status(&self, iter: &DBRawIterator<'_>) -> Result<()> {
         iter.status().map_err(|e| self.err(e))
     }
 

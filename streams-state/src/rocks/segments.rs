@@ -15,14 +15,18 @@ use super::{Db, RocksDbConfig};
 use crate::error::{Result, StoreError};
 use crate::retention::Retention;
 
-/// End (exclusive) of the segment key space.
-pub(crate) const SEGMENTS_END: &[u8] = &[0x80];
 /// Where the observed stream time is persisted.
 const STREAM_TIME_KEY: &[u8] = b"\xFFstream-time";
 
 /// The 8-byte prefix of a segment.
 pub(crate) fn segment_prefix(segment: i64) -> [u8; 8] {
     segment.to_be_bytes()
+}
+
+/// The segment of a data key (its 8-byte prefix).
+fn segment_of_key(key: &[u8]) -> Option<i64> {
+    let prefix: [u8; 8] = key.get(..8)?.try_into().ok()?;
+    Some(i64::from_be_bytes(prefix))
 }
 
 /// `rest` behind the prefix of `segment`.
@@ -32,6 +36,10 @@ pub(crate) fn prefixed(segment: i64, rest: &[u8]) -> Vec<u8> {
     out.extend_from_slice(rest);
     out
 }
+
+/// End (exclusive) of the segment key space.
+#[cfg(test)]
+pub(crate) const SEGMENTS_END: &[u8] = &[0x80];
 
 /// A RocksDB database whose keys are grouped in time segments, with retention.
 pub(crate) struct SegmentedDb {
@@ -95,37 +103,46 @@ impl SegmentedDb {
         Ok(())
     }
 
-    /// Calls `visit` for every non-empty segment id within `[first, last]`, skipping
-    /// empty ranges with one seek each.
-    pub(crate) fn for_each_segment(
+    /// Visits, in key order, the keys within `[lower, upper)` of every segment in
+    /// `[first, last]`, `bounds(segment)` giving that segment's `(lower, upper)`, and stops
+    /// when `visit` returns `false`.
+    ///
+    /// One iterator serves every segment, with one seek each: where a seek lands past
+    /// its segment tells which segment holds data next, so empty ones cost nothing.
+    pub(crate) fn scan_segments(
         &self,
         first: i64,
         last: i64,
-        mut visit: impl FnMut(i64) -> Result<()>,
+        bounds: impl Fn(i64) -> (Vec<u8>, Vec<u8>),
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
     ) -> Result<()> {
-        let mut next = first;
-        while next <= last {
-            let mut found = None;
-            self.db.scan(
-                Some(&segment_prefix(next)),
-                Some(SEGMENTS_END),
-                false,
-                |k, _| {
-                    found = k.get(..8).map(|p| {
-                        let mut buf = [0u8; 8];
-                        buf.copy_from_slice(p);
-                        i64::from_be_bytes(buf)
-                    });
-                    Ok(false)
-                },
-            )?;
-            match found {
-                Some(segment) if segment <= last => {
-                    visit(segment)?;
-                    next = segment + 1;
+        if first > last {
+            return Ok(());
+        }
+        let mut iter = self.db.raw_iterator(
+            &segment_prefix(first),
+            &segment_prefix(last.saturating_add(1)),
+        )?;
+        let mut segment = first;
+        while segment <= last {
+            let (lower, upper) = bounds(segment);
+            iter.seek(&lower);
+            let landed = loop {
+                let (Some(key), Some(value)) = (iter.key(), iter.value()) else {
+                    return self.db.iterator_status(&iter);
+                };
+                if key >= upper.as_slice() {
+                    break segment_of_key(key);
                 }
-                _ => break,
-            }
+                if !visit(key, value)? {
+                    return Ok(());
+                }
+                iter.next();
+            };
+            segment = match landed {
+                Some(next) if next > segment => next,
+                _ => segment + 1,
+            };
         }
         Ok(())
     }

@@ -137,25 +137,26 @@ impl SessionStore for RocksDbSessionStore {
         let mut out = Vec::new();
         let first = self.seg.segment_of(min_end);
         let last = self.seg.segment_of(max_end);
-        self.seg.for_each_segment(first, last, |segment| {
+        let bounds = |segment| {
             let lower = prefixed(segment, &session_key(key, 0, min_end));
             let upper = key_successor(&prefixed(
                 segment,
                 &session_key(key, latest_session_start, max_end),
             ));
-            self.seg.db.scan(Some(&lower), Some(&upper), false, |k, v| {
-                let (found, start, end) = k
-                    .get(8..)
-                    .and_then(split_session_key)
-                    .ok_or_else(|| StoreError::malformed(name, "session store key too short"))?;
-                if found == key && end >= min_end && start <= latest_session_start {
-                    out.push(SessionEntry {
-                        session: SessionKey::new(found, start, end),
-                        value: v.to_vec(),
-                    });
-                }
-                Ok(true)
-            })
+            (lower, upper)
+        };
+        self.seg.scan_segments(first, last, bounds, |k, v| {
+            let (found, start, end) = k
+                .get(8..)
+                .and_then(split_session_key)
+                .ok_or_else(|| StoreError::malformed(name, "session store key too short"))?;
+            if found == key && end >= min_end && start <= latest_session_start {
+                out.push(SessionEntry {
+                    session: SessionKey::new(found, start, end),
+                    value: v.to_vec(),
+                });
+            }
+            Ok(true)
         })?;
         Ok(out)
     }

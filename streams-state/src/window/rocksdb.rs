@@ -84,16 +84,43 @@ impl RocksDbWindowStore {
         upper: &[u8],
         mut visit: impl FnMut(&[u8], i64, &[u8]),
     ) -> Result<()> {
-        let name = self.seg.db.name();
         self.seg.db.scan(Some(lower), Some(upper), false, |k, v| {
-            let (key, window_start, _) = k
-                .get(8..)
-                .and_then(split_window_store_key)
-                .ok_or_else(|| StoreError::malformed(name, "window store key too short"))?;
-            visit(key, window_start, v);
-            Ok(true)
+            visit_entry(self.seg.db.name(), k, v, &mut visit)
         })
     }
+
+    /// Visits decoded entries of the segments holding `[from, to]`, within
+    /// `bounds(segment)` of each (see [`SegmentedDb::scan_segments`]).
+    fn scan_segments(
+        &self,
+        from: i64,
+        to: i64,
+        bounds: impl Fn(i64) -> (Vec<u8>, Vec<u8>),
+        mut visit: impl FnMut(&[u8], i64, &[u8]),
+    ) -> Result<()> {
+        self.seg.scan_segments(
+            self.seg.segment_of(from),
+            self.seg.segment_of(to),
+            bounds,
+            |k, v| visit_entry(self.seg.db.name(), k, v, &mut visit),
+        )
+    }
+}
+
+/// Decodes a RocksDB key of a window store (segment prefix, key, window start,
+/// sequence number) and hands the entry to `visit`; always continues.
+fn visit_entry(
+    store: &str,
+    db_key: &[u8],
+    value: &[u8],
+    visit: &mut impl FnMut(&[u8], i64, &[u8]),
+) -> Result<bool> {
+    let (key, window_start, _) = db_key
+        .get(8..)
+        .and_then(split_window_store_key)
+        .ok_or_else(|| StoreError::malformed(store, "window store key too short"))?;
+    visit(key, window_start, value);
+    Ok(true)
 }
 
 impl StateStore for RocksDbWindowStore {
@@ -197,17 +224,19 @@ impl WindowStore for RocksDbWindowStore {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        self.seg.for_each_segment(
-            self.seg.segment_of(from),
-            self.seg.segment_of(to),
+        self.scan_segments(
+            from,
+            to,
             |segment| {
-                let lower = prefixed(segment, &window_store_key(key, from, 0));
-                let upper = key_successor(&prefixed(segment, &window_store_key(key, to, u32::MAX)));
-                self.scan_segment(&lower, &upper, |k, t, v| {
-                    if k == key && (from..=to).contains(&t) {
-                        out.push((t, v.to_vec()));
-                    }
-                })
+                (
+                    prefixed(segment, &window_store_key(key, from, 0)),
+                    key_successor(&prefixed(segment, &window_store_key(key, to, u32::MAX))),
+                )
+            },
+            |k, t, v| {
+                if k == key && (from..=to).contains(&t) {
+                    out.push((t, v.to_vec()));
+                }
             },
         )?;
         Ok(out)
@@ -230,9 +259,9 @@ impl WindowStore for RocksDbWindowStore {
         let mut max_suffix = to.to_be_bytes().to_vec();
         max_suffix.extend_from_slice(&u32::MAX.to_be_bytes());
         let mut out = Vec::new();
-        self.seg.for_each_segment(
-            self.seg.segment_of(from),
-            self.seg.segment_of(to),
+        self.scan_segments(
+            from,
+            to,
             |segment| {
                 let lower = prefixed(segment, key_from.unwrap_or_default());
                 let upper = match key_to {
@@ -241,17 +270,17 @@ impl WindowStore for RocksDbWindowStore {
                     }
                     None => segment_prefix(segment + 1).to_vec(),
                 };
-                self.scan_segment(&lower, &upper, |k, t, v| {
-                    let in_keys =
-                        key_from.is_none_or(|f| k >= f) && key_to.is_none_or(|kt| k <= kt);
-                    if in_keys && (from..=to).contains(&t) {
-                        out.push(WindowEntry {
-                            key: k.to_vec(),
-                            window_start: t,
-                            value: v.to_vec(),
-                        });
-                    }
-                })
+                (lower, upper)
+            },
+            |k, t, v| {
+                let in_keys = key_from.is_none_or(|f| k >= f) && key_to.is_none_or(|kt| k <= kt);
+                if in_keys && (from..=to).contains(&t) {
+                    out.push(WindowEntry {
+                        key: k.to_vec(),
+                        window_start: t,
+                        value: v.to_vec(),
+                    });
+                }
             },
         )?;
         // Stable: duplicates of one key and window keep their sequence order.
