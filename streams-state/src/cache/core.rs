@@ -1,7 +1,7 @@
 //! What every caching layer shares: the thread's byte budget and the ordered map of cached
 //! entries with its dirty set and eviction order.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::RangeBounds;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -75,9 +75,56 @@ impl CacheBudget {
     }
 }
 
-/// Entries written to the wrapped store by one flush, in flush order: `(key, value)`,
-/// `None` for a delete.
-pub(crate) type DirtyBatch = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+/// Entries written to the wrapped store by one flush, in flush order.
+pub(crate) type DirtyBatch = Vec<DirtyEntry>;
+
+/// A dirty entry leaving the cache for the wrapped store.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DirtyEntry {
+    pub key: Vec<u8>,
+    /// The latest value; `None` is a delete.
+    pub value: Option<Vec<u8>>,
+    /// What the wrapped store holds for the key, when the cache knows it (the flush
+    /// listener's old value, which otherwise costs a read of the wrapped store).
+    pub stored: Option<Option<Vec<u8>>>,
+}
+
+/// Largest stored value a dirty entry keeps (see [`DirtyEntry::stored`]). Not charged
+/// to the budget, so kept small: counts and small aggregates, the values flushed most.
+const STORED_VALUE_MAX_BYTES: usize = 64;
+
+/// The wrapped store's value for the key of the last read the cache could not answer,
+/// so that a write of that key right after (an aggregation reads, then writes) knows
+/// what the store holds without reading it again at the flush.
+///
+/// Only the wrapped store's own writes could make it stale, and those happen at flushes,
+/// for cached keys only: a key that missed the cache is not among them.
+#[derive(Debug, Default)]
+pub(crate) struct LastMiss(RefCell<Option<KnownValue>>);
+
+/// A key and what the wrapped store holds for it (`None`: nothing).
+type KnownValue = (Vec<u8>, Option<Vec<u8>>);
+
+impl LastMiss {
+    /// Remembers that the wrapped store holds `stored` for `key` (if small enough to keep).
+    pub fn record(&self, key: &[u8], stored: Option<&[u8]>) {
+        *self.0.borrow_mut() = keepable(stored).then(|| (key.to_vec(), stored.map(<[u8]>::to_vec)));
+    }
+
+    /// The remembered value if it is `key`'s; forgets it either way.
+    pub fn take_for(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        self.0
+            .borrow_mut()
+            .take()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+}
+
+/// Whether a dirty entry keeps `stored` (see [`STORED_VALUE_MAX_BYTES`]).
+fn keepable(stored: Option<&[u8]>) -> bool {
+    stored.is_none_or(|v| v.len() <= STORED_VALUE_MAX_BYTES)
+}
 
 fn entry_size(key: &[u8], value: Option<&[u8]>) -> usize {
     key.len() + value.map_or(0, <[u8]>::len) + CACHE_ENTRY_OVERHEAD_BYTES
@@ -94,6 +141,8 @@ struct Node {
     /// `None` is a cached delete.
     value: Option<Vec<u8>>,
     dirty: bool,
+    /// While dirty: the wrapped store's value, when known.
+    stored: Option<Option<Vec<u8>>>,
     /// Neighbours in the eviction order; cells, since reads (`&self`) move entries.
     used_prev: Cell<usize>,
     used_next: Cell<usize>,
@@ -125,13 +174,15 @@ impl Default for Ends {
 /// Every operation on a key is O(1) apart from keeping the key order for range reads,
 /// which changes only when a key enters or leaves the cache: a key written again is
 /// updated in place, and both orders are intrusive linked lists over one node per key.
+/// The key order is built on the first range read only: caches that serve point reads
+/// alone (counts, windowed aggregations, joins against tables) never pay for it.
 pub(crate) struct RecordCache {
     budget: CacheBudget,
     own_bytes: usize,
     nodes: Slab<Node>,
     index: HashMap<Arc<[u8]>, usize, foldhash::fast::RandomState>,
-    /// The same keys in order, for range reads.
-    ordered: BTreeMap<Arc<[u8]>, usize>,
+    /// The same keys in order, once a range read asked for it.
+    ordered: RefCell<Option<BTreeMap<Arc<[u8]>, usize>>>,
     /// Every entry, least recently read or written first.
     by_use: Ends,
     /// Dirty entries, least recently written first.
@@ -146,7 +197,7 @@ impl RecordCache {
             own_bytes: 0,
             nodes: Slab::new(),
             index: HashMap::default(),
-            ordered: BTreeMap::new(),
+            ordered: RefCell::new(None),
             by_use: Ends::default(),
             dirty: Ends::default(),
             dirty_count: 0,
@@ -182,9 +233,23 @@ impl RecordCache {
         &'a self,
         range: impl RangeBounds<[u8]> + 'a,
     ) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> + 'a {
-        self.ordered
-            .range::<[u8], _>(range)
-            .map(|(k, &slot)| (&**k, self.nodes[slot].value.as_deref()))
+        let slots: Vec<usize> = {
+            let mut ordered = self.ordered.borrow_mut();
+            let ordered = ordered.get_or_insert_with(|| {
+                self.index
+                    .iter()
+                    .map(|(key, &slot)| (key.clone(), slot))
+                    .collect()
+            });
+            ordered
+                .range::<[u8], _>(range)
+                .map(|(_, &slot)| slot)
+                .collect()
+        };
+        slots.into_iter().map(|slot| {
+            let node = &self.nodes[slot];
+            (&*node.key, node.value.as_deref())
+        })
     }
 
     /// Drops `key` from the cache, dirty or not.
@@ -192,7 +257,9 @@ impl RecordCache {
         let Some(slot) = self.index.remove(key) else {
             return;
         };
-        self.ordered.remove(key);
+        if let Some(ordered) = self.ordered.get_mut() {
+            ordered.remove(key);
+        }
         self.unlink_used(slot);
         if self.nodes[slot].dirty {
             self.unlink_dirty(slot);
@@ -207,24 +274,42 @@ impl RecordCache {
     /// the shared budget forced evictions: the evicted dirty entry first, then every other
     /// dirty entry in write order.
     pub fn write(&mut self, key: &[u8], value: Option<&[u8]>) -> DirtyBatch {
+        self.write_over(key, value, None)
+    }
+
+    /// Like [`write`](Self::write), with what the wrapped store holds for `key` when the
+    /// caller just read it there (`stored`; used if the key is not cached). A write over
+    /// a clean entry knows it anyway: a clean entry holds what the store holds.
+    pub fn write_over(
+        &mut self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        stored: Option<Option<&[u8]>>,
+    ) -> DirtyBatch {
         match self.index.get(key) {
             Some(&slot) => self.update(slot, value),
-            None => self.insert(key, value),
+            None => self.insert(key, value, stored),
         }
         self.evict_while_over_budget()
     }
 
-    /// Replaces the value of the entry in `slot`, reusing its buffer, and makes it the
-    /// latest written and used.
+    /// Replaces the value of the entry in `slot` and makes it the latest written and
+    /// used. A dirty entry's buffer is reused; a clean one's value becomes the stored
+    /// value.
     fn update(&mut self, slot: usize, value: Option<&[u8]>) {
         let node = &mut self.nodes[slot];
         let old_size = entry_size(&node.key, node.value.as_deref());
-        match (&mut node.value, value) {
-            (Some(buffer), Some(new)) => {
-                buffer.clear();
-                buffer.extend_from_slice(new);
+        if node.dirty {
+            match (&mut node.value, value) {
+                (Some(buffer), Some(new)) => {
+                    buffer.clear();
+                    buffer.extend_from_slice(new);
+                }
+                (current, new) => *current = new.map(<[u8]>::to_vec),
             }
-            (current, new) => *current = new.map(<[u8]>::to_vec),
+        } else {
+            let previous = std::mem::replace(&mut node.value, value.map(<[u8]>::to_vec));
+            node.stored = keepable(previous.as_deref()).then_some(previous);
         }
         let new_size = entry_size(&node.key, node.value.as_deref());
         let was_dirty = std::mem::replace(&mut node.dirty, true);
@@ -239,7 +324,7 @@ impl RecordCache {
         self.push_dirty(slot);
     }
 
-    fn insert(&mut self, key: &[u8], value: Option<&[u8]>) {
+    fn insert(&mut self, key: &[u8], value: Option<&[u8]>, stored: Option<Option<&[u8]>>) {
         let size = entry_size(key, value);
         self.own_bytes += size;
         self.budget.charge(size);
@@ -248,13 +333,18 @@ impl RecordCache {
             key: key.clone(),
             value: value.map(<[u8]>::to_vec),
             dirty: true,
+            stored: stored
+                .filter(|s| keepable(*s))
+                .map(|s| s.map(<[u8]>::to_vec)),
             used_prev: Cell::new(NIL),
             used_next: Cell::new(NIL),
             dirty_prev: NIL,
             dirty_next: NIL,
         });
         self.index.insert(key.clone(), slot);
-        self.ordered.insert(key, slot);
+        if let Some(ordered) = self.ordered.get_mut() {
+            ordered.insert(key, slot);
+        }
         self.push_used(slot);
         self.push_dirty(slot);
     }
@@ -266,12 +356,17 @@ impl RecordCache {
             if eldest == NIL {
                 break;
             }
-            let node = &self.nodes[eldest];
+            let node = &mut self.nodes[eldest];
             let (key, dirty, value) = (node.key.clone(), node.dirty, node.value.clone());
+            let stored = node.stored.take();
             self.remove(&key);
             tracing::trace!(dirty, "evicting cache entry");
             if dirty {
-                batch.push((key.to_vec(), value));
+                batch.push(DirtyEntry {
+                    key: key.to_vec(),
+                    value,
+                    stored,
+                });
                 batch.extend(self.take_dirty());
             }
         }
@@ -291,11 +386,16 @@ impl RecordCache {
             node.dirty = false;
             node.dirty_prev = NIL;
             node.dirty_next = NIL;
+            let stored = node.stored.take();
             let (key, value) = (node.key.clone(), node.value.clone());
             if value.is_none() {
                 self.remove(&key);
             }
-            batch.push((key.to_vec(), value));
+            batch.push(DirtyEntry {
+                key: key.to_vec(),
+                value,
+                stored,
+            });
             slot = next;
         }
         batch
@@ -307,7 +407,7 @@ impl RecordCache {
         self.own_bytes = 0;
         self.nodes.clear();
         self.index.clear();
-        self.ordered.clear();
+        *self.ordered.get_mut() = None;
         self.by_use = Ends::default();
         self.dirty = Ends::default();
         self.dirty_count = 0;
@@ -378,6 +478,48 @@ mod tests {
         n * (2 + CACHE_ENTRY_OVERHEAD_BYTES)
     }
 
+    /// Keys and values of a batch.
+    fn pairs(batch: DirtyBatch) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        batch.into_iter().map(|e| (e.key, e.value)).collect()
+    }
+
+    #[test]
+    fn a_dirty_entry_knows_the_stored_value_when_it_was_clean_or_given() {
+        let mut cache = RecordCache::new(CacheBudget::new(room_for(10)));
+        cache.write(b"1", Some(b"a"));
+        cache.write_over(b"2", Some(b"b"), Some(Some(b"s")));
+        cache.write_over(b"3", Some(b"c"), Some(None));
+        let first = cache.take_dirty();
+        let stored: Vec<_> = first.iter().map(|e| e.stored.clone()).collect();
+        assert_eq!(stored, vec![None, Some(Some(b"s".to_vec())), Some(None)]);
+        // Clean now: each holds what the store holds, and a write over it knows that.
+        cache.write(b"1", Some(b"x"));
+        cache.write(b"1", Some(b"y"));
+        cache.write_over(b"2", None, Some(Some(b"ignored")));
+        let second = cache.take_dirty();
+        assert_eq!(
+            second,
+            vec![
+                DirtyEntry {
+                    key: b"1".to_vec(),
+                    value: Some(b"y".to_vec()),
+                    stored: Some(Some(b"a".to_vec())),
+                },
+                DirtyEntry {
+                    key: b"2".to_vec(),
+                    value: None,
+                    stored: Some(Some(b"b".to_vec())),
+                },
+            ]
+        );
+        // Large values are not kept: the flush reads them from the store.
+        let large = vec![7u8; STORED_VALUE_MAX_BYTES + 1];
+        cache.write(b"4", Some(&large));
+        cache.take_dirty();
+        cache.write(b"4", Some(b"z"));
+        assert_eq!(cache.take_dirty()[0].stored, None);
+    }
+
     #[test]
     fn caches_sharing_a_budget_evict_from_the_one_being_written() {
         let budget = CacheBudget::new(room_for(3));
@@ -389,7 +531,7 @@ mod tests {
         assert_eq!(budget.used_bytes(), room_for(3));
         // The fourth entry overflows the shared budget: the cache being written ("b")
         // evicts its own eldest entry, and so flushes its dirty entries; "a" keeps its.
-        let flushed = b.write(b"4", Some(b"x"));
+        let flushed = pairs(b.write(b"4", Some(b"x")));
         assert_eq!(
             flushed,
             vec![
@@ -423,7 +565,7 @@ mod tests {
         // Flush order stays the order of writes.
         cache.write(b"1", Some(b"z"));
         assert_eq!(
-            cache.take_dirty(),
+            pairs(cache.take_dirty()),
             vec![
                 (b"3".to_vec(), Some(b"y".to_vec())),
                 (b"1".to_vec(), Some(b"z".to_vec()))
@@ -439,7 +581,7 @@ mod tests {
         a.write(b"1", Some(b"x"));
         a.write(b"2", Some(b"x"));
         // Over budget, "b" evicts (and so flushes) its own entry, never "a"'s.
-        let flushed = b.write(b"3", Some(b"x"));
+        let flushed = pairs(b.write(b"3", Some(b"x")));
         assert_eq!(flushed, vec![(b"3".to_vec(), Some(b"x".to_vec()))]);
         assert_eq!(b.own_bytes(), 0);
         assert_eq!(a.dirty_count(), 2);
@@ -462,7 +604,7 @@ mod tests {
         assert_eq!(budget.used_bytes(), cache.own_bytes());
         assert_eq!(cache.get(b"1"), Some(None));
         assert_eq!(
-            cache.take_dirty(),
+            pairs(cache.take_dirty()),
             vec![(b"2".to_vec(), Some(b"b".to_vec())), (b"1".to_vec(), None)]
         );
         // The flushed delete left the cache.
@@ -480,6 +622,7 @@ mod tests {
     /// latest use and write), over a long pseudo-random sequence of operations.
     #[test]
     fn behaves_like_a_plain_model_of_eviction_and_flush_order() {
+        type Pairs = Vec<(Vec<u8>, Option<Vec<u8>>)>;
         /// Key, value, dirty, tick of the latest use, tick of the latest write.
         type Entry = (Vec<u8>, Option<Vec<u8>>, bool, u64, u64);
         struct Model {
@@ -494,10 +637,10 @@ mod tests {
                     .map(|(k, v, ..)| entry_size(k, v.as_deref()))
                     .sum()
             }
-            fn take_dirty(&mut self) -> DirtyBatch {
+            fn take_dirty(&mut self) -> Pairs {
                 let mut dirty: Vec<_> = self.entries.iter_mut().filter(|e| e.2).collect();
                 dirty.sort_by_key(|e| e.4);
-                let batch: DirtyBatch = dirty
+                let batch: Pairs = dirty
                     .into_iter()
                     .map(|e| {
                         e.2 = false;
@@ -507,13 +650,13 @@ mod tests {
                 self.entries.retain(|e| e.1.is_some());
                 batch
             }
-            fn write(&mut self, key: &[u8], value: Option<&[u8]>) -> DirtyBatch {
+            fn write(&mut self, key: &[u8], value: Option<&[u8]>) -> Pairs {
                 self.tick += 1;
                 let tick = self.tick;
                 self.entries.retain(|e| e.0 != key);
                 self.entries
                     .push((key.to_vec(), value.map(<[u8]>::to_vec), true, tick, tick));
-                let mut batch = DirtyBatch::new();
+                let mut batch = Pairs::new();
                 while self.bytes() > self.max && !self.entries.is_empty() {
                     let eldest = (0..self.entries.len())
                         .min_by_key(|&i| self.entries[i].3)
@@ -557,7 +700,7 @@ mod tests {
                         n => Some(vec![b'v'; n as usize]),
                     };
                     assert_eq!(
-                        cache.write(&key, value.as_deref()),
+                        pairs(cache.write(&key, value.as_deref())),
                         model.write(&key, value.as_deref()),
                         "write at step {step}"
                     );
@@ -568,7 +711,7 @@ mod tests {
                     "get at step {step}"
                 ),
                 8 => assert_eq!(
-                    cache.take_dirty(),
+                    pairs(cache.take_dirty()),
                     model.take_dirty(),
                     "flush at step {step}"
                 ),
@@ -578,6 +721,21 @@ mod tests {
                 }
             }
             assert_eq!(cache.own_bytes(), model.bytes(), "bytes at step {step}");
+            if step % 500 == 250 {
+                // The key order, built by the first range read and kept up to date since.
+                let mut expected: Vec<(Vec<u8>, Option<Vec<u8>>)> = model
+                    .entries
+                    .iter()
+                    .map(|(k, v, ..)| (k.clone(), v.clone()))
+                    .collect();
+                expected.sort();
+                let all = (Bound::<&[u8]>::Unbounded, Bound::<&[u8]>::Unbounded);
+                let got: Vec<(Vec<u8>, Option<Vec<u8>>)> = cache
+                    .range(all)
+                    .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+                    .collect();
+                assert_eq!(got, expected, "range at step {step}");
+            }
             assert_eq!(
                 cache.dirty_count(),
                 model.entries.iter().filter(|e| e.2).count()

@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use super::core::{CacheBudget, DirtyBatch, FlushListener, RecordCache};
+use super::core::{CacheBudget, DirtyBatch, DirtyEntry, FlushListener, LastMiss, RecordCache};
 use crate::error::{Result, StoreError};
+use crate::key_layout::prefix_successor;
 use crate::key_value::{inverted, KeyValue, KeyValueStore};
 
 /// A record cache over any [`KeyValueStore`].
@@ -23,6 +24,7 @@ pub struct CachingKeyValueStore<S: KeyValueStore> {
     inner: S,
     cache: RecordCache,
     listener: Option<FlushListener>,
+    last_miss: LastMiss,
 }
 
 impl<S: KeyValueStore> CachingKeyValueStore<S> {
@@ -37,6 +39,7 @@ impl<S: KeyValueStore> CachingKeyValueStore<S> {
             inner,
             cache: RecordCache::new(budget),
             listener: None,
+            last_miss: LastMiss::default(),
         }
     }
 
@@ -81,10 +84,17 @@ impl<S: KeyValueStore> CachingKeyValueStore<S> {
     }
 
     fn write(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
+        let stored = self.last_miss.take_for(key);
         if !self.cache.is_enabled() {
-            return self.flush_batch(vec![(key.to_vec(), value.map(<[u8]>::to_vec))]);
+            return self.flush_batch(vec![DirtyEntry {
+                key: key.to_vec(),
+                value: value.map(<[u8]>::to_vec),
+                stored,
+            }]);
         }
-        let evicted = self.cache.write(key, value);
+        let evicted = self
+            .cache
+            .write_over(key, value, stored.as_ref().map(Option::as_deref));
         self.flush_batch(evicted)
     }
 
@@ -94,18 +104,21 @@ impl<S: KeyValueStore> CachingKeyValueStore<S> {
         if batch.is_empty() {
             return Ok(());
         }
-        let old_values = batch
-            .iter()
-            .map(|(key, _)| self.inner.get(key))
-            .collect::<Result<Vec<_>>>()?;
-        let (batch, old_values): (DirtyBatch, Vec<_>) = batch
-            .into_iter()
-            .zip(old_values)
-            .filter(|((_, new), old)| new.is_some() || old.is_some())
-            .unzip();
-        self.inner.put_all(&batch)?;
+        let mut writes = Vec::with_capacity(batch.len());
+        let mut old_values = Vec::with_capacity(batch.len());
+        for entry in batch {
+            let old = match entry.stored {
+                Some(stored) => stored,
+                None => self.inner.get(&entry.key)?,
+            };
+            if entry.value.is_some() || old.is_some() {
+                writes.push((entry.key, entry.value));
+                old_values.push(old);
+            }
+        }
+        self.inner.put_all(&writes)?;
         if let Some(listener) = self.listener.as_mut() {
-            for ((key, new), old) in batch.iter().zip(&old_values) {
+            for ((key, new), old) in writes.iter().zip(&old_values) {
                 listener(key, new.as_deref(), old.as_deref());
             }
         }
@@ -149,7 +162,11 @@ impl<S: KeyValueStore> KeyValueStore for CachingKeyValueStore<S> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match self.cache.get(key) {
             Some(value) if self.inner.is_open() => Ok(value.map(<[u8]>::to_vec)),
-            _ => self.inner.get(key),
+            _ => {
+                let stored = self.inner.get(key)?;
+                self.last_miss.record(key, stored.as_deref());
+                Ok(stored)
+            }
         }
     }
 
@@ -193,13 +210,10 @@ impl<S: KeyValueStore> KeyValueStore for CachingKeyValueStore<S> {
 
     fn prefix_scan(&self, prefix: &[u8]) -> Result<Vec<KeyValue>> {
         let base = self.inner.prefix_scan(prefix)?.into_iter().collect();
+        let end = prefix_successor(prefix);
+        let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
         Ok(self
-            .overlay(
-                base,
-                Bound::Included(prefix),
-                Bound::Unbounded,
-                Some(prefix),
-            )
+            .overlay(base, Bound::Included(prefix), upper, Some(prefix))
             .into_iter()
             .collect())
     }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use super::core::{CacheBudget, DirtyBatch, FlushListener, RecordCache};
+use super::core::{CacheBudget, DirtyBatch, DirtyEntry, FlushListener, RecordCache};
 use crate::error::{Result, StoreError};
 use crate::key_layout::session_key;
 use crate::retention::Retention;
@@ -65,13 +65,21 @@ impl<S: SessionStore> CachingSessionStore<S> {
     }
 
     fn flush_batch(&mut self, batch: DirtyBatch) -> Result<()> {
-        for (bytes, new) in batch {
+        for DirtyEntry {
+            key: bytes,
+            value: new,
+            stored,
+        } in batch
+        {
             let Some(session) = SessionKey::from_bytes(&bytes) else {
                 continue;
             };
-            let old = self
-                .inner
-                .fetch_session(&session.key, session.start, session.end)?;
+            let old = match stored {
+                Some(stored) => stored,
+                None => self
+                    .inner
+                    .fetch_session(&session.key, session.start, session.end)?,
+            };
             match &new {
                 Some(aggregate) => self.inner.put(&session, aggregate)?,
                 None if old.is_some() => self.inner.remove(&session)?,
@@ -87,7 +95,11 @@ impl<S: SessionStore> CachingSessionStore<S> {
     fn write(&mut self, session: &SessionKey, aggregate: Option<&[u8]>) -> Result<()> {
         let bytes = session.to_bytes();
         if !self.cache.is_enabled() {
-            return self.flush_batch(vec![(bytes, aggregate.map(<[u8]>::to_vec))]);
+            return self.flush_batch(vec![DirtyEntry {
+                key: bytes,
+                value: aggregate.map(<[u8]>::to_vec),
+                stored: None,
+            }]);
         }
         self.retention.observe(session.end);
         if self.retention.is_expired(session.end) {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use super::core::{CacheBudget, DirtyBatch, FlushListener, RecordCache};
+use super::core::{CacheBudget, DirtyBatch, DirtyEntry, FlushListener, LastMiss, RecordCache};
 use crate::error::{Result, StoreError};
 use crate::key_layout::{composite_upper_bound, split_window_store_key, window_store_key};
 use crate::retention::{check_timestamp, Retention};
@@ -24,6 +24,7 @@ pub struct CachingWindowStore<S: WindowStore> {
     inner: S,
     cache: RecordCache,
     listener: Option<FlushListener>,
+    last_miss: LastMiss,
     /// Stream time as this layer has seen it (writes reach the wrapped store late).
     retention: Retention,
 }
@@ -37,6 +38,7 @@ impl<S: WindowStore> CachingWindowStore<S> {
             inner,
             cache: RecordCache::new(budget),
             listener: None,
+            last_miss: LastMiss::default(),
             retention,
         }
     }
@@ -72,18 +74,38 @@ impl<S: WindowStore> CachingWindowStore<S> {
         }
     }
 
+    /// Writes `batch` to the wrapped store in one call, then hands each entry, with the
+    /// value it replaced, to the listener. A delete of a window the store does not hold
+    /// is skipped.
     fn flush_batch(&mut self, batch: DirtyBatch) -> Result<()> {
-        for (store_key, new) in batch {
+        let mut writes = Vec::with_capacity(batch.len());
+        let mut flushed = Vec::with_capacity(batch.len());
+        for DirtyEntry {
+            key: store_key,
+            value: new,
+            stored,
+        } in batch
+        {
             let Some((key, start, _)) = split_window_store_key(&store_key) else {
                 continue;
             };
-            let old = self.inner.fetch(key, start)?;
+            let old = match stored {
+                Some(stored) => stored,
+                None => self.inner.fetch(key, start)?,
+            };
             if new.is_none() && old.is_none() {
                 continue;
             }
-            self.inner.put(key, new.as_deref(), start)?;
-            if let Some(listener) = self.listener.as_mut() {
-                listener(&store_key, new.as_deref(), old.as_deref());
+            writes.push((key.to_vec(), new, start));
+            flushed.push((store_key, old));
+        }
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.inner.put_all(&writes)?;
+        if let Some(listener) = self.listener.as_mut() {
+            for ((store_key, old), (_, new, _)) in flushed.iter().zip(&writes) {
+                listener(store_key, new.as_deref(), old.as_deref());
             }
         }
         Ok(())
@@ -156,10 +178,13 @@ impl<S: WindowStore> WindowStore for CachingWindowStore<S> {
             if self.inner.retain_duplicates() {
                 return self.inner.put(key, value, window_start);
             }
-            return self.flush_batch(vec![(
-                window_store_key(key, window_start, 0),
-                value.map(<[u8]>::to_vec),
-            )]);
+            let store_key = window_store_key(key, window_start, 0);
+            let stored = self.last_miss.take_for(&store_key);
+            return self.flush_batch(vec![DirtyEntry {
+                key: store_key,
+                value: value.map(<[u8]>::to_vec),
+                stored,
+            }]);
         }
         check_timestamp("window start", window_start)?;
         self.retention.observe(window_start);
@@ -167,9 +192,11 @@ impl<S: WindowStore> WindowStore for CachingWindowStore<S> {
             tracing::debug!(store = %self.inner.name(), window_start, "skipping write to expired window");
             return Ok(());
         }
-        let evicted = self
-            .cache
-            .write(&window_store_key(key, window_start, 0), value);
+        let store_key = window_store_key(key, window_start, 0);
+        let stored = self.last_miss.take_for(&store_key);
+        let evicted =
+            self.cache
+                .write_over(&store_key, value, stored.as_ref().map(Option::as_deref));
         self.flush_batch(evicted)
     }
 
@@ -178,9 +205,14 @@ impl<S: WindowStore> WindowStore for CachingWindowStore<S> {
         if self.retention.is_expired(window_start) {
             return Ok(None);
         }
-        match self.cache.get(&window_store_key(key, window_start, 0)) {
+        let store_key = window_store_key(key, window_start, 0);
+        match self.cache.get(&store_key) {
             Some(value) => Ok(value.map(<[u8]>::to_vec)),
-            None => self.inner.fetch(key, window_start),
+            None => {
+                let stored = self.inner.fetch(key, window_start)?;
+                self.last_miss.record(&store_key, stored.as_deref());
+                Ok(stored)
+            }
         }
     }
 
@@ -309,6 +341,37 @@ mod tests {
                 (b"a\x00".to_vec(), 5),
                 (b"a".to_vec(), 300),
                 (b"a\x00".to_vec(), 300)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_write_after_a_read_that_missed_the_cache_flushes_the_right_old_value() {
+        // Room for one entry: every new window evicts (and flushes) the previous one.
+        let entry = 1 + 12 + 1 + crate::cache::CACHE_ENTRY_OVERHEAD_BYTES;
+        let (mut store, flushed) = cached(entry, 1_000);
+        store.put(b"a", Some(b"1"), 0).unwrap();
+        store.put(b"b", Some(b"1"), 0).unwrap();
+        store.put(b"c", Some(b"1"), 0).unwrap();
+        take(&flushed);
+        // "a" left the cache; the read goes to the wrapped store, the write after it
+        // carries what it found as the old value.
+        assert_eq!(store.fetch(b"a", 0).unwrap(), v(b"1"));
+        store.put(b"a", Some(b"2"), 0).unwrap();
+        // A read of one key, then a write of another: the other's old value is read.
+        assert_eq!(store.fetch(b"x", 0).unwrap(), None);
+        store.put(b"b", Some(b"2"), 0).unwrap();
+        // A read that found nothing, then a write of that key.
+        assert_eq!(store.fetch(b"y", 0).unwrap(), None);
+        store.put(b"y", Some(b"1"), 0).unwrap();
+        store.flush().unwrap();
+        assert_eq!(
+            take(&flushed),
+            vec![
+                (b"c".to_vec(), 0, v(b"1"), None),
+                (b"a".to_vec(), 0, v(b"2"), v(b"1")),
+                (b"b".to_vec(), 0, v(b"2"), v(b"1")),
+                (b"y".to_vec(), 0, v(b"1"), None),
             ]
         );
     }

@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::key_layout::window_store_key;
 use crate::restore::ChangelogRecord;
 use crate::store::StateStore;
-use crate::window::{SeqNum, WindowEntry, WindowStore};
+use crate::window::{SeqNum, WindowEntry, WindowStore, WindowWrite};
 
 /// Wraps a [`WindowStore`] and logs every put with the key in Kafka's window store
 /// layout: key, 8-byte window start, 4-byte sequence number (0 unless duplicates are
@@ -70,9 +70,9 @@ impl<S: WindowStore> StateStore for LoggedWindowStore<S> {
     }
 }
 
-impl<S: WindowStore> WindowStore for LoggedWindowStore<S> {
-    fn put(&mut self, key: &[u8], value: Option<&[u8]>, window_start: i64) -> Result<()> {
-        self.inner.put(key, value, window_start)?;
+impl<S: WindowStore> LoggedWindowStore<S> {
+    /// Logs a put the wrapped store has taken, under the key it stored it at.
+    fn log(&mut self, key: &[u8], value: Option<&[u8]>, window_start: i64) -> Result<()> {
         if value.is_none() && self.inner.retain_duplicates() {
             return Ok(());
         }
@@ -84,6 +84,21 @@ impl<S: WindowStore> WindowStore for LoggedWindowStore<S> {
         let (value, timestamp) = self.stamper.stamp(value);
         self.logger
             .log(&window_store_key(key, window_start, seq), value, timestamp)
+    }
+}
+
+impl<S: WindowStore> WindowStore for LoggedWindowStore<S> {
+    fn put(&mut self, key: &[u8], value: Option<&[u8]>, window_start: i64) -> Result<()> {
+        self.inner.put(key, value, window_start)?;
+        self.log(key, value, window_start)
+    }
+
+    fn put_all(&mut self, writes: &[WindowWrite]) -> Result<()> {
+        self.inner.put_all(writes)?;
+        for (key, value, window_start) in writes {
+            self.log(key, value.as_deref(), *window_start)?;
+        }
+        Ok(())
     }
 
     fn fetch(&self, key: &[u8], window_start: i64) -> Result<Option<Vec<u8>>> {

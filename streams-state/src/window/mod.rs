@@ -30,6 +30,10 @@ pub struct WindowEntry {
     pub value: Vec<u8>,
 }
 
+/// One write of [`WindowStore::put_all`]: key bytes, value (`None` removes the window)
+/// and window start.
+pub type WindowWrite = (Vec<u8>, Option<Vec<u8>>, i64);
+
 /// How a window store keeps its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowStoreOptions {
@@ -81,6 +85,15 @@ pub trait WindowStore: StateStore {
     /// Stores `value` for `key` in the window starting at `window_start`; `None` removes
     /// the window (ignored when duplicates are retained). Expired windows are dropped.
     fn put(&mut self, key: &[u8], value: Option<&[u8]>, window_start: i64) -> Result<()>;
+
+    /// Stores several windows, as that many [`put`](Self::put)s in order would; stores
+    /// that can write them in one batch do (a cache flush writes through here).
+    fn put_all(&mut self, writes: &[WindowWrite]) -> Result<()> {
+        for (key, value, window_start) in writes {
+            self.put(key, value.as_deref(), *window_start)?;
+        }
+        Ok(())
+    }
 
     /// The value of `key` in the window starting exactly at `window_start` (the first one
     /// when duplicates are retained).
@@ -169,6 +182,9 @@ pub(crate) fn live_time_bounds(
 impl<S: WindowStore + ?Sized> WindowStore for Box<S> {
     fn put(&mut self, key: &[u8], value: Option<&[u8]>, window_start: i64) -> Result<()> {
         (**self).put(key, value, window_start)
+    }
+    fn put_all(&mut self, writes: &[WindowWrite]) -> Result<()> {
+        (**self).put_all(writes)
     }
     fn fetch(&self, key: &[u8], window_start: i64) -> Result<Option<Vec<u8>>> {
         (**self).fetch(key, window_start)

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use ::rocksdb::WriteBatch;
 
-use super::{live_time_bounds, SeqNum, WindowEntry, WindowStore, WindowStoreOptions};
+use super::{live_time_bounds, SeqNum, WindowEntry, WindowStore, WindowStoreOptions, WindowWrite};
 use crate::error::{Result, StoreError};
 use crate::key_layout::{
     composite_upper_bound, key_successor, split_window_store_key, window_store_key,
@@ -51,6 +51,26 @@ impl RocksDbWindowStore {
             options,
             seqnum: SeqNum::new(options.retain_duplicates),
         })
+    }
+
+    /// Adds a [`put`](WindowStore::put) to `batch`: the next sequence number when
+    /// duplicates are retained (where a delete is ignored).
+    fn stage_put(
+        &mut self,
+        batch: &mut WriteBatch,
+        key: &[u8],
+        value: Option<&[u8]>,
+        window_start: i64,
+    ) {
+        if value.is_none() && self.options.retain_duplicates {
+            return;
+        }
+        let seq = if value.is_some() {
+            self.seqnum.next()
+        } else {
+            0
+        };
+        self.stage(batch, key, value, window_start, seq);
     }
 
     /// Adds a write to `batch` unless the window has expired; advances stream time.
@@ -171,16 +191,22 @@ impl WindowStore for RocksDbWindowStore {
     fn put(&mut self, key: &[u8], value: Option<&[u8]>, window_start: i64) -> Result<()> {
         self.seg.db.check_open()?;
         check_timestamp("window start", window_start)?;
-        if value.is_none() && self.options.retain_duplicates {
-            return Ok(());
-        }
-        let seq = if value.is_some() {
-            self.seqnum.next()
-        } else {
-            0
-        };
         let mut batch = WriteBatch::default();
-        self.stage(&mut batch, key, value, window_start, seq);
+        self.stage_put(&mut batch, key, value, window_start);
+        self.seg.db.write(batch)?;
+        self.seg.expire()
+    }
+
+    /// One RocksDB write for all of them.
+    fn put_all(&mut self, writes: &[WindowWrite]) -> Result<()> {
+        self.seg.db.check_open()?;
+        for (_, _, window_start) in writes {
+            check_timestamp("window start", *window_start)?;
+        }
+        let mut batch = WriteBatch::default();
+        for (key, value, window_start) in writes {
+            self.stage_put(&mut batch, key, value.as_deref(), *window_start);
+        }
         self.seg.db.write(batch)?;
         self.seg.expire()
     }
@@ -362,6 +388,40 @@ mod tests {
         // One seek per existing segment, not a billion.
         assert_eq!(store.fetch_time_range(b"k", 0, i64::MAX).unwrap().len(), 2);
         assert_eq!(store.all().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn put_all_writes_what_the_same_puts_would() {
+        let writes: Vec<WindowWrite> = vec![
+            (b"a".to_vec(), Some(b"1".to_vec()), 0),
+            (b"b".to_vec(), Some(b"2".to_vec()), 1_000),
+            (b"a".to_vec(), None, 0),
+            (b"c".to_vec(), Some(b"3".to_vec()), 120_000),
+            (b"c".to_vec(), Some(b"4".to_vec()), 120_000),
+        ];
+        for duplicates in [false, true] {
+            let open = |dir: &Path| {
+                let options = WindowStoreOptions::new(60_000)
+                    .with_segment_interval_ms(30_000)
+                    .with_duplicates(duplicates);
+                RocksDbWindowStore::open("win", dir, &RocksDbConfig::default(), options).unwrap()
+            };
+            let (one_by_one, batched) =
+                (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+            let mut expected = open(one_by_one.path());
+            for (key, value, start) in &writes {
+                expected.put(key, value.as_deref(), *start).unwrap();
+            }
+            let mut store = open(batched.path());
+            store.put_all(&writes).unwrap();
+            // Window 1,000 expired with the write at 120,000, in both.
+            assert_eq!(
+                store.all().unwrap(),
+                expected.all().unwrap(),
+                "duplicates: {duplicates}"
+            );
+            assert_eq!(store.fetch(b"b", 1_000).unwrap(), None);
+        }
     }
 
     #[test]
