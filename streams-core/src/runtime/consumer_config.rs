@@ -29,6 +29,16 @@ pub(crate) fn isolation_level(guarantee: ProcessingGuarantee) -> &'static str {
     }
 }
 
+/// Whether the stream thread's consumer reads committed records only: as the processing
+/// guarantee needs, unless the user's overrides say otherwise.
+pub(crate) fn reads_committed(config: &StreamsConfig) -> bool {
+    config
+        .consumer_overrides
+        .get("isolation.level")
+        .map_or(isolation_level(config.processing_guarantee), String::as_str)
+        == "read_committed"
+}
+
 /// Sets the user's consumer overrides (connection and security settings above all) on
 /// `client`, a consumer that is not the stream thread's group member: its own
 /// `group.id` stays.
@@ -83,6 +93,22 @@ mod tests {
             None,
             "librdkafka's default"
         );
+    }
+
+    #[test]
+    fn reading_committed_follows_the_guarantee_unless_overridden() {
+        let alos = StreamsConfig::new("app", "127.0.0.1:9092");
+        let eos = alos
+            .clone()
+            .with_processing_guarantee(ProcessingGuarantee::ExactlyOnceV2);
+        assert!(!reads_committed(&alos));
+        assert!(reads_committed(&eos));
+        assert!(reads_committed(
+            &alos.with_consumer_setting("isolation.level", "read_committed")
+        ));
+        assert!(!reads_committed(
+            &eos.with_consumer_setting("isolation.level", "read_uncommitted")
+        ));
     }
 
     #[test]

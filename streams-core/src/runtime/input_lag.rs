@@ -9,8 +9,10 @@
 //! since, as Kafka's lag taken from the last fetch response does.
 
 use std::collections::HashMap;
+use std::ffi::CString;
 use std::time::{Duration, Instant};
 
+use rdkafka::bindings as rdsys;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -31,14 +33,28 @@ struct Watermarks {
 type ByPartition<T> = HashMap<String, HashMap<i32, T>>;
 
 /// Ends and start offsets of a stream thread's input partitions.
-#[derive(Default)]
 pub(crate) struct InputLags {
+    /// The consumer reads committed records only: a fetch response's high watermark may
+    /// then lie past what it will ever hand out (open or aborted transactions).
+    read_committed: bool,
     watermarks: ByPartition<Watermarks>,
     /// Where each assigned partition started: the position until a record is consumed.
     starts: ByPartition<Offset>,
+    /// Topic names as C strings, for librdkafka's cached watermarks.
+    c_topics: HashMap<String, CString>,
 }
 
 impl InputLags {
+    /// No partition known yet; `read_committed` as the stream thread's consumer reads.
+    pub fn new(read_committed: bool) -> Self {
+        InputLags {
+            read_committed,
+            watermarks: HashMap::new(),
+            starts: HashMap::new(),
+            c_topics: HashMap::new(),
+        }
+    }
+
     /// Records where an assigned partition starts.
     pub fn set_start(&mut self, topic: &str, partition: i32, offset: Offset) {
         self.starts
@@ -73,6 +89,19 @@ impl InputLags {
         partition: i32,
         fetched: Option<i64>,
     ) -> Option<i64> {
+        // The end seen by the last fetch response, as Kafka's consumer computes its lag: no
+        // request to the broker, which the stream thread would wait for (it queues behind
+        // the consumer's own fetch, long-polling up to `fetch.wait.max.ms`). Caught up if
+        // the last record received is there; behind otherwise, unless reading committed
+        // records only, where the stable end may lie before it (then asked below).
+        if let (Some(f), Some(high)) = (fetched, self.fetched_end(consumer, topic, partition)) {
+            if f >= high {
+                return Some(0);
+            }
+            if !self.read_committed {
+                return Some(high - f);
+            }
+        }
         let cached = self.watermarks.get(topic).and_then(|m| m.get(&partition));
         let marks = match cached {
             Some(m) if m.read_at.elapsed() < END_REFRESH => *m,
@@ -119,5 +148,36 @@ impl InputLags {
             },
         };
         Some((marks.end - position).max(0))
+    }
+
+    /// The partition's high watermark as of the consumer's last fetch response for it,
+    /// if one arrived (librdkafka keeps it; reading it sends nothing). Under
+    /// `read_committed` the last stable offset is at or below it.
+    fn fetched_end<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        topic: &str,
+        partition: i32,
+    ) -> Option<i64> {
+        if !self.c_topics.contains_key(topic) {
+            self.c_topics
+                .insert(topic.to_string(), CString::new(topic).ok()?);
+        }
+        let c_topic = self.c_topics.get(topic)?;
+        let (mut low, mut high) = (0i64, 0i64);
+        // SAFETY: the client handle is live for the borrow of `consumer`; the topic is a
+        // NUL-terminated string that outlives the call; librdkafka only writes the two
+        // offsets.
+        let code = unsafe {
+            rdsys::rd_kafka_get_watermark_offsets(
+                consumer.client().native_ptr(),
+                c_topic.as_ptr(),
+                partition,
+                &mut low,
+                &mut high,
+            )
+        };
+        (code == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+            .then_some(high)
     }
 }

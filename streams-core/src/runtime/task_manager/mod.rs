@@ -99,7 +99,7 @@ impl TaskManager {
                 )
             })?;
         Ok(TaskManager {
-            lags: InputLags::default(),
+            lags: InputLags::new(super::consumer_config::reads_committed(config)),
             waiting: false,
             uncommitted: false,
             consecutive_aborts: 0,
