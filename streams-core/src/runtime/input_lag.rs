@@ -3,10 +3,13 @@
 //! that were not fetched yet (KIP-695: a stream-table join must not run against a table
 //! still loading).
 //!
-//! Ends are read with a list-offsets request (the last stable offset under
-//! `read_committed`), only for partitions whose buffer is empty, and kept for
-//! [`END_REFRESH`]: an end only grows, so a stale one can only hide records that arrived
-//! since, as Kafka's lag taken from the last fetch response does.
+//! Only partitions whose buffer is empty are asked about. Their end is first the high
+//! watermark of the consumer's last fetch response, which librdkafka keeps (Kafka's
+//! consumer takes its lag from the same place): no request is sent. A list-offsets
+//! request (the last stable offset under `read_committed`) is sent only when no record
+//! arrived since the assignment, or when reading committed records behind that
+//! watermark; its answer is kept for [`END_REFRESH`]. An end only grows, so a stale one
+//! can only hide records that arrived since.
 
 use std::collections::HashMap;
 use std::ffi::CString;
